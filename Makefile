@@ -1,0 +1,51 @@
+# keyward: `make help` lists the targets.
+
+MODULE   := github.com/keyward/keyward
+COMMIT   := $(shell git rev-parse --short HEAD 2>/dev/null)
+LDFLAGS  := -s -w -X $(MODULE)/internal/version.Commit=$(COMMIT)
+CACHE    := $(CURDIR)/.cache
+TOOLS    := $(CACHE)/tools/bin
+GO       ?= go
+# Every test that needs notation, a registry or SoftHSM finds them here.
+export KEYWARD_TOOLS_BIN := $(TOOLS)
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
+
+.PHONY: build
+build: ## build bin/notation-keyward and bin/keyward
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/notation-keyward ./cmd/notation-keyward
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/keyward ./cmd/keyward
+
+.PHONY: tools
+tools: ## install the tools tests need (notation v1.3.2, registries, SoftHSM2) into .cache/
+	@bash scripts/tools.sh
+
+.PHONY: test
+test: tools ## run every test, with the race detector (installs tools first)
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+.PHONY: demo
+demo: build tools ## sign and verify a sample artifact in an OCI layout with a throw-away key
+	@bash scripts/demo.sh
+
+.PHONY: bench
+bench: build tools ## run the benchmarks and print ratios against notation
+	@bash scripts/bench.sh
+
+.PHONY: fuzz
+fuzz: ## run every fuzz target briefly (FUZZTIME=10s)
+	@bash scripts/fuzz.sh $(or $(FUZZTIME),10s)
+
+.PHONY: lint
+lint: ## gofmt, go vet and staticcheck
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	@if [ -x $(TOOLS)/staticcheck ]; then $(TOOLS)/staticcheck ./...; else echo "staticcheck not built; run make tools"; fi
+
+.PHONY: clean
+clean: ## remove bin/ and the tool cache .cache/
+	rm -rf bin .cache

@@ -1,0 +1,361 @@
+// Package filekey opens PEM private keys from files, the keys.Backend for
+// key ids of the form file:<absolute path> or file:///<absolute path>.
+//
+// Supported encodings: PKCS#8 ("PRIVATE KEY"), PKCS#1 RSA ("RSA PRIVATE KEY"),
+// SEC1 EC ("EC PRIVATE KEY") and encrypted PKCS#8 ("ENCRYPTED PRIVATE KEY",
+// PBES2 with PBKDF2 or scrypt and AES-CBC or 3DES-CBC). The passphrase of an
+// encrypted key comes from a file (plugin config passphrase_file) or an
+// environment variable (passphrase_env), never from the plugin config value
+// itself: notation stores plugin config in signingkeys.json and passes
+// --plugin-config on its command line.
+//
+// Like ssh, the backend refuses a key file (or passphrase file) that group or
+// others may access.
+package filekey
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"github.com/keyward/keyward/keys"
+)
+
+// Plugin config keys read by this backend, besides keys.ConfigCertChain.
+const (
+	// ConfigPassphraseFile is the path of a file holding the passphrase of
+	// an encrypted key; one trailing newline is ignored.
+	ConfigPassphraseFile = "passphrase_file"
+	// ConfigPassphraseEnv is the name of an environment variable holding
+	// the passphrase of an encrypted key.
+	ConfigPassphraseEnv = "passphrase_env"
+)
+
+// Size bounds of the files this backend reads.
+const (
+	maxKeyFileSize        = 1 << 20
+	maxChainFileSize      = 4 << 20
+	maxPassphraseFileSize = 64 << 10
+)
+
+// Backend opens file: keys.
+type Backend struct {
+	// Getenv reads the environment (os.Getenv in the plugin binary).
+	Getenv func(string) string
+}
+
+var _ keys.Backend = Backend{}
+
+// Scheme returns "file".
+func (Backend) Scheme() string { return "file" }
+
+// ConfigKeys lists the plugin config keys file: keys read.
+func (Backend) ConfigKeys() []string {
+	return []string{keys.ConfigCertChain, ConfigPassphraseFile, ConfigPassphraseEnv}
+}
+
+// Open reads the private key named by keyID and the chain named by the
+// cert_chain plugin config.
+func (b Backend) Open(_ context.Context, keyID string, cfg keys.Config) (*keys.Key, error) {
+	path, err := ParseKeyID(keyID)
+	if err != nil {
+		return nil, err
+	}
+	chainPath, ok := cfg[keys.ConfigCertChain]
+	if !ok || chainPath == "" {
+		return nil, keys.Invalidf("file: keys need plugin config %s=<absolute path of a PEM bundle: the key's certificate first, then intermediates, ending with the root>", keys.ConfigCertChain)
+	}
+	if !filepath.IsAbs(chainPath) {
+		return nil, keys.Invalidf("plugin config %s=%q is not an absolute path: give the full path, since notation may run from any directory", keys.ConfigCertChain, chainPath)
+	}
+	signer, err := b.readKey(path, cfg)
+	if err != nil {
+		return nil, err
+	}
+	chain, err := ReadChain(chainPath)
+	if err != nil {
+		return nil, err
+	}
+	return &keys.Key{
+		Signer:      signer,
+		Chain:       chain,
+		ChainSource: fmt.Sprintf("%s file %q", keys.ConfigCertChain, chainPath),
+	}, nil
+}
+
+// ParseKeyID returns the absolute path named by a file: key id. Both
+// file:/abs/path (taken literally) and the RFC 8089 URI form
+// file:///abs/path (percent-decoded; host empty or "localhost") are accepted.
+func ParseKeyID(keyID string) (string, error) {
+	rest, ok := strings.CutPrefix(keyID, "file:")
+	if !ok {
+		if len(keyID) >= 5 && strings.EqualFold(keyID[:5], "file:") {
+			rest = keyID[5:]
+		} else {
+			return "", keys.Invalidf("key id %q is not a file: key id", keyID)
+		}
+	}
+	path := rest
+	if strings.HasPrefix(rest, "//") {
+		u, err := url.Parse("file:" + rest)
+		if err != nil {
+			return "", keys.Invalidf("key id %q is not a valid file URI: %v; use file:/absolute/path", keyID, err)
+		}
+		if u.Host != "" && u.Host != "localhost" {
+			return "", keys.Invalidf("key id %q names host %q: only local files can be used, as file:///absolute/path or file:/absolute/path", keyID, u.Host)
+		}
+		if u.RawQuery != "" || u.Fragment != "" {
+			return "", keys.Invalidf("key id %q has a query or fragment: file: key ids take no parameters, use plugin config instead", keyID)
+		}
+		path = u.Path
+	}
+	if path == "" || !filepath.IsAbs(path) {
+		return "", keys.Invalidf("key id %q does not name an absolute path: use file:/absolute/path/to/key.pem, since notation may run from any directory", keyID)
+	}
+	return filepath.Clean(path), nil
+}
+
+// readPrivateFile reads a secret file, refusing files that are not regular,
+// that group or others may access, or that exceed limit.
+func readPrivateFile(what, path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, keys.Invalidf("%s %q does not exist", what, path)
+		}
+		if errors.Is(err, fs.ErrPermission) {
+			return nil, keys.Deniedf("%s %q cannot be read by this user: %v", what, path, errors.Unwrap(err))
+		}
+		return nil, keys.Invalidf("%s %q cannot be opened: %v", what, path, err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("stat %s: %w", path, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, keys.Invalidf("%s %q is not a regular file", what, path)
+	}
+	// As ssh does ("UNPROTECTED PRIVATE KEY FILE"): a secret others can read
+	// is no longer a secret.
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		return nil, keys.Invalidf("%s %q is accessible by group or others (mode %04o): restrict it with `chmod 600 %s`",
+			what, path, perm, path)
+	}
+	return readBounded(f, what, path, limit)
+}
+
+func readBounded(r io.Reader, what, path string, limit int64) ([]byte, error) {
+	data, err := io.ReadAll(io.LimitReader(r, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s %q: %w", what, path, err)
+	}
+	if int64(len(data)) > limit {
+		return nil, keys.Invalidf("%s %q is larger than %d bytes: it cannot be a PEM %s", what, path, limit, what)
+	}
+	return data, nil
+}
+
+func (b Backend) readKey(path string, cfg keys.Config) (crypto.Signer, error) {
+	data, err := readPrivateFile("key file", path, maxKeyFileSize)
+	if err != nil {
+		return nil, err
+	}
+	block, err := findKeyBlock(data, path)
+	if err != nil {
+		return nil, err
+	}
+	encrypted := block.Type == "ENCRYPTED PRIVATE KEY"
+	pass, havePass, err := b.passphrase(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if havePass && !encrypted {
+		return nil, keys.Invalidf("key file %q is not encrypted but a passphrase is configured: remove %s/%s from the plugin config, or encrypt the key with `openssl pkcs8 -topk8 -v2 aes-256-cbc`",
+			path, ConfigPassphraseFile, ConfigPassphraseEnv)
+	}
+	der := block.Bytes
+	if encrypted {
+		if !havePass {
+			return nil, keys.Invalidf("key file %q is encrypted: set plugin config %s=<path of a file holding the passphrase> or %s=<name of an environment variable holding it>",
+				path, ConfigPassphraseFile, ConfigPassphraseEnv)
+		}
+		der, err = decryptPKCS8(der, pass)
+		if err != nil {
+			return nil, fmt.Errorf("key file %q: %w", path, err)
+		}
+	}
+	key, err := parseKey(block.Type, der)
+	if err != nil {
+		if encrypted {
+			return nil, keys.Deniedf("key file %q could not be decrypted: the passphrase is wrong", path)
+		}
+		return nil, keys.Invalidf("key file %q holds a %q PEM block that does not parse: %v", path, block.Type, err)
+	}
+	if _, err := keys.SpecOf(key.Public()); err != nil {
+		return nil, keys.Invalidf("key file %q: %w", path, err)
+	}
+	return key, nil
+}
+
+// findKeyBlock returns the one private key PEM block of data.
+func findKeyBlock(data []byte, path string) (*pem.Block, error) {
+	var found *pem.Block
+	rest := data
+	for {
+		var block *pem.Block
+		block, rest = pem.Decode(rest)
+		if block == nil {
+			break
+		}
+		switch block.Type {
+		case "PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY", "ENCRYPTED PRIVATE KEY":
+			if found != nil {
+				return nil, keys.Invalidf("key file %q holds more than one private key: keep one key a file", path)
+			}
+			if _, ok := block.Headers["DEK-Info"]; ok {
+				return nil, keys.Invalidf("key file %q uses legacy PEM encryption (Proc-Type/DEK-Info), which is insecure and not supported: convert it with `openssl pkcs8 -topk8 -v2 aes-256-cbc -in OLD -out NEW`", path)
+			}
+			found = block
+		case "EC PARAMETERS", "CERTIFICATE":
+			// openssl ecparam -genkey writes EC PARAMETERS; some tools keep
+			// the certificate beside the key. Neither is the key.
+		default:
+			return nil, keys.Invalidf("key file %q holds a PEM block of type %q, which is not a private key", path, block.Type)
+		}
+	}
+	if found == nil {
+		if len(bytes.TrimSpace(data)) > 0 && !bytes.Contains(data, []byte("-----BEGIN")) {
+			return nil, keys.Invalidf("key file %q is not PEM: convert a DER key with `openssl pkcs8 -topk8 -nocrypt -inform DER -in KEY.der -out KEY.pem`", path)
+		}
+		return nil, keys.Invalidf("key file %q holds no PEM private key (expected a PRIVATE KEY, RSA PRIVATE KEY, EC PRIVATE KEY or ENCRYPTED PRIVATE KEY block)", path)
+	}
+	return found, nil
+}
+
+func parseKey(typ string, der []byte) (crypto.Signer, error) {
+	var key any
+	var err error
+	switch typ {
+	case "RSA PRIVATE KEY":
+		key, err = x509.ParsePKCS1PrivateKey(der)
+	case "EC PRIVATE KEY":
+		key, err = x509.ParseECPrivateKey(der)
+	default: // PRIVATE KEY, decrypted ENCRYPTED PRIVATE KEY
+		key, err = x509.ParsePKCS8PrivateKey(der)
+	}
+	if err != nil {
+		return nil, err
+	}
+	switch k := key.(type) {
+	case *rsa.PrivateKey:
+		return k, nil
+	case *ecdsa.PrivateKey:
+		return k, nil
+	default:
+		return nil, keys.Invalidf("%T keys are not supported: notation signs with RSA or EC keys", key)
+	}
+}
+
+var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// passphrase returns the configured passphrase and whether one is configured.
+func (b Backend) passphrase(cfg keys.Config) ([]byte, bool, error) {
+	file, hasFile := cfg[ConfigPassphraseFile]
+	env, hasEnv := cfg[ConfigPassphraseEnv]
+	switch {
+	case hasFile && hasEnv:
+		return nil, false, keys.Invalidf("plugin config sets both %s and %s: keep one", ConfigPassphraseFile, ConfigPassphraseEnv)
+	case hasFile:
+		if !filepath.IsAbs(file) {
+			return nil, false, keys.Invalidf("plugin config %s=%q is not an absolute path: give the full path, since notation may run from any directory", ConfigPassphraseFile, file)
+		}
+		data, err := readPrivateFile("passphrase file", file, maxPassphraseFileSize)
+		if err != nil {
+			return nil, false, err
+		}
+		data = bytes.TrimSuffix(data, []byte("\n"))
+		data = bytes.TrimSuffix(data, []byte("\r"))
+		if len(data) == 0 {
+			return nil, false, keys.Invalidf("passphrase file %q is empty", file)
+		}
+		return data, true, nil
+	case hasEnv:
+		if !envName.MatchString(env) {
+			return nil, false, keys.Invalidf("plugin config %s=%q is not an environment variable name: give the variable's name, not the passphrase", ConfigPassphraseEnv, env)
+		}
+		v := b.Getenv(env)
+		if v == "" {
+			return nil, false, keys.Invalidf("environment variable %s named by plugin config %s is unset or empty in notation's environment: export it before running notation", env, ConfigPassphraseEnv)
+		}
+		return []byte(v), true, nil
+	}
+	return nil, false, nil
+}
+
+// ReadChain reads a PEM certificate bundle, in file order.
+func ReadChain(path string) ([]*x509.Certificate, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, keys.Invalidf("%s file %q does not exist", keys.ConfigCertChain, path)
+		}
+		return nil, keys.Invalidf("%s file %q cannot be opened: %v", keys.ConfigCertChain, path, err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("stat %s: %w", path, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, keys.Invalidf("%s file %q is not a regular file", keys.ConfigCertChain, path)
+	}
+	data, err := readBounded(f, keys.ConfigCertChain+" file", path, maxChainFileSize)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCertificatesPEM(data, fmt.Sprintf("%s file %q", keys.ConfigCertChain, path))
+}
+
+// ParseCertificatesPEM parses the CERTIFICATE blocks of a PEM bundle, refusing
+// any other block (a private key in a certificate file is a leak waiting to
+// happen). source names the bundle in messages.
+func ParseCertificatesPEM(data []byte, source string) ([]*x509.Certificate, error) {
+	var certs []*x509.Certificate
+	rest := data
+	for {
+		var block *pem.Block
+		block, rest = pem.Decode(rest)
+		if block == nil {
+			break
+		}
+		if block.Type != "CERTIFICATE" {
+			if strings.Contains(block.Type, "PRIVATE KEY") {
+				return nil, keys.Invalidf("%s holds a private key: keep the key in its own file with mode 0600 and only certificates in the chain", source)
+			}
+			return nil, keys.Invalidf("%s holds a PEM block of type %q: it must hold only CERTIFICATE blocks", source, block.Type)
+		}
+		c, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			return nil, keys.Invalidf("certificate #%d in %s does not parse: %v", len(certs)+1, source, err)
+		}
+		certs = append(certs, c)
+	}
+	if len(certs) == 0 {
+		return nil, keys.Invalidf("%s holds no PEM certificate: it must hold PEM CERTIFICATE blocks, leaf first, ending with the root", source)
+	}
+	return certs, nil
+}

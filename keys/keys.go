@@ -1,0 +1,211 @@
+// Package keys opens the signing keys that keyward's notation plugin signs
+// with, and decides whether a key and its certificate chain are fit to sign.
+//
+// A key is named by a key id whose URI scheme selects a [Backend]: "file:" for
+// PEM files (package keys/filekey), "pkcs11:" for tokens (package
+// keys/pkcs11key). Every backend returns the same [Key]: a crypto.Signer and
+// the certificate chain, leaf first. [Opener.Open] then runs the one shared
+// pre-signing check, [CheckChain], so that both backends refuse exactly what
+// notation would reject, with a message that names the certificate and the fix.
+//
+// Secrets (passphrases, PINs) reach backends only through files or
+// environment variables, never through the key id or plugin config, which are
+// visible in the signer's process list and in notation's signingkeys.json.
+package keys
+
+import (
+	"context"
+	"crypto"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Key is an opened signing key with its certificate chain.
+type Key struct {
+	// Signer signs digests. ECDSA signers return ASN.1 DER signatures and
+	// RSA signers honour *rsa.PSSOptions, as crypto.Signer implementations do.
+	Signer crypto.Signer
+	// Chain is the certificate chain, leaf first, ending with the root.
+	Chain []*x509.Certificate
+	// ChainSource says where the chain came from, for error messages, e.g.
+	// `cert_chain file "/etc/keys/chain.pem"`.
+	ChainSource string
+	// Close releases what the backend holds (a token session); may be nil.
+	Close func() error
+}
+
+// Spec returns the notation key spec of the key's public key.
+func (k *Key) Spec() (Spec, error) {
+	return SpecOf(k.Signer.Public())
+}
+
+// Release calls Close when the backend set one.
+func (k *Key) Release() error {
+	if k == nil || k.Close == nil {
+		return nil
+	}
+	return k.Close()
+}
+
+// Config is the plugin configuration notation passes with every request
+// (`--plugin-config key=value`, merged with the stored key's config).
+type Config map[string]string
+
+// Plugin config keys shared by every backend. Backend-specific keys are
+// declared by each [Backend]; see README.md "Key configuration".
+const (
+	// ConfigCertChain is the path of a PEM bundle: leaf first, then
+	// intermediates, ending with the root.
+	ConfigCertChain = "cert_chain"
+)
+
+// Backend opens keys of one key-id scheme.
+type Backend interface {
+	// Scheme is the key-id scheme the backend serves, without the colon.
+	Scheme() string
+	// ConfigKeys lists the plugin config keys the backend reads.
+	ConfigKeys() []string
+	// Open opens the key named by keyID. The returned chain is checked by
+	// the caller; the backend only assembles it.
+	Open(ctx context.Context, keyID string, cfg Config) (*Key, error)
+}
+
+// Opener chooses a [Backend] by the key id's scheme, opens the key and checks
+// its chain with [CheckChain].
+type Opener struct {
+	backends []Backend
+	// now returns the time chains are checked at.
+	now func() time.Time
+}
+
+// NewOpener returns an Opener serving the given backends.
+func NewOpener(backends ...Backend) *Opener {
+	return &Opener{backends: backends, now: time.Now}
+}
+
+// WithClock returns a copy of o that checks certificate validity at the time
+// now returns instead of the wall clock.
+func (o *Opener) WithClock(now func() time.Time) *Opener {
+	c := *o
+	c.now = now
+	return &c
+}
+
+// Open opens and checks the key named by keyID. ignored lists plugin config
+// keys the caller consumes itself, which the backend does not need to know.
+func (o *Opener) Open(ctx context.Context, keyID string, cfg Config, ignored ...string) (*Key, error) {
+	b, err := o.backend(keyID)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkConfigKeys(b, cfg, ignored); err != nil {
+		return nil, err
+	}
+	k, err := b.Open(ctx, keyID, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := CheckChain(k.Signer.Public(), k.Chain, k.ChainSource, o.now()); err != nil {
+		_ = k.Release()
+		return nil, err
+	}
+	return k, nil
+}
+
+func (o *Opener) backend(keyID string) (Backend, error) {
+	scheme, _, ok := strings.Cut(keyID, ":")
+	if ok {
+		for _, b := range o.backends {
+			if strings.EqualFold(scheme, b.Scheme()) {
+				return b, nil
+			}
+		}
+	}
+	var schemes []string
+	for _, b := range o.backends {
+		schemes = append(schemes, b.Scheme()+":")
+	}
+	return nil, Invalidf("key id %q is not supported: it must start with one of %s "+
+		"(for example file:/etc/keyward/signing.key)", keyID, strings.Join(schemes, ", "))
+}
+
+func checkConfigKeys(b Backend, cfg Config, ignored []string) error {
+	known := append(slices.Clone(b.ConfigKeys()), ignored...)
+	var unknown []string
+	for k := range cfg {
+		if !slices.Contains(known, k) {
+			unknown = append(unknown, k)
+		}
+	}
+	if len(unknown) == 0 {
+		return nil
+	}
+	sort.Strings(unknown)
+	sort.Strings(known)
+	return Invalidf("plugin config key %q is not used with %s: keys; the supported keys are %s "+
+		"(a misspelt key would otherwise be ignored silently)",
+		unknown[0], b.Scheme(), strings.Join(known, ", "))
+}
+
+// Kind classifies an error for the plugin protocol's error codes.
+type Kind int
+
+// Error kinds. The zero value is an internal error.
+const (
+	// KindInternal is an unexpected failure (protocol code ERROR).
+	KindInternal Kind = iota
+	// KindInvalid is a problem with the request, the key id, the plugin
+	// config or the key material that the user must fix (VALIDATION_ERROR).
+	KindInvalid
+	// KindAccessDenied is a refused secret: wrong PIN or passphrase, a
+	// locked token (ACCESS_DENIED).
+	KindAccessDenied
+	// KindTimeout is a device or service that did not answer in time;
+	// notation may retry (TIMEOUT).
+	KindTimeout
+	// KindBusy is a device or service that refused for load; notation may
+	// retry (THROTTLED).
+	KindBusy
+)
+
+// Error is an error of a known [Kind].
+type Error struct {
+	Kind Kind
+	Err  error
+}
+
+func (e *Error) Error() string { return e.Err.Error() }
+func (e *Error) Unwrap() error { return e.Err }
+
+// KindOf returns the kind of the first [*Error] in err's chain, or
+// KindInternal.
+func KindOf(err error) Kind {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Kind
+	}
+	return KindInternal
+}
+
+// Invalidf returns a KindInvalid error.
+func Invalidf(format string, args ...any) error {
+	return &Error{Kind: KindInvalid, Err: fmt.Errorf(format, args...)}
+}
+
+// Deniedf returns a KindAccessDenied error.
+func Deniedf(format string, args ...any) error {
+	return &Error{Kind: KindAccessDenied, Err: fmt.Errorf(format, args...)}
+}
+
+// WithKind returns err classified as kind, keeping its message and chain.
+func WithKind(kind Kind, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &Error{Kind: kind, Err: err}
+}
