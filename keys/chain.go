@@ -96,8 +96,14 @@ func isSelfSigned(c *x509.Certificate) bool {
 	return issuedBy(c, c)
 }
 
+// issuedBy reports whether issuer's name and key signed c. It checks only
+// the name and the signature, not whether issuer may act as a CA
+// (x509.Certificate.CheckSignatureFrom would refuse a self-signed leaf and
+// hide a non-CA intermediate behind "not issued by"): checkCAUsage reports
+// those with their own messages.
 func issuedBy(c, issuer *x509.Certificate) bool {
-	return bytes.Equal(c.RawIssuer, issuer.RawSubject) && c.CheckSignatureFrom(issuer) == nil
+	return bytes.Equal(c.RawIssuer, issuer.RawSubject) &&
+		issuer.CheckSignature(c.SignatureAlgorithm, c.RawTBSCertificate, c.Signature) == nil
 }
 
 func checkOrder(chain []*x509.Certificate, source string) error {
