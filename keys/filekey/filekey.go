@@ -131,24 +131,11 @@ func ParseKeyID(keyID string) (string, error) {
 // readPrivateFile reads a secret file, refusing files that are not regular,
 // that group or others may access, or that exceed limit.
 func readPrivateFile(what, path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
+	f, fi, err := openRegular(what, path)
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, keys.Invalidf("%s %q does not exist", what, path)
-		}
-		if errors.Is(err, fs.ErrPermission) {
-			return nil, keys.Deniedf("%s %q cannot be read by this user: %v", what, path, errors.Unwrap(err))
-		}
-		return nil, keys.Invalidf("%s %q cannot be opened: %v", what, path, err)
+		return nil, err
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("stat %s: %w", path, err)
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, keys.Invalidf("%s %q is not a regular file", what, path)
-	}
 	// As ssh does ("UNPROTECTED PRIVATE KEY FILE"): a secret others can read
 	// is no longer a secret.
 	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
@@ -156,6 +143,39 @@ func readPrivateFile(what, path string, limit int64) ([]byte, error) {
 			what, path, perm, path)
 	}
 	return readBounded(f, what, path, limit)
+}
+
+// openRegular opens path for reading if it is a regular file (following
+// symlinks, as Kubernetes secret mounts need). It never blocks: the type is
+// checked before the open, and the open is non-blocking, so a FIFO or device
+// named by a key id cannot hang the plugin.
+func openRegular(what, path string) (*os.File, fs.FileInfo, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			return nil, nil, keys.Invalidf("%s %q does not exist", what, path)
+		case errors.Is(err, fs.ErrPermission):
+			return nil, nil, keys.Deniedf("%s %q cannot be read by this user: %v", what, path, errors.Unwrap(err))
+		}
+		return nil, nil, keys.Invalidf("%s %q cannot be opened: %v", what, path, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, nil, keys.Invalidf("%s %q is not a regular file", what, path)
+	}
+	f, err := os.OpenFile(path, os.O_RDONLY|nonBlock, 0)
+	if err != nil {
+		if errors.Is(err, fs.ErrPermission) {
+			return nil, nil, keys.Deniedf("%s %q cannot be read by this user: %v", what, path, errors.Unwrap(err))
+		}
+		return nil, nil, keys.Invalidf("%s %q cannot be opened: %v", what, path, err)
+	}
+	fi2, err := f.Stat()
+	if err != nil || !os.SameFile(fi, fi2) {
+		f.Close()
+		return nil, nil, keys.Invalidf("%s %q changed while it was opened", what, path)
+	}
+	return f, fi2, nil
 }
 
 func readBounded(r io.Reader, what, path string, limit int64) ([]byte, error) {
@@ -308,26 +328,17 @@ func (b Backend) passphrase(cfg keys.Config) ([]byte, bool, error) {
 
 // ReadChain reads a PEM certificate bundle, in file order.
 func ReadChain(path string) ([]*x509.Certificate, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, keys.Invalidf("%s file %q does not exist", keys.ConfigCertChain, path)
-		}
-		return nil, keys.Invalidf("%s file %q cannot be opened: %v", keys.ConfigCertChain, path, err)
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("stat %s: %w", path, err)
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, keys.Invalidf("%s file %q is not a regular file", keys.ConfigCertChain, path)
-	}
-	data, err := readBounded(f, keys.ConfigCertChain+" file", path, maxChainFileSize)
+	what := keys.ConfigCertChain + " file"
+	f, _, err := openRegular(what, path)
 	if err != nil {
 		return nil, err
 	}
-	return ParseCertificatesPEM(data, fmt.Sprintf("%s file %q", keys.ConfigCertChain, path))
+	defer f.Close()
+	data, err := readBounded(f, what, path, maxChainFileSize)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCertificatesPEM(data, fmt.Sprintf("%s %q", what, path))
 }
 
 // ParseCertificatesPEM parses the CERTIFICATE blocks of a PEM bundle, refusing

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/keyward/keyward/internal/testpki"
@@ -131,6 +132,10 @@ func TestOpenErrors(t *testing.T) {
 	pub := testpki.WriteFile(t, f.dir, "pub.pem", pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: []byte{1}}), 0o600)
 	chainWithKey := testpki.WriteFile(t, f.dir, "chainkey.pem", append(f.chainPEM, testpki.KeyPEM(t, f.key)...), 0o644)
 	garbageChain := testpki.WriteFile(t, f.dir, "garbage.pem", []byte("not pem"), 0o644)
+	fifo := filepath.Join(f.dir, "fifo.pem")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
 
 	tests := []struct {
 		name  string
@@ -147,6 +152,8 @@ func TestOpenErrors(t *testing.T) {
 		{"unknown scheme", "vault:k", cfg, nil, keys.KindInvalid, []string{`key id "vault:k" is not supported`, "file:"}},
 		{"missing key", "file:" + f.dir + "/nope.pem", cfg, nil, keys.KindInvalid, []string{"key file", "nope.pem", "does not exist"}},
 		{"directory", "file:" + f.dir, cfg, nil, keys.KindInvalid, []string{"not a regular file"}},
+		{"FIFO key (must not hang)", "file:" + fifo, cfg, nil, keys.KindInvalid, []string{"fifo.pem", "not a regular file"}},
+		{"FIFO chain (must not hang)", "file:" + f.keyPath, keys.Config{"cert_chain": fifo}, nil, keys.KindInvalid, []string{"cert_chain file", "not a regular file"}},
 		{"readable by others", "file:" + loose, cfg, nil, keys.KindInvalid, []string{"loose.pem", "mode 0644", "chmod 600"}},
 		{"readable by group", "file:" + groupOnly, cfg, nil, keys.KindInvalid, []string{"mode 0640", "chmod 600"}},
 		{"legacy encryption", "file:" + legacy, cfg, nil, keys.KindInvalid, []string{"legacy PEM encryption", "openssl pkcs8 -topk8"}},

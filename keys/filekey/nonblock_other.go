@@ -1,0 +1,5 @@
+//go:build !unix
+
+package filekey
+
+const nonBlock = 0
