@@ -196,8 +196,8 @@ var semver = regexp.MustCompile(`^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-((
 func TestMetadata(t *testing.T) {
 	type meta struct {
 		Name, Description, Version, URL string
-		SupportedContractVersions      []string
-		Capabilities                   []string
+		SupportedContractVersions       []string
+		Capabilities                    []string
 	}
 	for _, tc := range []struct {
 		name, request, capability string
@@ -245,7 +245,7 @@ func TestDescribeKey(t *testing.T) {
 			var resp struct{ KeyID, KeySpec string }
 			mustRun(t, "describe-key", map[string]any{
 				"contractVersion": "1.0", "keyId": f.keyID,
-				"pluginConfig": map[string]string{"cert_chain": f.chain, "signing_mode": "raw"},
+				"pluginConfig":    map[string]string{"cert_chain": f.chain, "signing_mode": "raw"},
 				"someFutureField": true,
 			}, &resp)
 			if resp.KeyID != f.keyID || resp.KeySpec != spec {
