@@ -79,4 +79,3 @@ func TestRunRecoversPanics(t *testing.T) {
 		t.Errorf("the panic value leaked into the error: %q", msg)
 	}
 }
-
