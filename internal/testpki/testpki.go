@@ -24,9 +24,16 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-	"testing"
 	"time"
 )
+
+// TB is the part of testing.TB the package uses, so that benchmark
+// programs can generate chains too.
+type TB interface {
+	Helper()
+	Fatal(args ...any)
+	Fatalf(format string, args ...any)
+}
 
 // Cert is a certificate with its private key (nil when issued to a bare
 // public key).
@@ -40,7 +47,7 @@ var keyCache sync.Map // "spec/name" -> crypto.Signer
 // Key returns the memoised key of spec ("RSA-2048", "RSA-3072", "RSA-4096",
 // "EC-256", "EC-384", "EC-521") for name: the same name gives the same key
 // within a test binary, different names give different keys.
-func Key(t testing.TB, spec, name string) crypto.Signer {
+func Key(t TB, spec, name string) crypto.Signer {
 	t.Helper()
 	id := spec + "/" + name
 	if k, ok := keyCache.Load(id); ok {
@@ -52,7 +59,7 @@ func Key(t testing.TB, spec, name string) crypto.Signer {
 }
 
 // FreshKey generates a new key of spec.
-func FreshKey(t testing.TB, spec string) crypto.Signer {
+func FreshKey(t TB, spec string) crypto.Signer {
 	t.Helper()
 	k, err := GenerateKey(spec)
 	if err != nil {
@@ -191,7 +198,7 @@ func newConfig(cn, defaultSpec string) *config {
 	}
 }
 
-func (c *config) subjectKey(t testing.TB, cn string) (crypto.PublicKey, crypto.Signer) {
+func (c *config) subjectKey(t TB, cn string) (crypto.PublicKey, crypto.Signer) {
 	switch {
 	case c.pub != nil:
 		return c.pub, nil
@@ -203,7 +210,7 @@ func (c *config) subjectKey(t testing.TB, cn string) (crypto.PublicKey, crypto.S
 }
 
 // Root creates a self-signed root CA.
-func Root(t testing.TB, cn string, opts ...Option) *Cert {
+func Root(t TB, cn string, opts ...Option) *Cert {
 	t.Helper()
 	c := newConfig(cn, "EC-384")
 	c.tmpl.IsCA = true
@@ -220,7 +227,7 @@ func Root(t testing.TB, cn string, opts ...Option) *Cert {
 }
 
 // Intermediate creates a CA certificate issued by ca.
-func (ca *Cert) Intermediate(t testing.TB, cn string, opts ...Option) *Cert {
+func (ca *Cert) Intermediate(t TB, cn string, opts ...Option) *Cert {
 	t.Helper()
 	c := newConfig(cn, "EC-384")
 	c.tmpl.IsCA = true
@@ -235,7 +242,7 @@ func (ca *Cert) Intermediate(t testing.TB, cn string, opts ...Option) *Cert {
 
 // Leaf creates a code-signing leaf issued by ca: critical keyUsage
 // digitalSignature, EKU codeSigning, not a CA.
-func (ca *Cert) Leaf(t testing.TB, cn string, opts ...Option) *Cert {
+func (ca *Cert) Leaf(t TB, cn string, opts ...Option) *Cert {
 	t.Helper()
 	c := newConfig(cn, "EC-256")
 	c.tmpl.KeyUsage = x509.KeyUsageDigitalSignature
@@ -250,7 +257,7 @@ func (ca *Cert) Leaf(t testing.TB, cn string, opts ...Option) *Cert {
 
 // SelfSignedLeaf creates a self-signed code-signing certificate, the chain
 // of one that notation accepts.
-func SelfSignedLeaf(t testing.TB, cn string, opts ...Option) *Cert {
+func SelfSignedLeaf(t TB, cn string, opts ...Option) *Cert {
 	t.Helper()
 	c := newConfig(cn, "EC-256")
 	c.tmpl.KeyUsage = x509.KeyUsageDigitalSignature
@@ -266,7 +273,7 @@ func SelfSignedLeaf(t testing.TB, cn string, opts ...Option) *Cert {
 	return sign(t, c.tmpl, c.tmpl, pub, key, key)
 }
 
-func sign(t testing.TB, tmpl, parent *x509.Certificate, pub crypto.PublicKey, key, issuerKey crypto.Signer) *Cert {
+func sign(t TB, tmpl, parent *x509.Certificate, pub crypto.PublicKey, key, issuerKey crypto.Signer) *Cert {
 	t.Helper()
 	if tmpl.SubjectKeyId == nil {
 		if spki, err := x509.MarshalPKIXPublicKey(pub); err == nil {
@@ -334,7 +341,7 @@ func CertsPEM(certs ...*x509.Certificate) []byte {
 }
 
 // KeyPEM encodes a private key as PKCS #8 PEM.
-func KeyPEM(t testing.TB, key crypto.Signer) []byte {
+func KeyPEM(t TB, key crypto.Signer) []byte {
 	t.Helper()
 	der, err := x509.MarshalPKCS8PrivateKey(key)
 	if err != nil {
@@ -344,7 +351,7 @@ func KeyPEM(t testing.TB, key crypto.Signer) []byte {
 }
 
 // WriteFile writes data to dir/name with mode and returns the path.
-func WriteFile(t testing.TB, dir, name string, data []byte, mode os.FileMode) string {
+func WriteFile(t TB, dir, name string, data []byte, mode os.FileMode) string {
 	t.Helper()
 	p := filepath.Join(dir, name)
 	if err := os.WriteFile(p, data, mode); err != nil {
