@@ -1,0 +1,335 @@
+package oci
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"oras.land/oras-go/v2/errdef"
+	"oras.land/oras-go/v2/registry"
+	"oras.land/oras-go/v2/registry/remote"
+	"oras.land/oras-go/v2/registry/remote/auth"
+	"oras.land/oras-go/v2/registry/remote/errcode"
+	"oras.land/oras-go/v2/registry/remote/retry"
+)
+
+// RemoteOptions configures a [Remote].
+type RemoteOptions struct {
+	// PlainHTTP reports whether a registry host is reached over plain
+	// HTTP instead of HTTPS. Nil means HTTPS everywhere.
+	PlainHTTP func(host string) bool
+	// RootCAs verifies registry TLS certificates; nil means the system
+	// roots.
+	RootCAs *x509.CertPool
+	// Credential returns the credential for a registry host; nil means
+	// anonymous access.
+	Credential auth.CredentialFunc
+	// UserAgent is sent with every request.
+	UserAgent string
+	// MaxConnsPerHost bounds the connections kept open to one registry
+	// (default 16).
+	MaxConnsPerHost int
+	// RequestTimeout bounds one HTTP request, retries aside (default 30s).
+	RequestTimeout time.Duration
+	// Retries is how often a request that failed with 408, 429, 5xx or
+	// a timeout is retried (default 4); RetryWait is the first wait,
+	// doubled at each retry and capped at 16 times itself (default 250ms).
+	// A Retry-After header from the registry is honoured.
+	Retries   int
+	RetryWait time.Duration
+	// Transport replaces the HTTP transport (tests); the options above
+	// that configure a transport are then ignored.
+	Transport http.RoundTripper
+}
+
+// Remote reads artifacts and signatures from registries.
+type Remote struct {
+	client    *auth.Client
+	plainHTTP func(string) bool
+
+	mu       sync.Mutex
+	repos    map[string]*remote.Repository
+	resolved memo[ocispec.Descriptor]
+	fetched  memo[*Signature]
+}
+
+var _ Source = (*Remote)(nil)
+
+// NewRemote returns a Remote. It makes no request until used.
+func NewRemote(o RemoteOptions) *Remote {
+	base := o.Transport
+	if base == nil {
+		conns := o.MaxConnsPerHost
+		if conns <= 0 {
+			conns = 16
+		}
+		timeout := o.RequestTimeout
+		if timeout <= 0 {
+			timeout = 30 * time.Second
+		}
+		base = &http.Transport{
+			Proxy:                 http.ProxyFromEnvironment,
+			DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			TLSClientConfig:       &tls.Config{RootCAs: o.RootCAs, MinVersion: tls.VersionTLS12},
+			TLSHandshakeTimeout:   10 * time.Second,
+			ResponseHeaderTimeout: timeout,
+			MaxIdleConns:          conns * 4,
+			MaxIdleConnsPerHost:   conns,
+			MaxConnsPerHost:       conns,
+			IdleConnTimeout:       90 * time.Second,
+			ForceAttemptHTTP2:     true,
+		}
+	}
+	retries, wait := o.Retries, o.RetryWait
+	if retries <= 0 {
+		retries = 4
+	}
+	if wait <= 0 {
+		wait = 250 * time.Millisecond
+	}
+	policy := &retry.GenericPolicy{
+		Retryable: retry.DefaultPredicate,
+		Backoff:   retry.ExponentialBackoff(wait, 2, 0.1),
+		MinWait:   wait,
+		MaxWait:   16 * wait,
+		MaxRetry:  retries,
+	}
+	client := &auth.Client{
+		// oras' retry transport retries only what is safe to repeat: every
+		// request here is a GET or HEAD.
+		Client:     &http.Client{Transport: &retry.Transport{Base: base, Policy: func() retry.Policy { return policy }}},
+		Cache:      auth.NewCache(),
+		Credential: o.Credential,
+	}
+	if o.UserAgent != "" {
+		client.SetUserAgent(o.UserAgent)
+	}
+	plain := o.PlainHTTP
+	if plain == nil {
+		plain = func(string) bool { return false }
+	}
+	return &Remote{client: client, plainHTTP: plain, repos: map[string]*remote.Repository{}}
+}
+
+// repository returns the shared client of a repository.
+func (r *Remote) repository(ref registry.Reference) *remote.Repository {
+	key := ref.Registry + "/" + ref.Repository
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if repo, ok := r.repos[key]; ok {
+		return repo
+	}
+	repo := &remote.Repository{
+		Client:           r.client,
+		Reference:        registry.Reference{Registry: ref.Registry, Repository: ref.Repository},
+		PlainHTTP:        r.plainHTTP(ref.Registry),
+		MaxMetadataBytes: MaxManifestSize,
+	}
+	r.repos[key] = repo
+	return repo
+}
+
+// ParseReference parses host[:port]/repository followed by :tag, @digest
+// or both. A reference without a tag or digest is refused, as notation
+// refuses it.
+func ParseReference(reference string) (registry.Reference, error) {
+	ref, err := registry.ParseReference(reference)
+	if err != nil {
+		return registry.Reference{}, fmt.Errorf("reference %q is not host[:port]/repository:tag or host[:port]/repository@sha256:digest: %w", reference, err)
+	}
+	if ref.Reference == "" {
+		return registry.Reference{}, fmt.Errorf("reference %q names no tag or digest: append :tag or @sha256:<digest>", reference)
+	}
+	return ref, nil
+}
+
+// Resolve resolves a reference to its manifest descriptor. A tag is resolved
+// once per Remote; a digest reference is checked against what the registry
+// serves.
+func (r *Remote) Resolve(ctx context.Context, reference string) (Artifact, error) {
+	ref, err := ParseReference(reference)
+	if err != nil {
+		return Artifact{}, err
+	}
+	scope := ref.Registry + "/" + ref.Repository
+	tag := tagOf(reference)
+	desc, err := r.resolved.do(ctx, scope+"@"+ref.Reference, func() (ocispec.Descriptor, error) {
+		desc, err := r.repository(ref).Resolve(ctx, ref.Reference)
+		if err != nil {
+			return desc, describe(ref.Registry, fmt.Sprintf("resolve %s", reference), err)
+		}
+		if ref.ValidateReferenceAsDigest() == nil && desc.Digest.String() != ref.Reference {
+			return desc, fmt.Errorf("user input digest %s does not match the resolved digest %s", ref.Reference, desc.Digest)
+		}
+		return desc, nil
+	})
+	if err != nil {
+		return Artifact{}, err
+	}
+	return Artifact{Reference: reference, Scope: scope, Tag: tag, Descriptor: desc}, nil
+}
+
+// tagOf returns the tag of host/repo:tag, host/repo:tag@digest (where the
+// digest decides and the tag is only reported), or "".
+func tagOf(reference string) string {
+	if i := strings.LastIndex(reference, "@"); i >= 0 {
+		reference = reference[:i]
+	}
+	name := reference[strings.LastIndex(reference, "/")+1:]
+	if i := strings.LastIndex(name, ":"); i >= 0 {
+		return name[i+1:]
+	}
+	return ""
+}
+
+// Signatures lists the artifact's signature manifests through the
+// referrers API, or the referrers tag schema where the API is missing.
+func (r *Remote) Signatures(ctx context.Context, a Artifact, fn func(ocispec.Descriptor) error) error {
+	ref, err := ParseReference(a.Reference)
+	if err != nil {
+		return err
+	}
+	repo := r.repository(ref)
+	err = repo.Referrers(ctx, a.Descriptor, ArtifactTypeSignature, func(referrers []ocispec.Descriptor) error {
+		for _, d := range referrers {
+			if !isSignatureManifest(d) {
+				continue // a registry that ignored the artifactType filter
+			}
+			if err := fn(d); err != nil {
+				return &callbackError{err}
+			}
+		}
+		return nil
+	})
+	var callbackErr *callbackError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &callbackErr):
+		if errors.Is(callbackErr.err, ErrStop) {
+			return nil
+		}
+		return callbackErr.err
+	}
+	return describe(ref.Registry, "list the signatures of "+a.Descriptor.Digest.String(), err)
+}
+
+// callbackError marks an error of the caller's callback, to return as is.
+type callbackError struct{ err error }
+
+func (e *callbackError) Error() string { return e.err.Error() }
+
+// Fetch fetches a signature manifest and its envelope, each once per Remote.
+func (r *Remote) Fetch(ctx context.Context, a Artifact, manifest ocispec.Descriptor) (*Signature, error) {
+	ref, err := ParseReference(a.Reference)
+	if err != nil {
+		return nil, err
+	}
+	key := ref.Registry + "/" + ref.Repository + "@" + manifest.Digest.String() + "#" + a.Descriptor.Digest.String()
+	return r.fetched.do(ctx, key, func() (*Signature, error) {
+		repo := r.repository(ref)
+		rc, err := repo.Manifests().Fetch(ctx, manifest)
+		if err != nil {
+			return nil, describe(ref.Registry, "fetch signature manifest "+manifest.Digest.String(), err)
+		}
+		raw, err := readVerified(rc, manifest, MaxManifestSize)
+		rc.Close()
+		if err != nil {
+			return nil, fmt.Errorf("signature manifest: %w", err)
+		}
+		env, annotations, err := readManifest(raw, manifest, a.Descriptor)
+		if err != nil {
+			return nil, err
+		}
+		rc, err = repo.Blobs().Fetch(ctx, env)
+		if err != nil {
+			return nil, describe(ref.Registry, "fetch signature envelope "+env.Digest.String(), err)
+		}
+		defer rc.Close()
+		data, err := readVerified(rc, env, MaxEnvelopeSize)
+		if err != nil {
+			return nil, fmt.Errorf("signature envelope: %w", err)
+		}
+		return &Signature{Manifest: manifest, MediaType: env.MediaType, Envelope: data, Annotations: annotations}, nil
+	})
+}
+
+// describe turns a registry error into a message that says what failed
+// and, where it can, what to do.
+func describe(host, action string, err error) error {
+	var resp *errcode.ErrorResponse
+	switch {
+	case errors.As(err, &resp):
+		switch resp.StatusCode {
+		case http.StatusUnauthorized:
+			return fmt.Errorf("%s: registry %s requires authentication or refused the credentials (401): log in with `docker login %s` or `notation login %s`, or pass --username and --password-stdin: %w", action, host, host, host, err)
+		case http.StatusForbidden:
+			return fmt.Errorf("%s: registry %s denied access (403): check the account's permissions: %w", action, host, err)
+		case http.StatusNotFound:
+			return fmt.Errorf("%s: not found in registry %s (404): check the repository, tag or digest: %w", action, host, err)
+		case http.StatusTooManyRequests:
+			return fmt.Errorf("%s: registry %s is rate limiting (429) and kept refusing after retries: try again later or lower --concurrency: %w", action, host, err)
+		}
+		if resp.StatusCode >= 500 {
+			return fmt.Errorf("%s: registry %s failed (%d) and kept failing after retries: %w", action, host, resp.StatusCode, err)
+		}
+	case errors.Is(err, auth.ErrBasicCredentialNotFound):
+		return fmt.Errorf("%s: registry %s requires authentication (401) and no credential is configured for it: log in with `docker login %s` or `notation login %s`, or pass --username and --password-stdin", action, host, host, host)
+	case errors.Is(err, errdef.ErrNotFound):
+		return fmt.Errorf("%s: not found in registry %s: check the repository, tag or digest", action, host)
+	case errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("%s: registry %s did not answer in time: %w", action, host, err)
+	case strings.Contains(err.Error(), "server gave HTTP response to HTTPS client"):
+		return fmt.Errorf("%s: registry %s speaks plain HTTP: pass --plain-http if that is intended: %w", action, host, err)
+	}
+	var netErr *net.OpError
+	if errors.As(err, &netErr) {
+		return fmt.Errorf("%s: cannot reach registry %s: %w", action, host, err)
+	}
+	return fmt.Errorf("%s: %w", action, err)
+}
+
+// memo runs each keyed computation once and shares its result; concurrent
+// callers of the same key wait for the first.
+type memo[T any] struct {
+	mu sync.Mutex
+	m  map[string]*memoEntry[T]
+}
+
+type memoEntry[T any] struct {
+	done chan struct{}
+	val  T
+	err  error
+}
+
+func (m *memo[T]) do(ctx context.Context, key string, f func() (T, error)) (T, error) {
+	m.mu.Lock()
+	if m.m == nil {
+		m.m = map[string]*memoEntry[T]{}
+	}
+	e, ok := m.m[key]
+	if !ok {
+		e = &memoEntry[T]{done: make(chan struct{})}
+		m.m[key] = e
+		m.mu.Unlock()
+		e.val, e.err = f()
+		close(e.done)
+		return e.val, e.err
+	}
+	m.mu.Unlock()
+	select {
+	case <-e.done:
+		return e.val, e.err
+	case <-ctx.Done():
+		var zero T
+		return zero, ctx.Err()
+	}
+}
