@@ -82,15 +82,15 @@ func StartCRL(t CleanupTB, issuer *Cert, opts ...CRLOption) *CRLServer {
 	}
 	c := &CRLServer{issuer: issuer, delta: cfg.delta, nextUpdate: cfg.nextUpdate}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /ca.crl", func(w http.ResponseWriter, _ *http.Request) {
+	mux.HandleFunc("GET /ca.crl", func(w http.ResponseWriter, r *http.Request) {
 		c.baseHits.Add(1)
-		if !c.srv.refuse(w) {
+		if !c.srv.refuse(w, r) {
 			c.write(w, false)
 		}
 	})
 	mux.HandleFunc("GET /delta.crl", func(w http.ResponseWriter, r *http.Request) {
 		c.deltaHits.Add(1)
-		if c.srv.refuse(w) {
+		if c.srv.refuse(w, r) {
 			return
 		}
 		if !c.delta {
@@ -135,6 +135,11 @@ func (c *CRLServer) RevokeInDelta(serial *big.Int, at time.Time) {
 	defer c.mu.Unlock()
 	c.deltaList = append(c.deltaList, entry(serial, at, ReasonUnspecified))
 }
+
+// SetDelay makes the server wait d before answering each request, to
+// exercise client timeouts (notation: 2 s for OCSP, 5 s for CRLs, 15 s for
+// timestamps); 0 answers at once.
+func (c *CRLServer) SetDelay(d time.Duration) { c.srv.delay.Store(int64(d)) }
 
 // SetDown makes every request fail with 500 Internal Server Error while down
 // is true; notation then reports "revocation status is unknown".

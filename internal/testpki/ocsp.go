@@ -116,6 +116,11 @@ func (o *OCSPResponder) Unknown(serial *big.Int) { o.set(serial, ocspStatus{stat
 // Good reports serial as good again.
 func (o *OCSPResponder) Good(serial *big.Int) { o.set(serial, ocspStatus{status: ocsp.Good}) }
 
+// SetDelay makes the server wait d before answering each request, to
+// exercise client timeouts (notation: 2 s for OCSP, 5 s for CRLs, 15 s for
+// timestamps); 0 answers at once.
+func (o *OCSPResponder) SetDelay(d time.Duration) { o.srv.delay.Store(int64(d)) }
+
 // SetDown makes every request fail with 500 Internal Server Error while down
 // is true; notation then reports "revocation status is unknown" (or falls
 // back to the certificate's CRL).
@@ -154,7 +159,7 @@ func (o *OCSPResponder) serve(w http.ResponseWriter, r *http.Request) {
 	case http.MethodPost:
 		o.posts.Add(1)
 	}
-	if o.srv.refuse(w) {
+	if o.srv.refuse(w, r) {
 		return
 	}
 	var der []byte

@@ -250,3 +250,25 @@ func TestOCSPGetAndPost(t *testing.T) {
 		t.Errorf("requests: %d GET, %d POST; want 2 and 2", get, post)
 	}
 }
+
+// TestOCSPTimeout delays the answer past the client's timeout.
+func TestOCSPTimeout(t *testing.T) {
+	root := Root(t, "ocsp root")
+	o := StartOCSP(t, root)
+	o.SetDelay(2 * time.Second)
+	leaf := root.Leaf(t, "ocsp slow leaf", WithOCSP(o.URL()))
+	v, err := revocation.NewWithOptions(revocation.Options{
+		OCSPHTTPClient:   &http.Client{Timeout: 100 * time.Millisecond},
+		CertChainPurpose: purpose.CodeSigning,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := v.ValidateContext(context.Background(), revocation.ValidateContextOptions{CertChain: Chain(leaf, root)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertResult(t, res[0], result.ResultUnknown, result.RevocationMethodOCSP, "exceeded timeout threshold of 0.10 seconds for OCSP check")
+	o.SetDelay(0)
+	assertResult(t, checkRevocation(t, purpose.CodeSigning, leaf, root)[0], result.ResultOK, result.RevocationMethodOCSP, "")
+}

@@ -20,13 +20,21 @@ const maxRequestBody = 64 << 10
 
 // server is an HTTP server on a free loopback port, stopped by Cleanup.
 type server struct {
-	base string // http://127.0.0.1:port
-	down atomic.Bool
+	base  string // http://127.0.0.1:port
+	down  atomic.Bool
+	delay atomic.Int64 // time.Duration before each answer
 }
 
-// refuse answers 500 Internal Server Error and returns true while the server
-// is down.
-func (s *server) refuse(w http.ResponseWriter) bool {
+// refuse waits out the delay, then answers 500 Internal Server Error and
+// returns true while the server is down (or the client gave up waiting).
+func (s *server) refuse(w http.ResponseWriter, r *http.Request) bool {
+	if d := time.Duration(s.delay.Load()); d > 0 {
+		select {
+		case <-time.After(d):
+		case <-r.Context().Done():
+			return true
+		}
+	}
 	if !s.down.Load() {
 		return false
 	}

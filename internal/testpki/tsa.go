@@ -109,9 +109,11 @@ func TSALeafOptions(opts ...Option) TSAOption {
 // TSAPolicyID sets the TSA policy of the TSTInfo (default [TSAPolicy]).
 func TSAPolicyID(id asn1.ObjectIdentifier) TSAOption { return func(c *tsaConfig) { c.policy = id } }
 
-// StartTSA starts a time-stamping authority with a chain of its own; it
-// stops when the test ends. The certificates are valid from 30 days ago to
-// 30 days ahead unless [TSALeafOptions] changes the leaf.
+// StartTSA starts a time-stamping authority with a chain of its own (each
+// TSA gets a root with a fresh key, so one TSA's root does not verify
+// another's tokens); it stops when the test ends. The certificates are valid
+// from 30 days ago to 30 days ahead unless [TSALeafOptions] changes the
+// leaf.
 func StartTSA(t CleanupTB, opts ...TSAOption) *TSA {
 	t.Helper()
 	cfg := tsaConfig{keySpec: "EC-256", policy: TSAPolicy}
@@ -122,7 +124,9 @@ func StartTSA(t CleanupTB, opts ...TSAOption) *TSA {
 	validity := WithValidity(now.Add(-30*24*time.Hour), now.Add(30*24*time.Hour))
 	root := cfg.root
 	if root == nil {
-		root = Root(t, "keyward test TSA root", validity)
+		// A fresh key per TSA: roots with one subject and one memoised key
+		// would verify each other's tokens.
+		root = Root(t, "keyward test TSA root", validity, WithKey(FreshKey(t, "EC-384")))
 	}
 	if root.Key == nil {
 		t.Fatal("testpki: the TSA root needs its private key")
@@ -211,6 +215,11 @@ func (a *TSA) WrongImprint(wrong bool) {
 	defer a.mu.Unlock()
 	a.wrongHash = wrong
 }
+
+// SetDelay makes the server wait d before answering each request, to
+// exercise client timeouts (notation: 2 s for OCSP, 5 s for CRLs, 15 s for
+// timestamps); 0 answers at once.
+func (a *TSA) SetDelay(d time.Duration) { a.srv.delay.Store(int64(d)) }
 
 // SetDown makes every request fail with 500 Internal Server Error while down
 // is true.
@@ -357,7 +366,7 @@ type issuerSerial struct {
 // serve answers one time-stamp query (RFC 3161 3.4).
 func (a *TSA) serve(w http.ResponseWriter, r *http.Request) {
 	a.requests.Add(1)
-	if a.srv.refuse(w) {
+	if a.srv.refuse(w, r) {
 		return
 	}
 	if r.URL.Path != "/tsa" {

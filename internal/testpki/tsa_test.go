@@ -335,3 +335,15 @@ func TestTSABadRequests(t *testing.T) {
 		}
 	})
 }
+
+// TestTSAsAreIndependent: one TSA's root does not verify another's token.
+func TestTSAsAreIndependent(t *testing.T) {
+	a, b := StartTSA(t), StartTSA(t)
+	tok, err := stamp(t, a, []byte("m"), crypto.SHA256, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := verifyToken(tok, []byte("m"), b.Root().Cert); err == nil {
+		t.Fatal("a token of one TSA verified against another TSA's root")
+	}
+}
