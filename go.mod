@@ -3,11 +3,13 @@ module github.com/keyward/keyward
 go 1.24.0
 
 require (
+	github.com/miekg/pkcs11 v1.1.2
 	github.com/notaryproject/notation-core-go v1.3.0
 	github.com/notaryproject/notation-plugin-framework-go v1.0.0
 	github.com/spf13/cobra v1.9.1
 	golang.org/x/crypto v0.37.0
 	golang.org/x/sys v0.32.0
+	golang.org/x/term v0.31.0
 )
 
 require (

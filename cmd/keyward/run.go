@@ -91,6 +91,7 @@ notation: PEM files and PKCS#11 tokens.`,
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })
 	root.AddCommand(
 		newVersionCommand(e),
+		newKeysCommand(e),
 	)
 	return root
 }

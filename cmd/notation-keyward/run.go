@@ -12,6 +12,7 @@ import (
 	"github.com/keyward/keyward/internal/version"
 	"github.com/keyward/keyward/keys"
 	"github.com/keyward/keyward/keys/filekey"
+	"github.com/keyward/keyward/keys/pkcs11key"
 	"github.com/keyward/keyward/plugin"
 )
 
@@ -68,7 +69,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(s
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	opener := keys.NewOpener(filekey.Backend{Getenv: getenv})
+	opener := keys.NewOpener(filekey.Backend{Getenv: getenv}, pkcs11key.Backend{Getenv: getenv})
 	resp, perr := plugin.New(opener).Run(ctx, args[1], stdin)
 	if perr != nil {
 		return fail(stderr, perr)

@@ -1,0 +1,300 @@
+//go:build cgo
+
+package pkcs11key
+
+import (
+	"context"
+	"crypto"
+	"crypto/x509"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/miekg/pkcs11"
+
+	"github.com/keyward/keyward/keys"
+	"github.com/keyward/keyward/keys/filekey"
+)
+
+// Open loads the module, finds the one key the URI names and assembles its
+// certificate chain, without logging in unless the token hides its public
+// objects. The returned key logs in when it first signs; Close ends the
+// session and unloads the module.
+func (b Backend) Open(_ context.Context, keyID string, cfg keys.Config) (*keys.Key, error) {
+	u, err := ParseURI(keyID)
+	if err != nil {
+		return nil, err
+	}
+	mc, err := b.resolveModule(u, cfg)
+	if err != nil {
+		return nil, err
+	}
+	cc, err := readChainConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	pin, err := b.resolvePIN(u)
+	if err != nil {
+		return nil, err
+	}
+	// Files first: they fail cheaply, before the module is loaded.
+	var fileChain, caCerts []*x509.Certificate
+	if cc.certChain != "" {
+		if fileChain, err = filekey.ReadChain(cc.certChain); err != nil {
+			return nil, err
+		}
+	}
+	if cc.caCerts != "" {
+		if caCerts, err = readCACerts(cc.caCerts); err != nil {
+			return nil, err
+		}
+	}
+
+	m, err := loadModule(mc)
+	if err != nil {
+		return nil, err
+	}
+	var s *session
+	defer func() {
+		if s == nil {
+			m.close()
+		}
+	}()
+	key, ks, err := b.findKey(m, u, pin, fileChain)
+	if err != nil {
+		return nil, err
+	}
+	var chain []*x509.Certificate
+	var source string
+	if fileChain != nil {
+		chain = fileChain
+		source = fmt.Sprintf("%s file %q", keys.ConfigCertChain, cc.certChain)
+	} else {
+		chain, source, err = tokenChain(ks, key, caCerts, cc.caCerts)
+		if err != nil {
+			ks.close()
+			return nil, err
+		}
+	}
+	s = ks
+	sg := &signer{s: s, key: key, pin: pin, getenv: b.getenv}
+	return &keys.Key{Signer: sg, Chain: chain, ChainSource: source, Close: sg.close}, nil
+}
+
+// findKey finds the one key pair u names among the tokens it selects and
+// returns it with an open session on its token.
+func (b Backend) findKey(m *module, u *URI, pin pinSource, fileChain []*x509.Certificate) (keyPair, *session, error) {
+	all, err := m.tokens()
+	if err != nil {
+		return keyPair{}, nil, err
+	}
+	var toks []token
+	for _, t := range all {
+		if t.matches(u) {
+			toks = append(toks, t)
+		}
+	}
+	if len(toks) == 0 {
+		return keyPair{}, nil, noToken(u, m.path, all)
+	}
+	shared := sharedLabels(all)
+
+	var sessions []*session
+	closeAll := func(keep *session) {
+		for _, s := range sessions {
+			if s != keep {
+				s.close()
+			}
+		}
+	}
+	var found []candidate
+	var foundIn []*session
+	search := func(s *session) error {
+		cands, _, err := s.scan(objectFilter(u))
+		if err != nil {
+			return err
+		}
+		for _, c := range cands {
+			found = append(found, c)
+			foundIn = append(foundIn, s)
+		}
+		return nil
+	}
+	for _, t := range toks {
+		s, err := m.openSession(t)
+		if err != nil {
+			closeAll(nil)
+			return keyPair{}, nil, err
+		}
+		sessions = append(sessions, s)
+		if err := search(s); err != nil {
+			closeAll(nil)
+			return keyPair{}, nil, err
+		}
+	}
+	// A token may hide its public objects until login (CKA_PRIVATE=true):
+	// search again logged in, when there is a PIN to log in with.
+	if len(found) == 0 && pin.configured() {
+		for _, s := range sessions {
+			if !s.tok.loginRequired() {
+				continue
+			}
+			if err := s.login(pin, b.getenv); err != nil {
+				closeAll(nil)
+				return keyPair{}, nil, err
+			}
+			if err := search(s); err != nil {
+				closeAll(nil)
+				return keyPair{}, nil, err
+			}
+		}
+	}
+	switch {
+	case len(found) == 0:
+		err := b.noKey(u, m.path, sessions, shared, pin)
+		closeAll(nil)
+		return keyPair{}, nil, err
+	case len(found) > 1:
+		closeAll(nil)
+		return keyPair{}, nil, invalidf("PKCS#11 key id selects %d keys (%s); it must select one. Add object=<label> or id=<percent-encoded id> (and token=, serial= if tokens share a label). The keys:%s",
+			len(found), u.describe(), listCandidates(found, m.path, shared))
+	}
+	c, s := found[0], foundIn[0]
+	closeAll(s)
+	if c.pub == nil && fileChain != nil {
+		// An EC private key object alone does not carry its public key:
+		// take the cert_chain leaf's. The signature's self-verification
+		// (keys.Key.SignMessage) catches a leaf of another key.
+		c.pub, c.pubErr, c.from = fileChain[0].PublicKey, nil, "cert_chain leaf"
+	}
+	if c.pubErr != nil {
+		s.close()
+		return keyPair{}, nil, invalidf("%s cannot sign for notation: %v", c.describe(), c.pubErr)
+	}
+	if _, err := keys.SpecOf(c.pub); err != nil {
+		s.close()
+		return keyPair{}, nil, invalidf("%s: %v", c.describe(), err)
+	}
+	if len(c.id) == 0 && c.label == "" {
+		s.close()
+		return keyPair{}, nil, invalidf("%s has neither CKA_ID nor CKA_LABEL, so its private key cannot be found: set an id on the key pair", c.describe())
+	}
+	return c.keyPair, s, nil
+}
+
+// noToken explains that no token matches, listing the tokens present.
+func noToken(u *URI, modulePath string, all []token) error {
+	if len(all) == 0 {
+		return invalidf("PKCS#11 module %q shows no token: insert or connect the token (for SoftHSM, create one with softhsm2-util --init-token and check SOFTHSM2_CONF)", modulePath)
+	}
+	var b strings.Builder
+	for _, t := range all {
+		fmt.Fprintf(&b, "\n  token=%s (manufacturer %q, model %q, serial %q, slot-id %d)",
+			escape(t.info.Label, false), t.info.ManufacturerID, t.info.Model, t.info.SerialNumber, t.slot)
+	}
+	return invalidf("no token of PKCS#11 module %q matches the key id (%s); the tokens present:%s", modulePath, u.describe(), b.String())
+}
+
+// noKey explains that no key matches, listing the keys of the selected
+// tokens.
+func (b Backend) noKey(u *URI, modulePath string, sessions []*session, shared map[string]bool, pin pinSource) error {
+	var all []candidate
+	hidden := false
+	var names []string
+	for _, s := range sessions {
+		names = append(names, s.tok.String())
+		cands, _, err := s.scan(nil)
+		if err != nil {
+			return err
+		}
+		all = append(all, cands...)
+		if s.tok.loginRequired() && !s.loggedIn {
+			hidden = true
+		}
+	}
+	msg := fmt.Sprintf("no key on %s matches the key id (%s)", strings.Join(names, ", "), u.describe())
+	if len(all) == 0 {
+		msg += "; the token shows no keys"
+	} else {
+		msg += "; the keys found:" + listCandidates(all, modulePath, shared)
+	}
+	if u.HasID && isHexText(u.ID) {
+		msg += fmt.Sprintf("\nNote: id is percent-encoded bytes: id=%s means the bytes %q; for the byte value 0x%s write id=%s",
+			string(u.ID), u.ID, string(u.ID), percentHex(string(u.ID)))
+	}
+	if hidden && !pin.configured() {
+		msg += fmt.Sprintf("\nNote: keys that the token shows only after login are not listed: configure the PIN (pin-source=file:/path in the key id, or %s) to search them too", EnvPIN)
+	}
+	return invalidf("%s", msg)
+}
+
+// tokenChain assembles the chain from the token's certificate objects and
+// the ca_certs bundle.
+func tokenChain(s *session, key keyPair, caCerts []*x509.Certificate, caPath string) ([]*x509.Certificate, string, error) {
+	by := "id " + hexID(key.id)
+	var cands []certObject
+	var err error
+	if len(key.id) > 0 {
+		if cands, err = s.certObjects([]*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_ID, key.id)}); err != nil {
+			return nil, "", err
+		}
+	}
+	if len(cands) == 0 && key.label != "" {
+		by = fmt.Sprintf("label %q", key.label)
+		if cands, err = s.certObjects([]*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_LABEL, key.label)}); err != nil {
+			return nil, "", err
+		}
+	}
+	if len(cands) == 0 {
+		return nil, "", invalidf("%s has no certificate on the token: store the leaf certificate with the key's id (e.g. pkcs11-tool --module <module> --token-label %q --login --write-object leaf.der --type cert --id %s --label %q), or set plugin config %s=<PEM bundle: leaf first, ending with the root>",
+			key.describe(), key.tok.info.Label, hexID(key.id), key.label, keys.ConfigCertChain)
+	}
+	now := time.Now()
+	leaf := pickLeaf(key.pub, cands, now)
+	type equaler interface{ Equal(crypto.PublicKey) bool }
+	if k, ok := key.pub.(equaler); ok && !k.Equal(leaf.cert.PublicKey) {
+		return nil, "", invalidf("the certificate object with %s on %s (subject %q) certifies another key than the %s: replace it with the certificate issued for this key, or set plugin config %s",
+			by, key.tok, leaf.cert.Subject.String(), key.describe(), keys.ConfigCertChain)
+	}
+	where := fmt.Sprintf("the certificate objects of %s", key.tok)
+	if caPath != "" {
+		where += fmt.Sprintf(" or %s file %q", ConfigCACerts, caPath)
+	}
+	var allCerts []certObject
+	allRead := false
+	find := func(c *x509.Certificate) ([]*x509.Certificate, error) {
+		var out []*x509.Certificate
+		for _, ca := range caCerts {
+			if string(ca.RawSubject) == string(c.RawIssuer) {
+				out = append(out, ca)
+			}
+		}
+		objs, err := s.certObjects([]*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_SUBJECT, c.RawIssuer)})
+		if err != nil {
+			return nil, err
+		}
+		if len(objs) == 0 {
+			// Not every tool sets CKA_SUBJECT: compare the parsed
+			// subjects of every certificate object, read once.
+			if !allRead {
+				if allCerts, err = s.certObjects(nil); err != nil {
+					return nil, err
+				}
+				allRead = true
+			}
+			objs = allCerts
+		}
+		for _, o := range objs {
+			if string(o.cert.RawSubject) == string(c.RawIssuer) {
+				out = append(out, o.cert)
+			}
+		}
+		return out, nil
+	}
+	chain, err := buildChain(leaf.cert, find, now, where)
+	if err != nil {
+		return nil, "", err
+	}
+	source := fmt.Sprintf("%s (leaf: the certificate object with %s)", where, by)
+	return chain, source, nil
+}
