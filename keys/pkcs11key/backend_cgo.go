@@ -16,10 +16,15 @@ import (
 	"github.com/keyward/keyward/keys/filekey"
 )
 
-// Open loads the module, finds the one key the URI names and assembles its
-// certificate chain, without logging in unless the token hides its public
-// objects. The returned key logs in when it first signs; Close ends the
-// session and unloads the module.
+// Open finds the one key the URI names and assembles its certificate
+// chain, without logging in unless the token hides its public objects.
+//
+// With plugin config cert_chain the chain and the public key come from the
+// file and Open does not load the module at all: describe-key then costs
+// what a file key costs, and only signing opens the token. Without it Open
+// loads the module, finds the key and reads the chain from the token. Either
+// way the key logs in when it first signs; Close ends the session and
+// unloads the module.
 func (b Backend) Open(_ context.Context, keyID string, cfg keys.Config) (*keys.Key, error) {
 	u, err := ParseURI(keyID)
 	if err != nil {
@@ -37,48 +42,61 @@ func (b Backend) Open(_ context.Context, keyID string, cfg keys.Config) (*keys.K
 	if err != nil {
 		return nil, err
 	}
-	// Files first: they fail cheaply, before the module is loaded.
-	var fileChain, caCerts []*x509.Certificate
+	sg := &signer{b: b, uri: u, module: mc, pin: pin}
 	if cc.certChain != "" {
-		if fileChain, err = filekey.ReadChain(cc.certChain); err != nil {
+		chain, err := filekey.ReadChain(cc.certChain)
+		if err != nil {
 			return nil, err
 		}
+		// The token is opened by the first Sign, which checks that its
+		// key is the leaf's.
+		sg.fileLeaf = chain[0]
+		return &keys.Key{Signer: sg, Chain: chain, ChainSource: fmt.Sprintf("%s file %q", keys.ConfigCertChain, cc.certChain), Close: sg.close}, nil
 	}
+	var caCerts []*x509.Certificate
 	if cc.caCerts != "" {
 		if caCerts, err = readCACerts(cc.caCerts); err != nil {
 			return nil, err
 		}
 	}
-
-	m, err := loadModule(mc)
-	if err != nil {
+	if err := sg.openToken(); err != nil {
 		return nil, err
 	}
-	var s *session
-	defer func() {
-		if s == nil {
-			m.close()
-		}
-	}()
-	key, ks, err := b.findKey(m, u, pin, fileChain)
+	chain, source, err := tokenChain(sg.s, sg.key, caCerts, cc.caCerts)
 	if err != nil {
+		sg.close()
 		return nil, err
 	}
-	var chain []*x509.Certificate
-	var source string
-	if fileChain != nil {
-		chain = fileChain
-		source = fmt.Sprintf("%s file %q", keys.ConfigCertChain, cc.certChain)
-	} else {
-		chain, source, err = tokenChain(ks, key, caCerts, cc.caCerts)
-		if err != nil {
-			ks.close()
-			return nil, err
-		}
-	}
-	s = ks
-	sg := &signer{s: s, key: key, pin: pin, getenv: b.getenv}
 	return &keys.Key{Signer: sg, Chain: chain, ChainSource: source, Close: sg.close}, nil
+}
+
+// openToken loads the module and finds the key, keeping a session on its
+// token.
+func (k *signer) openToken() error {
+	m, err := loadModule(k.module)
+	if err != nil {
+		return err
+	}
+	var fileChain []*x509.Certificate
+	if k.fileLeaf != nil {
+		fileChain = []*x509.Certificate{k.fileLeaf}
+	}
+	key, s, err := k.b.findKey(m, k.uri, k.pin, fileChain)
+	if err != nil {
+		m.close()
+		return err
+	}
+	if k.fileLeaf != nil {
+		type equaler interface{ Equal(crypto.PublicKey) bool }
+		if pub, ok := key.pub.(equaler); !ok || !pub.Equal(k.fileLeaf.PublicKey) {
+			s.close()
+			m.close()
+			return invalidf("the %s is not the key of the leaf certificate (subject %q) in plugin config %s: put the certificate issued for this key first in the bundle, or fix the key id",
+				key.describe(), k.fileLeaf.Subject.String(), keys.ConfigCertChain)
+		}
+	}
+	k.s, k.key = s, key
+	return nil
 }
 
 // findKey finds the one key pair u names among the tokens it selects and

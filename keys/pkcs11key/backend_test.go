@@ -368,13 +368,52 @@ func TestChainSources(t *testing.T) {
 	if got := subjects(k.Chain); len(got) != 2 || got[0] != "file leaf" {
 		t.Errorf("chain from cert_chain: %v", got)
 	}
+	if _, err := k.SignMessage([]byte("x")); err != nil {
+		t.Error(err)
+	}
 	_, err = open(t, uri, keys.Config{keys.ConfigCertChain: chain, pkcs11key.ConfigCACerts: ca}, env)
 	wantErr(t, err, keys.KindInvalid, "keep cert_chain alone")
+
+	// A cert_chain leaf of another key: found when signing opens the token.
+	otherKey := f.root.Leaf(t, "other key leaf", testpki.WithPublicKey(f.keys["ec256"]))
+	wrong := testpki.WriteFile(t, dir, "wrong.pem", testpki.CertsPEM(otherKey.Cert, f.root.Cert), 0o644)
+	k = mustOpen(t, uri, keys.Config{keys.ConfigCertChain: wrong}, env)
+	_, err = k.SignMessage([]byte("x"))
+	wantErr(t, err, keys.KindInvalid, "is not the key of the leaf certificate", "other key leaf")
 
 	// A key without any certificate.
 	tok.GenerateKey(t, "EC-256", "nocert", []byte{8})
 	_, err = open(t, "pkcs11:token="+tok.Label+";object=nocert?module-path="+hsm.module, nil, env)
 	wantErr(t, err, keys.KindInvalid, "has no certificate on the token", "--write-object", "cert_chain=")
+}
+
+// TestCertChainOpensTokenOnlyToSign: with cert_chain, opening the key
+// (describe-key) does not load the module; signing does.
+func TestCertChainOpensTokenOnlyToSign(t *testing.T) {
+	f := sharedFixture(t)
+	dir := t.TempDir()
+	chain := testpki.WriteFile(t, dir, "chain.pem", testpki.CertsPEM(f.leaves["ec256"], f.inter.Cert, f.root.Cert), 0o644)
+	notLib := testpki.WriteFile(t, dir, "libnot.so", []byte("not a library"), 0o644)
+	cfg := keys.Config{keys.ConfigCertChain: chain}
+	k := mustOpen(t, "pkcs11:token="+f.tok.Label+";object=ec256?module-path="+notLib, cfg, nil)
+	if spec, err := k.Spec(); err != nil || spec.Name != "EC-256" {
+		t.Fatalf("spec %v, %v", spec, err)
+	}
+	_, err := k.SignMessage([]byte("x"))
+	wantErr(t, err, keys.KindInvalid, "could not be loaded")
+
+	k = mustOpen(t, "pkcs11:token=absent;object=ec256?module-path="+hsm.module, cfg, nil)
+	_, err = k.SignMessage([]byte("x"))
+	wantErr(t, err, keys.KindInvalid, "no token of PKCS#11 module")
+
+	k = mustOpen(t, f.uri(";object=ec256"), cfg, map[string]string{pkcs11key.EnvPIN: f.tok.PIN})
+	msg := []byte("lazy")
+	sig, err := k.SignMessage(msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec, _ := k.Spec()
+	verify(t, f.keys["ec256"], spec, msg, sig)
 }
 
 // TestCertificateWithoutSubjectAttribute: issuers are found by parsing the

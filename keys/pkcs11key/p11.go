@@ -115,6 +115,9 @@ func (m *module) tokens() ([]token, error) {
 			}
 			return nil, ckrError(fmt.Sprintf("read the token in slot %d (C_GetTokenInfo)", s), err, "")
 		}
+		if info.Flags&pkcs11.CKF_TOKEN_INITIALIZED == 0 {
+			continue // a blank token (SoftHSM's free slot): nothing to sign with
+		}
 		out = append(out, token{slot: s, info: info})
 	}
 	return out, nil

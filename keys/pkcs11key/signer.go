@@ -5,6 +5,7 @@ package pkcs11key
 import (
 	"crypto"
 	"crypto/rsa"
+	"crypto/x509"
 	"encoding/asn1"
 	"errors"
 	"fmt"
@@ -35,20 +36,31 @@ func (k keyPair) describe() string {
 }
 
 // signer is the crypto.Signer of a token key. It holds the session opened
-// by Open and logs in on the first Sign.
+// by Open, or opens the token on the first Sign when the chain came from
+// cert_chain, and logs in on the first Sign.
 type signer struct {
+	b        Backend
+	uri      *URI
+	module   moduleChoice
+	pin      pinSource
+	fileLeaf *x509.Certificate // cert_chain leaf, when the chain is a file
+
 	mu     sync.Mutex
-	s      *session
+	s      *session // nil until the token is opened
 	key    keyPair
-	pin    pinSource
-	getenv func(string) string
 	closed bool
 }
 
 var _ crypto.Signer = (*signer)(nil)
 
-// Public returns the key's public key.
-func (k *signer) Public() crypto.PublicKey { return k.key.pub }
+// Public returns the key's public key: the token's, or the cert_chain
+// leaf's before the token is opened (Sign checks that they agree).
+func (k *signer) Public() crypto.PublicKey {
+	if k.fileLeaf != nil {
+		return k.fileLeaf.PublicKey
+	}
+	return k.key.pub
+}
 
 // Sign signs a digest on the token: CKM_ECDSA for EC keys, returning ASN.1
 // DER as crypto.Signer implementations do; CKM_RSA_PKCS_PSS for RSA keys,
@@ -59,6 +71,11 @@ func (k *signer) Sign(_ io.Reader, digest []byte, opts crypto.SignerOpts) ([]byt
 	defer k.mu.Unlock()
 	if k.closed {
 		return nil, errors.New("the PKCS#11 key was closed")
+	}
+	if k.s == nil {
+		if err := k.openToken(); err != nil {
+			return nil, err
+		}
 	}
 	spec, err := keys.SpecOf(k.key.pub)
 	if err != nil {
@@ -85,7 +102,7 @@ func (k *signer) Sign(_ io.Reader, digest []byte, opts crypto.SignerOpts) ([]byt
 		// for this one operation.
 		var pin string
 		if k.pin.configured() || !k.key.tok.pinPad() {
-			if pin, err = k.pin.read(k.getenv); err != nil {
+			if pin, err = k.pin.read(k.b.getenv); err != nil {
 				return nil, err
 			}
 		}
@@ -155,7 +172,7 @@ func rawToDER(sig []byte, size int) ([]byte, error) {
 // It reports whether the key needs a context-specific login per operation.
 func (k *signer) privateKey() (pkcs11.ObjectHandle, bool, error) {
 	if k.key.tok.loginRequired() {
-		if err := k.s.login(k.pin, k.getenv); err != nil {
+		if err := k.s.login(k.pin, k.b.getenv); err != nil {
 			return 0, false, err
 		}
 	}
@@ -170,7 +187,7 @@ func (k *signer) privateKey() (pkcs11.ObjectHandle, bool, error) {
 		return 0, false, err
 	}
 	if len(hs) == 0 && !k.s.loggedIn && k.pin.configured() {
-		if err := k.s.login(k.pin, k.getenv); err != nil {
+		if err := k.s.login(k.pin, k.b.getenv); err != nil {
 			return 0, false, err
 		}
 		if hs, err = k.s.find(tmpl, maxObjectsListed); err != nil {
@@ -208,7 +225,9 @@ func (k *signer) close() error {
 		return nil
 	}
 	k.closed = true
-	k.s.close()
-	k.s.m.close()
+	if k.s != nil {
+		k.s.close()
+		k.s.m.close()
+	}
 	return nil
 }
