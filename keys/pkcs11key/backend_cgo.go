@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -72,7 +73,47 @@ func (b Backend) Open(_ context.Context, keyID string, cfg keys.Config) (*keys.K
 
 // openToken loads the module and finds the key, keeping a session on its
 // token.
+//
+// SoftHSM2's file store is not safe against a login in another process:
+// each login rewrites the token file, and a process reading the token at
+// that moment may see no token, no object or CKR_GENERAL_ERROR. Concurrent
+// notation sign processes against one token do exactly that, so opening is
+// retried a few times, briefly, on those symptoms. A token that really lacks
+// the key costs the retries (about 30 ms) before the error.
 func (k *signer) openToken() error {
+	var err error
+	for attempt := 1; ; attempt++ {
+		err = k.openTokenOnce()
+		if err == nil || !transient(err) || attempt == openAttempts {
+			return err
+		}
+		time.Sleep(time.Duration(attempt*attempt) * openRetryDelay)
+	}
+}
+
+// Retries of openToken.
+const (
+	openAttempts   = 4
+	openRetryDelay = 3 * time.Millisecond
+)
+
+// transient reports whether err may be a token seen while another process
+// rewrote it (see openToken).
+func transient(err error) bool {
+	var nf *notFound
+	return isCode(err, pkcs11.CKR_GENERAL_ERROR) || errors.As(err, &nf)
+}
+
+// notFound is a missing token or key (KindInvalid).
+type notFound struct{ msg string }
+
+func (e *notFound) Error() string { return e.msg }
+
+func notFoundf(format string, args ...any) error {
+	return keys.WithKind(keys.KindInvalid, &notFound{msg: fmt.Sprintf(format, args...)})
+}
+
+func (k *signer) openTokenOnce() error {
 	m, err := loadModule(k.module)
 	if err != nil {
 		return err
@@ -203,14 +244,14 @@ func (b Backend) findKey(m *module, u *URI, pin pinSource, fileChain []*x509.Cer
 // noToken explains that no token matches, listing the tokens present.
 func noToken(u *URI, modulePath string, all []token) error {
 	if len(all) == 0 {
-		return invalidf("PKCS#11 module %q shows no token: insert or connect the token (for SoftHSM, create one with softhsm2-util --init-token and check SOFTHSM2_CONF)", modulePath)
+		return notFoundf("PKCS#11 module %q shows no token: insert or connect the token (for SoftHSM, create one with softhsm2-util --init-token and check SOFTHSM2_CONF)", modulePath)
 	}
 	var b strings.Builder
 	for _, t := range all {
 		fmt.Fprintf(&b, "\n  token=%s (manufacturer %q, model %q, serial %q, slot-id %d)",
 			escape(t.info.Label, false), t.info.ManufacturerID, t.info.Model, t.info.SerialNumber, t.slot)
 	}
-	return invalidf("no token of PKCS#11 module %q matches the key id (%s); the tokens present:%s", modulePath, u.describe(), b.String())
+	return notFoundf("no token of PKCS#11 module %q matches the key id (%s); the tokens present:%s", modulePath, u.describe(), b.String())
 }
 
 // noKey explains that no key matches, listing the keys of the selected
@@ -243,7 +284,7 @@ func (b Backend) noKey(u *URI, modulePath string, sessions []*session, shared ma
 	if hidden && !pin.configured() {
 		msg += fmt.Sprintf("\nNote: keys that the token shows only after login are not listed: configure the PIN (pin-source=file:/path in the key id, or %s) to search them too", EnvPIN)
 	}
-	return invalidf("%s", msg)
+	return notFoundf("%s", msg)
 }
 
 // tokenChain assembles the chain from the token's certificate objects and

@@ -190,21 +190,28 @@ func (s *session) loginWith(pin string, src pinSource) error {
 	return nil
 }
 
-// loginError explains a refused login without repeating the PIN.
+// loginError explains a refused login without repeating the PIN. The
+// error wraps the pkcs11.Error, so that callers can tell the codes apart.
 func loginError(t token, src pinSource, err error) error {
-	code, _ := asCode(err)
+	code, ok := asCode(err)
+	if !ok {
+		return fmt.Errorf("log in to %s: %w", t, err)
+	}
 	name := ckrName(err)
+	denied := func(format string, args ...any) error {
+		return keys.WithKind(keys.KindAccessDenied, &p11Error{msg: fmt.Sprintf(format, args...), code: pkcs11.Error(code)})
+	}
 	switch code {
 	case pkcs11.CKR_PIN_INCORRECT:
-		return keys.Deniedf("PKCS#11 login to %s was refused: the PIN from %s is wrong (%s); correct it before retrying, as tokens lock the PIN after a few wrong attempts", t, src, name)
+		return denied("PKCS#11 login to %s was refused: the PIN from %s is wrong (%s); correct it before retrying, as tokens lock the PIN after a few wrong attempts", t, src, name)
 	case pkcs11.CKR_PIN_LOCKED:
-		return keys.Deniedf("PKCS#11 login to %s was refused: the user PIN is locked (%s); have the security officer unlock or reset it (e.g. pkcs11-tool --unlock-pin, or softhsm2-util for SoftHSM)", t, name)
+		return denied("PKCS#11 login to %s was refused: the user PIN is locked (%s); have the security officer unlock or reset it (e.g. pkcs11-tool --unlock-pin, or softhsm2-util for SoftHSM)", t, name)
 	case pkcs11.CKR_PIN_EXPIRED:
-		return keys.Deniedf("PKCS#11 login to %s was refused: the user PIN has expired (%s); change it with the token's tools, then update %s", t, name, src)
+		return denied("PKCS#11 login to %s was refused: the user PIN has expired (%s); change it with the token's tools, then update %s", t, name, src)
 	case pkcs11.CKR_PIN_INVALID, pkcs11.CKR_PIN_LEN_RANGE:
-		return keys.Deniedf("PKCS#11 login to %s was refused: the PIN from %s has characters or a length the token does not accept (%s)", t, src, name)
+		return denied("PKCS#11 login to %s was refused: the PIN from %s has characters or a length the token does not accept (%s)", t, src, name)
 	case pkcs11.CKR_USER_PIN_NOT_INITIALIZED:
-		return keys.Deniedf("PKCS#11 login to %s was refused: the token has no user PIN yet (%s); initialize it (e.g. pkcs11-tool --init-pin)", t, name)
+		return denied("PKCS#11 login to %s was refused: the token has no user PIN yet (%s); initialize it (e.g. pkcs11-tool --init-pin)", t, name)
 	}
 	return ckrError(fmt.Sprintf("log in to %s (C_Login)", t), err, t.info.Label)
 }

@@ -12,6 +12,7 @@ import (
 	"io"
 	"math/big"
 	"sync"
+	"time"
 
 	"github.com/miekg/pkcs11"
 
@@ -90,6 +91,18 @@ func (k *signer) Sign(_ io.Reader, digest []byte, opts crypto.SignerOpts) ([]byt
 		return nil, err
 	}
 	priv, alwaysAuth, err := k.privateKey()
+	// SoftHSM2 may answer a login made while another process rewrites the
+	// token file with CKR_GENERAL_ERROR or CKR_USER_PIN_NOT_INITIALIZED,
+	// before it checks the PIN, and keeps that view until the module is
+	// initialized again: reopen the token and retry (see openToken).
+	for attempt := 1; err != nil && transientLogin(err) && attempt < openAttempts; attempt++ {
+		k.closeToken()
+		time.Sleep(time.Duration(attempt*attempt) * openRetryDelay)
+		if err := k.reopen(); err != nil {
+			return nil, err
+		}
+		priv, alwaysAuth, err = k.privateKey()
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -217,6 +230,36 @@ func (k *signer) privateKey() (pkcs11.ObjectHandle, bool, error) {
 	return hs[0], always, nil
 }
 
+// transientLogin reports whether a failed login may be SoftHSM2 reading its
+// token file mid-write (see Sign).
+func transientLogin(err error) bool {
+	return isCode(err, pkcs11.CKR_GENERAL_ERROR) || isCode(err, pkcs11.CKR_USER_PIN_NOT_INITIALIZED)
+}
+
+// closeToken ends the session and releases the module.
+func (k *signer) closeToken() {
+	if k.s != nil {
+		k.s.close()
+		k.s.m.close()
+		k.s = nil
+	}
+}
+
+// reopen opens the token again and checks that the key is the one opened
+// before.
+func (k *signer) reopen() error {
+	prev := k.key.pub
+	if err := k.openToken(); err != nil {
+		return err
+	}
+	type equaler interface{ Equal(crypto.PublicKey) bool }
+	if p, ok := prev.(equaler); ok && !p.Equal(k.key.pub) {
+		k.closeToken()
+		return fmt.Errorf("the key id names another key after reopening %s: the token changed while signing", k.key.tok)
+	}
+	return nil
+}
+
 // close ends the session and unloads the module.
 func (k *signer) close() error {
 	k.mu.Lock()
@@ -225,9 +268,6 @@ func (k *signer) close() error {
 		return nil
 	}
 	k.closed = true
-	if k.s != nil {
-		k.s.close()
-		k.s.m.close()
-	}
+	k.closeToken()
 	return nil
 }
