@@ -1,0 +1,206 @@
+package policy
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// MaxDocumentSize bounds a trust policy document: 4 MiB holds more than
+// 10,000 statements, far beyond any real policy.
+const MaxDocumentSize = 4 << 20
+
+// FileError is a policy file that cannot be read at all (as opposed to a
+// document with problems, a [*ValidationError]). Messages for the cases
+// notation checks are notation's.
+type FileError struct {
+	Path string
+	// Kind is "not-found", "not-regular-file", "too-large" or "unreadable".
+	Kind string
+	msg  string
+	err  error
+}
+
+func (e *FileError) Error() string {
+	msg := e.Path + ": " + e.msg
+	if e.err != nil {
+		msg += ": " + e.err.Error()
+	}
+	return msg
+}
+
+func (e *FileError) Unwrap() error { return e.err }
+
+// LoadFile reads and validates the trust policy document at path. Like
+// notation it refuses a path that is a symlink or not a regular file, and
+// it refuses files over [MaxDocumentSize]. typ TypeAuto picks the type
+// with [DetectType]. Problems with the document are returned as a
+// [*ValidationError] listing all of them.
+func LoadFile(path string, typ DocumentType) (*Document, error) {
+	data, err := ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(data, path, typ)
+}
+
+// ReadFile reads a policy file with LoadFile's checks, without parsing it.
+func ReadFile(path string) ([]byte, error) {
+	fi, err := os.Lstat(path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, &FileError{Path: path, Kind: "not-found", msg: "trust policy is not present. To create a trust policy, see: " + trustPolicyLink}
+		}
+		return nil, &FileError{Path: path, Kind: "unreadable", msg: "unable to read trust policy", err: err}
+	}
+	if !fi.Mode().IsRegular() {
+		// notation-go getDocument refuses directories and symlinks; keyward
+		// refuses devices and pipes too.
+		return nil, &FileError{Path: path, Kind: "not-regular-file", msg: "trust policy is not a regular file (symlinks are not supported). To create a trust policy, see: " + trustPolicyLink}
+	}
+	if fi.Size() > MaxDocumentSize {
+		return nil, &FileError{Path: path, Kind: "too-large", msg: fmt.Sprintf("trust policy is larger than %d bytes", MaxDocumentSize)}
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		if errors.Is(err, fs.ErrPermission) {
+			return nil, &FileError{Path: path, Kind: "unreadable", msg: "unable to read trust policy due to file permissions, please verify the permissions of " + path}
+		}
+		return nil, &FileError{Path: path, Kind: "unreadable", msg: "unable to read trust policy", err: err}
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxDocumentSize+1))
+	if err != nil {
+		return nil, &FileError{Path: path, Kind: "unreadable", msg: "unable to read trust policy", err: err}
+	}
+	if len(data) > MaxDocumentSize {
+		return nil, &FileError{Path: path, Kind: "too-large", msg: fmt.Sprintf("trust policy is larger than %d bytes", MaxDocumentSize)}
+	}
+	return data, nil
+}
+
+// DetectType decides whether a document is an OCI or a blob trust policy,
+// and says how it decided: by file name (trustpolicy.blob.json or any
+// *.blob.json is blob; trustpolicy.json, trustpolicy.oci.json and any
+// *.oci.json are OCI), else by content as the schema does (a document
+// whose statements all lack registryScopes is a blob trust policy), else
+// OCI.
+func DetectType(file string, data []byte) (DocumentType, string) {
+	base := strings.ToLower(filepath.Base(file))
+	switch {
+	case file == "":
+	case strings.HasSuffix(base, ".blob.json"):
+		return TypeBlob, "file name " + filepath.Base(file)
+	case base == "trustpolicy.json" || strings.HasSuffix(base, ".oci.json"):
+		return TypeOCI, "file name " + filepath.Base(file)
+	}
+	root, err := parseJSON(data)
+	if err != nil {
+		return TypeOCI, "default"
+	}
+	tp, _, _ := root.get("trustPolicies")
+	if tp == nil || tp.kind != kindArray || len(tp.elems) == 0 {
+		return TypeOCI, "default"
+	}
+	for _, s := range tp.elems {
+		if _, _, ok := s.get("registryScopes"); ok || s.kind != kindObject {
+			return TypeOCI, "content: a statement has registryScopes"
+		}
+	}
+	return TypeBlob, "content: no statement has registryScopes"
+}
+
+// Parse validates a trust policy document held in data. file names it in
+// problems ("" for none). typ TypeAuto picks the type with [DetectType].
+// Every problem found is returned in one [*ValidationError].
+func Parse(data []byte, file string, typ DocumentType) (*Document, error) {
+	if typ == TypeAuto {
+		typ, _ = DetectType(file, data)
+	}
+	if typ != TypeOCI && typ != TypeBlob {
+		return nil, fmt.Errorf("unknown trust policy document type %q (want oci or blob)", typ)
+	}
+	if len(data) > MaxDocumentSize {
+		return nil, &ValidationError{File: file, Type: typ, Problems: []Problem{{
+			Rule: RuleTooLarge, Severity: SeverityError, File: file,
+			Message: fmt.Sprintf("the document is %d bytes, more than the %d bytes keyward reads", len(data), MaxDocumentSize),
+			Fix:     "split the policy or remove unused statements",
+		}}}
+	}
+	data = bytes.Clone(data) // the Document keeps it for positions
+	lines := newLineIndex(data)
+	root, err := parseJSON(data)
+	if err != nil {
+		var se *syntaxError
+		errors.As(err, &se)
+		line, col := lines.position(se.off)
+		return nil, &ValidationError{File: file, Type: typ, Problems: []Problem{{
+			Rule: RuleJSONSyntax, Severity: SeverityError, File: file, Line: line, Column: col,
+			Message: "malformed trust policy: " + se.msg,
+			Fix:     "correct the JSON syntax at this position",
+		}}}
+	}
+	v := &validator{typ: typ, file: file, lines: lines, root: root}
+	doc := v.run()
+	if len(v.problems) > 0 {
+		return nil, &ValidationError{File: file, Type: typ, Problems: v.problems}
+	}
+	doc.file = file
+	doc.root = root
+	doc.lines = lines
+	return doc, nil
+}
+
+// renderValue renders a value as compact JSON for Problem.Value, shortened
+// past 200 characters.
+func renderValue(n *node) string {
+	if n == nil {
+		return ""
+	}
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(n.toAny()); err != nil {
+		return ""
+	}
+	s := strings.TrimSuffix(b.String(), "\n")
+	if len(s) > 200 {
+		cut := 200
+		for cut > 0 && !isRuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut] + "…"
+	}
+	return s
+}
+
+func isRuneStart(b byte) bool { return b&0xC0 != 0x80 }
+
+// nodeAt returns the value at JSON pointer ptr, or nil.
+func nodeAt(root *node, ptr string) *node {
+	n := root
+	for _, tok := range pointerTokens(ptr) {
+		switch {
+		case n == nil:
+			return nil
+		case n.kind == kindObject:
+			n, _, _ = n.get(tok)
+		case n.kind == kindArray:
+			i, err := strconv.Atoi(tok)
+			if err != nil || i < 0 || i >= len(n.elems) {
+				return nil
+			}
+			n = n.elems[i]
+		default:
+			return nil
+		}
+	}
+	return n
+}

@@ -1,0 +1,182 @@
+package policy
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// Severity ranks a [Problem].
+type Severity string
+
+// Severities, from the most to the least serious. Validation problems are
+// always errors; lint findings use all three.
+const (
+	SeverityError   Severity = "error"
+	SeverityWarning Severity = "warning"
+	SeverityInfo    Severity = "info"
+)
+
+// rank orders severities, the most serious first.
+func (s Severity) rank() int {
+	switch s {
+	case SeverityError:
+		return 0
+	case SeverityWarning:
+		return 1
+	default:
+		return 2
+	}
+}
+
+// AtLeast reports whether s is as serious as t or more.
+func (s Severity) AtLeast(t Severity) bool { return s.rank() <= t.rank() }
+
+// Problem is one thing wrong with (or, for lint, risky in) a trust policy
+// document: where it is, what is wrong, with which value, and how to fix it.
+type Problem struct {
+	// Rule names the rule broken, stably, e.g. "statement-name-duplicate"
+	// or "schema-additional-properties" (see [Rules]).
+	Rule     string   `json:"rule"`
+	Severity Severity `json:"severity"`
+	// File is the document's file name, or "" when loaded from bytes.
+	File string `json:"file,omitempty"`
+	// Pointer is the RFC 6901 JSON pointer of the offending value (or of a
+	// missing property); "" is the whole document.
+	Pointer string `json:"pointer"`
+	// Line and Column (1-based; columns count characters) locate the value,
+	// or the object that lacks a property. Zero when unknown.
+	Line   int `json:"line,omitempty"`
+	Column int `json:"column,omitempty"`
+	// Statement is the name of the statement the problem is in, if any.
+	Statement string `json:"statement,omitempty"`
+	// Value is the offending value as it appears in the document (JSON), or
+	// "" when the problem is a missing value.
+	Value string `json:"value,omitempty"`
+	// Message says what is wrong. For rules notation-go v1.3.2 enforces it
+	// is notation's own message, word for word.
+	Message string `json:"message"`
+	// Fix says how to correct it.
+	Fix string `json:"fix,omitempty"`
+
+	// covers lists further pointers whose schema errors this problem
+	// already explains (see mergeProblems).
+	covers []string
+}
+
+// Location renders "file:line:col" (parts that are unknown are left out).
+func (p Problem) Location() string {
+	var b strings.Builder
+	b.WriteString(p.File)
+	if p.Line > 0 {
+		if b.Len() > 0 {
+			b.WriteByte(':')
+		}
+		fmt.Fprintf(&b, "%d:%d", p.Line, p.Column)
+	}
+	return b.String()
+}
+
+// String renders the problem on one line:
+//
+//	file:line:col: severity: message (at pointer, statement "name"); fix: ...
+func (p Problem) String() string {
+	var b strings.Builder
+	if loc := p.Location(); loc != "" {
+		b.WriteString(loc)
+		b.WriteString(": ")
+	}
+	b.WriteString(string(p.Severity))
+	b.WriteString(": ")
+	b.WriteString(p.Message)
+	b.WriteString(" (at ")
+	if p.Pointer == "" {
+		b.WriteString("the document")
+	} else {
+		b.WriteString(p.Pointer)
+	}
+	if p.Statement != "" {
+		fmt.Fprintf(&b, ", statement %q", p.Statement)
+	}
+	b.WriteString(")")
+	if p.Fix != "" {
+		b.WriteString("; fix: ")
+		b.WriteString(p.Fix)
+	}
+	return b.String()
+}
+
+// ValidationError is returned when a document breaks one or more rules. It
+// lists every problem found, in document order.
+type ValidationError struct {
+	File     string
+	Type     DocumentType
+	Problems []Problem
+}
+
+func (e *ValidationError) Error() string {
+	name := e.File
+	if name == "" {
+		name = "document"
+	}
+	if len(e.Problems) == 1 {
+		return fmt.Sprintf("invalid %s %s: %s", e.Type.noun(), name, e.Problems[0].String())
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "invalid %s %s: %d problems:", e.Type.noun(), name, len(e.Problems))
+	for _, p := range e.Problems {
+		b.WriteString("\n  ")
+		b.WriteString(p.String())
+	}
+	return b.String()
+}
+
+// sortProblems orders problems by position, then pointer, then rule, so that
+// output is stable.
+func sortProblems(ps []Problem) {
+	sort.SliceStable(ps, func(i, j int) bool {
+		a, b := ps[i], ps[j]
+		if a.Line != b.Line {
+			return a.Line < b.Line
+		}
+		if a.Column != b.Column {
+			return a.Column < b.Column
+		}
+		if a.Pointer != b.Pointer {
+			return a.Pointer < b.Pointer
+		}
+		if a.Rule != b.Rule {
+			return a.Rule < b.Rule
+		}
+		return a.Message < b.Message
+	})
+}
+
+// pointerJoin appends reference tokens to a JSON pointer, escaping '~' and
+// '/' (RFC 6901 section 3).
+func pointerJoin(base string, tokens ...string) string {
+	var b strings.Builder
+	b.WriteString(base)
+	for _, t := range tokens {
+		b.WriteByte('/')
+		if strings.ContainsAny(t, "~/") {
+			t = strings.ReplaceAll(strings.ReplaceAll(t, "~", "~0"), "/", "~1")
+		}
+		b.WriteString(t)
+	}
+	return b.String()
+}
+
+// pointerTokens splits a JSON pointer into unescaped reference tokens.
+func pointerTokens(ptr string) []string {
+	if ptr == "" {
+		return nil
+	}
+	parts := strings.Split(strings.TrimPrefix(ptr, "/"), "/")
+	for i, t := range parts {
+		if strings.Contains(t, "~") {
+			parts[i] = strings.ReplaceAll(strings.ReplaceAll(t, "~1", "/"), "~0", "~")
+		}
+	}
+	return parts
+}
