@@ -106,3 +106,32 @@ func parseSubject(subject pkix.Name) (DN, error) {
 	}
 	return dn, nil
 }
+
+// VerifyIdentity decides whether the signing (leaf) certificate of a
+// signature satisfies the statement's trusted identities, with notation-go
+// v1.3.2's rules and messages (verifier.verifyX509TrustedIdentities): nil
+// when the identities are ["*"] or some x509.subject identity is a subset
+// of the leaf's subject; an error when the statement has no x509.subject
+// identity (only plugin identities), when the leaf subject cannot be parsed
+// (a [*SubjectError]), or when nothing matches.
+func (s *Statement) VerifyIdentity(leaf *x509.Certificate) error {
+	if s.TrustsAnyIdentity() {
+		return nil
+	}
+	ids := s.x509Identities()
+	if len(ids) == 0 {
+		return fmt.Errorf("no x509 trusted identities are configured in the trust policy %q", s.name)
+	}
+	subject, err := parseSubject(leaf.Subject)
+	if err != nil {
+		return err
+	}
+	maps := make([]map[string]string, len(ids))
+	for i, id := range ids {
+		if id.dn.SubsetOf(subject) {
+			return nil
+		}
+		maps[i] = id.dn.asMap()
+	}
+	return fmt.Errorf("signing certificate from the digital signature does not match the X.509 trusted identities %q defined in the trust policy %q", maps, s.name)
+}

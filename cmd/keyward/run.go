@@ -92,6 +92,7 @@ notation: PEM files and PKCS#11 tokens.`,
 	root.AddCommand(
 		newVersionCommand(e),
 		newKeysCommand(e),
+		newPolicyCommand(e),
 	)
 	return root
 }
