@@ -11,6 +11,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/keyward/keyward/internal/testenv"
 	"github.com/keyward/keyward/keys/pkcs11key/pkcs11test"
 )
 
@@ -79,16 +80,13 @@ func setupSoftHSM(dir string) {
 }
 
 // requireSoftHSM skips the test when SoftHSM2 cannot run here, and fails it
-// under CI=true, where a missing component is an error.
+// under CI=true, where a missing component is an error (testenv.Missing).
 func requireSoftHSM(t *testing.T) {
 	t.Helper()
 	if hsm.err == nil {
 		return
 	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("SoftHSM2 is required under CI=true: %v", hsm.err)
-	}
-	t.Skipf("skipping: %v", hsm.err)
+	testenv.Missing(t, "%v", hsm.err)
 }
 
 // newToken initializes a fresh token with a random-ish label and returns it.
@@ -109,14 +107,4 @@ func newToken(t *testing.T, label string) pkcs11test.Token {
 		t.Fatalf("softhsm2-util --init-token: %s", out)
 	}
 	return tok
-}
-
-// pinFile writes the token's PIN to a private file and returns its path.
-func pinFile(t *testing.T, tok pkcs11test.Token) string {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), "pin")
-	if err := os.WriteFile(p, []byte(tok.PIN+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
 }
