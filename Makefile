@@ -41,10 +41,10 @@ fuzz: ## run every fuzz target briefly (FUZZTIME=10s)
 	@bash scripts/fuzz.sh $(or $(FUZZTIME),10s)
 
 .PHONY: lint
-lint: ## gofmt, go vet and staticcheck
+lint: tools ## gofmt, go vet and staticcheck (installs tools first)
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
-	@if [ -x $(TOOLS)/staticcheck ]; then $(TOOLS)/staticcheck ./...; else echo "staticcheck not built; run make tools"; fi
+	$(TOOLS)/staticcheck ./...
 
 .PHONY: clean
 clean: ## remove bin/ and the tool cache .cache/
