@@ -246,7 +246,8 @@ func (v *validator) checkCore(rs *rawStatement) *Statement {
 		case !rs.levelOK || rs.level == "":
 			v.add(v.at(Problem{Rule: RuleLevelMissing, Pointer: svPtr + "/level", Statement: name,
 				Message: invalidSV("signature verification level is empty or missing in the trust policy statement"),
-				Fix:     `set "signatureVerification": {"level": "strict"} (or permissive, audit, skip)`}, levelNode))
+				Fix:     `set "signatureVerification": {"level": "strict"} (or permissive, audit, skip)`,
+				covers:  []string{svPtr}}, levelNode))
 		case !Level(rs.level).Valid():
 			v.add(v.at(Problem{Rule: RuleLevelInvalid, Pointer: svPtr + "/level", Statement: name,
 				Message: invalidSV("invalid signature verification level %q", rs.level),
