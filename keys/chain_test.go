@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	nx509 "github.com/notaryproject/notation-core-go/x509"
+
 	"github.com/keyward/keyward/internal/testpki"
 	"github.com/keyward/keyward/keys"
 )
@@ -222,7 +224,13 @@ func TestCheckChain(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			err := keys.CheckChain(tc.pub, tc.chain(t), `cert_chain file "/x/chain.pem"`, now)
+			chain := tc.chain(t)
+			err := keys.CheckChain(tc.pub, chain, `cert_chain file "/x/chain.pem"`, now)
+			// CheckChain must refuse at least what notation refuses at
+			// signing time: it replaces notation-core-go's validation.
+			if coreErr := nx509.ValidateCodeSigningCertChain(chain, &now); coreErr != nil && err == nil {
+				t.Fatalf("notation-core-go refuses the chain (%v) but CheckChain accepts it", coreErr)
+			}
 			if tc.want == nil {
 				if err != nil {
 					t.Fatalf("CheckChain() = %v, want nil", err)

@@ -75,6 +75,14 @@ type Backend interface {
 	Open(ctx context.Context, keyID string, cfg Config) (*Key, error)
 }
 
+// Describer is implemented by backends that can name a key's public key
+// more cheaply than by opening the key, for describe-key: notation runs
+// describe-key and generate-signature in two processes, and only the one that
+// signs needs the private key and the full chain check.
+type Describer interface {
+	Describe(ctx context.Context, keyID string, cfg Config) (crypto.PublicKey, error)
+}
+
 // Opener chooses a [Backend] by the key id's scheme, opens the key and checks
 // its chain with [CheckChain].
 type Opener struct {
@@ -115,6 +123,32 @@ func (o *Opener) Open(ctx context.Context, keyID string, cfg Config, ignored ...
 		return nil, err
 	}
 	return k, nil
+}
+
+// Describe returns the key spec of the key named by keyID. Backends that
+// implement [Describer] answer without touching the private key; for the
+// others the key is opened and checked as by Open.
+func (o *Opener) Describe(ctx context.Context, keyID string, cfg Config, ignored ...string) (Spec, error) {
+	b, err := o.backend(keyID)
+	if err != nil {
+		return Spec{}, err
+	}
+	if err := checkConfigKeys(b, cfg, ignored); err != nil {
+		return Spec{}, err
+	}
+	if d, ok := b.(Describer); ok {
+		pub, err := d.Describe(ctx, keyID, cfg)
+		if err != nil {
+			return Spec{}, err
+		}
+		return SpecOf(pub)
+	}
+	k, err := o.Open(ctx, keyID, cfg, ignored...)
+	if err != nil {
+		return Spec{}, err
+	}
+	defer k.Release()
+	return k.Spec()
 }
 
 func (o *Opener) backend(keyID string) (Backend, error) {

@@ -130,11 +130,10 @@ func (p *Plugin) describeKey(ctx context.Context, req *pfw.DescribeKeyRequest) (
 	if _, err := parseOptions(req.PluginConfig); err != nil {
 		return nil, err
 	}
-	k, spec, err := p.open(ctx, req.KeyID, req.PluginConfig)
+	spec, err := p.keys.Describe(ctx, req.KeyID, req.PluginConfig, pluginConfigKeys...)
 	if err != nil {
 		return nil, err
 	}
-	defer k.Release()
 	return &pfw.DescribeKeyResponse{KeyID: req.KeyID, KeySpec: pfw.KeySpec(spec.Name)}, nil
 }
 

@@ -45,7 +45,11 @@ const MaxRequestSize = 8 << 20
 // KeyOpener opens the key a request names. ignored lists plugin config keys
 // the plugin itself consumes, so that the opener does not reject them.
 type KeyOpener interface {
+	// Open opens the key and checks its chain, for signing.
 	Open(ctx context.Context, keyID string, cfg keys.Config, ignored ...string) (*keys.Key, error)
+	// Describe returns the key's spec, for describe-key, as cheaply as
+	// the backend can.
+	Describe(ctx context.Context, keyID string, cfg keys.Config, ignored ...string) (keys.Spec, error)
 }
 
 // Plugin answers protocol commands.

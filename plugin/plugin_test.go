@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/big"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -258,10 +259,29 @@ func TestDescribeKey(t *testing.T) {
 		wantError(t, perr, plugin.CodeValidation, "/nonexistent/key.pem", "does not exist")
 	})
 	t.Run("chain of another key", func(t *testing.T) {
+		// describe-key reads only the leaf certificate (the private key and
+		// the full chain check are generate-signature's), so the mismatch
+		// is refused when notation asks for the signature, before signing.
 		f, other := newFixture(t, "EC-256"), newFixture(t, "EC-384")
-		_, perr := run(t, "describe-key", map[string]any{"contractVersion": "1.0", "keyId": f.keyID,
-			"pluginConfig": map[string]string{"cert_chain": other.chain}})
+		cfg := map[string]string{"cert_chain": other.chain}
+		var resp struct{ KeySpec string }
+		mustRun(t, "describe-key", map[string]any{"contractVersion": "1.0", "keyId": f.keyID, "pluginConfig": cfg}, &resp)
+		if resp.KeySpec != "EC-384" {
+			t.Errorf("describe-key = %s, want the leaf's EC-384", resp.KeySpec)
+		}
+		_, perr := run(t, "generate-signature", map[string]any{"contractVersion": "1.0", "keyId": f.keyID,
+			"keySpec": "EC-384", "hashAlgorithm": "SHA-384", "payload": []byte("x"), "pluginConfig": cfg})
 		wantError(t, perr, plugin.CodeValidation, other.chain, "certifies another key")
+	})
+	t.Run("key file readable by others", func(t *testing.T) {
+		f := newFixture(t, "EC-256")
+		path := strings.TrimPrefix(f.keyID, "file:")
+		if err := os.Chmod(path, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, perr := run(t, "describe-key", map[string]any{"contractVersion": "1.0", "keyId": f.keyID,
+			"pluginConfig": map[string]string{"cert_chain": f.chain}})
+		wantError(t, perr, plugin.CodeValidation, "chmod 600")
 	})
 }
 

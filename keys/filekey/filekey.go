@@ -57,7 +57,10 @@ type Backend struct {
 	Getenv func(string) string
 }
 
-var _ keys.Backend = Backend{}
+var (
+	_ keys.Backend   = Backend{}
+	_ keys.Describer = Backend{}
+)
 
 // Scheme returns "file".
 func (Backend) Scheme() string { return "file" }
@@ -74,12 +77,9 @@ func (b Backend) Open(_ context.Context, keyID string, cfg keys.Config) (*keys.K
 	if err != nil {
 		return nil, err
 	}
-	chainPath, ok := cfg[keys.ConfigCertChain]
-	if !ok || chainPath == "" {
-		return nil, keys.Invalidf("file: keys need plugin config %s=<absolute path of a PEM bundle: the key's certificate first, then intermediates, ending with the root>", keys.ConfigCertChain)
-	}
-	if !filepath.IsAbs(chainPath) {
-		return nil, keys.Invalidf("plugin config %s=%q is not an absolute path: give the full path, since notation may run from any directory", keys.ConfigCertChain, chainPath)
+	chainPath, err := chainConfig(cfg)
+	if err != nil {
+		return nil, err
 	}
 	signer, err := b.readKey(path, cfg)
 	if err != nil {
@@ -94,6 +94,45 @@ func (b Backend) Open(_ context.Context, keyID string, cfg keys.Config) (*keys.K
 		Chain:       chain,
 		ChainSource: fmt.Sprintf("%s file %q", keys.ConfigCertChain, chainPath),
 	}, nil
+}
+
+// Describe returns the public key of the chain's leaf certificate, for
+// describe-key. It checks the key id, the config and that the key file is a
+// private regular file, but neither reads the key nor checks the chain:
+// generate-signature does both before it signs.
+func (b Backend) Describe(_ context.Context, keyID string, cfg keys.Config) (crypto.PublicKey, error) {
+	path, err := ParseKeyID(keyID)
+	if err != nil {
+		return nil, err
+	}
+	chainPath, err := chainConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	f, fi, err := openRegular("key file", path)
+	if err != nil {
+		return nil, err
+	}
+	f.Close()
+	if err := checkPrivate("key file", path, fi); err != nil {
+		return nil, err
+	}
+	chain, err := ReadChain(chainPath)
+	if err != nil {
+		return nil, err
+	}
+	return chain[0].PublicKey, nil
+}
+
+func chainConfig(cfg keys.Config) (string, error) {
+	chainPath, ok := cfg[keys.ConfigCertChain]
+	if !ok || chainPath == "" {
+		return "", keys.Invalidf("file: keys need plugin config %s=<absolute path of a PEM bundle: the key's certificate first, then intermediates, ending with the root>", keys.ConfigCertChain)
+	}
+	if !filepath.IsAbs(chainPath) {
+		return "", keys.Invalidf("plugin config %s=%q is not an absolute path: give the full path, since notation may run from any directory", keys.ConfigCertChain, chainPath)
+	}
+	return chainPath, nil
 }
 
 // ParseKeyID returns the absolute path named by a file: key id. Both
@@ -136,13 +175,20 @@ func readPrivateFile(what, path string, limit int64) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Close()
-	// As ssh does ("UNPROTECTED PRIVATE KEY FILE"): a secret others can read
-	// is no longer a secret.
-	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
-		return nil, keys.Invalidf("%s %q is accessible by group or others (mode %04o): restrict it with `chmod 600 %s`",
-			what, path, perm, path)
+	if err := checkPrivate(what, path, fi); err != nil {
+		return nil, err
 	}
 	return readBounded(f, what, path, limit)
+}
+
+// checkPrivate refuses, as ssh does ("UNPROTECTED PRIVATE KEY FILE"), a
+// secret that group or others may access: it is no longer a secret.
+func checkPrivate(what, path string, fi fs.FileInfo) error {
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		return keys.Invalidf("%s %q is accessible by group or others (mode %04o): restrict it with `chmod 600 %s`",
+			what, path, perm, path)
+	}
+	return nil
 }
 
 // openRegular opens path for reading if it is a regular file (following

@@ -313,3 +313,32 @@ func TestSignMessage(t *testing.T) {
 		})
 	}
 }
+
+// TestDescribe checks the cheap path describe-key takes: the leaf's key,
+// with the key file checked for existence and permissions but not read.
+func TestDescribe(t *testing.T) {
+	f := newFixture(t, "RSA-3072")
+	b := filekey.Backend{Getenv: func(string) string { return "" }}
+	spec, err := keys.NewOpener(b).Describe(context.Background(), "file:"+f.keyPath, keys.Config{"cert_chain": f.chain})
+	if err != nil || spec.Name != "RSA-3072" {
+		t.Fatalf("Describe() = %v, %v; want RSA-3072", spec.Name, err)
+	}
+	loose := testpki.WriteFile(t, f.dir, "loose.pem", []byte("not even a key"), 0o644)
+	for _, tc := range []struct {
+		name, keyID string
+		cfg         keys.Config
+		want        string
+	}{
+		{"missing key file", "file:" + f.dir + "/none.pem", keys.Config{"cert_chain": f.chain}, "does not exist"},
+		{"key readable by others", "file:" + loose, keys.Config{"cert_chain": f.chain}, "chmod 600"},
+		{"no chain", "file:" + f.keyPath, keys.Config{}, "cert_chain="},
+		{"unknown config", "file:" + f.keyPath, keys.Config{"cert_chain": f.chain, "x": "y"}, `"x"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := keys.NewOpener(b).Describe(context.Background(), tc.keyID, tc.cfg)
+			if keys.KindOf(err) != keys.KindInvalid || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("Describe() = %v, want an invalid-key error containing %q", err, tc.want)
+			}
+		})
+	}
+}
