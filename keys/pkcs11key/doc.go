@@ -50,14 +50,25 @@
 //
 // notation runs the plugin three times per signature. get-plugin-metadata
 // does not load the module at all. describe-key and generate-signature each
-// load it once and open one read-only session; describe-key finds the key's
-// public key (or certificate) and the certificate chain among the token's
-// public objects without logging in. Only signing logs in (CKU_USER, plus
-// CKU_CONTEXT_SPECIFIC for keys with CKA_ALWAYS_AUTHENTICATE): logging in
-// costs most of the time a software token takes, and a hardware token may
+// load it at most once and open one read-only session; describe-key finds
+// the key's public key (or certificate) and the certificate chain among the
+// token's public objects without logging in. With plugin config cert_chain,
+// describe-key takes the public key from the chain file and does not load
+// the module at all, so only generate-signature opens the token. Only
+// signing logs in (CKU_USER, plus CKU_CONTEXT_SPECIFIC for keys with
+// CKA_ALWAYS_AUTHENTICATE): logging in costs time, and a hardware token may
 // count or prompt for it. A token that hides even its public objects until
 // login (CKA_PRIVATE public keys and certificates) is searched again after
 // logging in, when a PIN is configured; describe-key then logs in too.
+//
+// Several notation processes may sign with one token at once. SoftHSM2's
+// file store is not safe against a login in another process (each login
+// rewrites the token file, and a reader can see no token, no object or
+// CKR_GENERAL_ERROR), so opening the token is retried a few times, a few
+// milliseconds apart, on those symptoms, and a login refused with
+// CKR_GENERAL_ERROR or CKR_USER_PIN_NOT_INITIALIZED (returned before the PIN
+// is checked) reopens the token and logs in again. A wrong PIN is never
+// retried.
 //
 // Signing uses CKM_ECDSA over a digest computed here (returned to callers as
 // ASN.1 DER, as crypto.Signer requires) and CKM_RSA_PKCS_PSS over a digest
