@@ -51,7 +51,7 @@ func (b Backend) Open(_ context.Context, keyID string, cfg keys.Config) (*keys.K
 		}
 		// The token is opened by the first Sign, which checks that its
 		// key is the leaf's.
-		sg.fileLeaf = chain[0]
+		sg.fileLeaf, sg.pub = chain[0], chain[0].PublicKey
 		return &keys.Key{Signer: sg, Chain: chain, ChainSource: fmt.Sprintf("%s file %q", keys.ConfigCertChain, cc.certChain), Close: sg.close}, nil
 	}
 	var caCerts []*x509.Certificate
@@ -63,6 +63,7 @@ func (b Backend) Open(_ context.Context, keyID string, cfg keys.Config) (*keys.K
 	if err := sg.openToken(); err != nil {
 		return nil, err
 	}
+	sg.pub = sg.key.pub
 	chain, source, err := tokenChain(sg.s, sg.key, caCerts, cc.caCerts)
 	if err != nil {
 		sg.close()

@@ -45,6 +45,7 @@ type signer struct {
 	module   moduleChoice
 	pin      pinSource
 	fileLeaf *x509.Certificate // cert_chain leaf, when the chain is a file
+	pub      crypto.PublicKey  // set by Open, never changed
 
 	mu     sync.Mutex
 	s      *session // nil until the token is opened
@@ -55,13 +56,8 @@ type signer struct {
 var _ crypto.Signer = (*signer)(nil)
 
 // Public returns the key's public key: the token's, or the cert_chain
-// leaf's before the token is opened (Sign checks that they agree).
-func (k *signer) Public() crypto.PublicKey {
-	if k.fileLeaf != nil {
-		return k.fileLeaf.PublicKey
-	}
-	return k.key.pub
-}
+// leaf's (Sign checks that the token's key is the same).
+func (k *signer) Public() crypto.PublicKey { return k.pub }
 
 // Sign signs a digest on the token: CKM_ECDSA for EC keys, returning ASN.1
 // DER as crypto.Signer implementations do; CKM_RSA_PKCS_PSS for RSA keys,
@@ -248,12 +244,11 @@ func (k *signer) closeToken() {
 // reopen opens the token again and checks that the key is the one opened
 // before.
 func (k *signer) reopen() error {
-	prev := k.key.pub
 	if err := k.openToken(); err != nil {
 		return err
 	}
 	type equaler interface{ Equal(crypto.PublicKey) bool }
-	if p, ok := prev.(equaler); ok && !p.Equal(k.key.pub) {
+	if p, ok := k.pub.(equaler); !ok || !p.Equal(k.key.pub) {
 		k.closeToken()
 		return fmt.Errorf("the key id names another key after reopening %s: the token changed while signing", k.key.tok)
 	}
