@@ -77,6 +77,32 @@ func (n *node) get(key string) (*node, int, bool) {
 	return nil, 0, false
 }
 
+// field returns what encoding/json stores in a struct field named key when
+// it decodes this object, which is what notation reads: the last member
+// whose key equals key under Unicode case folding; a null leaves a string,
+// boolean or struct field unchanged and clears a slice or map field
+// (nullClears). keyward reports case variants, repeated keys and nulls as
+// errors, but its rules read the document as notation does.
+func (n *node) field(key string, nullClears bool) *node {
+	if n == nil || n.kind != kindObject {
+		return nil
+	}
+	var out *node
+	for _, m := range n.members {
+		if m.key != key && !strings.EqualFold(m.key, key) {
+			continue
+		}
+		if m.val.kind == kindNull {
+			if nullClears {
+				out = nil
+			}
+			continue
+		}
+		out = m.val
+	}
+	return out
+}
+
 // syntaxError is a JSON syntax error at a byte offset.
 type syntaxError struct {
 	off int
@@ -91,7 +117,8 @@ type parser struct {
 	depth int
 }
 
-// parseJSON parses one JSON document that fills data.
+// parseJSON parses one JSON document that fills data. When text follows a
+// complete value, it returns the value and an error.
 func parseJSON(data []byte) (*node, error) {
 	p := &parser{data: data}
 	if !utf8.Valid(data) {
@@ -115,7 +142,9 @@ func parseJSON(data []byte) (*node, error) {
 	}
 	p.skipSpace()
 	if p.pos != len(data) {
-		return nil, &syntaxError{p.pos, fmt.Sprintf("invalid character %s after the top-level value", quoteChar(p.data[p.pos]))}
+		// The value is complete: return it with the error, so that the
+		// caller can check it too (json.Decoder would read it alone).
+		return n, &syntaxError{p.pos, fmt.Sprintf("invalid character %s after the top-level value", quoteChar(p.data[p.pos]))}
 	}
 	return n, nil
 }

@@ -137,17 +137,23 @@ func Parse(data []byte, file string, typ DocumentType) (*Document, error) {
 	data = bytes.Clone(data) // the Document keeps it for positions
 	lines := newLineIndex(data)
 	root, err := parseJSON(data)
+	var syntax []Problem
 	if err != nil {
 		var se *syntaxError
 		errors.As(err, &se)
 		line, col := lines.position(se.off)
-		return nil, &ValidationError{File: file, Type: typ, Problems: []Problem{{
+		p := Problem{
 			Rule: RuleJSONSyntax, Severity: SeverityError, File: file, Line: line, Column: col,
 			Message: "malformed trust policy: " + se.msg,
 			Fix:     "correct the JSON syntax at this position",
-		}}}
+		}
+		if root == nil {
+			return nil, &ValidationError{File: file, Type: typ, Problems: []Problem{p}}
+		}
+		p.Fix = "remove the text after the document: notation reads the first JSON value only and ignores the rest"
+		syntax = append(syntax, p)
 	}
-	v := &validator{typ: typ, file: file, lines: lines, root: root}
+	v := &validator{typ: typ, file: file, lines: lines, root: root, problems: syntax}
 	doc := v.run()
 	if len(v.problems) > 0 {
 		return nil, &ValidationError{File: file, Type: typ, Problems: v.problems}

@@ -120,7 +120,7 @@ func (v *validator) atOffset(p Problem, off int) Problem {
 
 // checkVersion: spec "version ... MUST be 1.0"; notation-go Document.Validate.
 func (v *validator) checkVersion() string {
-	n, _, _ := v.root.get("version")
+	n := v.root.field("version", false)
 	if broken(n, kindString) {
 		return ""
 	}
@@ -141,7 +141,7 @@ func (v *validator) checkVersion() string {
 }
 
 func (v *validator) checkStatements(doc *Document) []*Statement {
-	tp, _, _ := v.root.get("trustPolicies")
+	tp := v.root.field("trustPolicies", true)
 	if broken(tp, kindArray) {
 		return nil
 	}
@@ -179,19 +179,19 @@ func (v *validator) checkStatements(doc *Document) []*Statement {
 
 func (v *validator) readStatement(i int, n *node) *rawStatement {
 	rs := &rawStatement{index: i, ptr: "/trustPolicies/" + strconv.Itoa(i), n: n}
-	if name, _, ok := n.get("name"); ok && name.kind == kindString {
+	if name := n.field("name", false); name != nil && name.kind == kindString {
 		rs.name, rs.nameOK = name.str, true
 	}
-	rs.sv, _, _ = n.get("signatureVerification")
+	rs.sv = n.field("signatureVerification", false)
 	if isKind(rs.sv, kindObject) {
-		if l, _, ok := rs.sv.get("level"); ok && l.kind == kindString {
+		if l := rs.sv.field("level", false); l != nil && l.kind == kindString {
 			rs.level, rs.levelOK = l.str, true
 		}
 	}
-	rs.scopes, _, _ = n.get("registryScopes")
-	rs.stores, _, _ = n.get("trustStores")
-	rs.ids, _, _ = n.get("trustedIdentities")
-	rs.global, _, _ = n.get("globalPolicy")
+	rs.scopes = n.field("registryScopes", true)
+	rs.stores = n.field("trustStores", true)
+	rs.ids = n.field("trustedIdentities", true)
+	rs.global = n.field("globalPolicy", false)
 	return rs
 }
 
@@ -200,7 +200,7 @@ func (v *validator) readStatement(i int, n *node) *rawStatement {
 func (v *validator) checkNames(raws []*rawStatement) {
 	first := map[string]*rawStatement{}
 	for _, rs := range raws {
-		nameNode, _, _ := rs.n.get("name")
+		nameNode := rs.n.field("name", false)
 		if broken(nameNode, kindString) {
 			continue
 		}
@@ -240,7 +240,7 @@ func (v *validator) checkCore(rs *rawStatement) *Statement {
 	// Level (spec "Signature Verification details").
 	levelKnown := false
 	if !broken(rs.sv, kindObject) {
-		levelNode, _, _ := rs.sv.get("level")
+		levelNode := rs.sv.field("level", false)
 		switch {
 		case broken(levelNode, kindString):
 		case !rs.levelOK || rs.level == "":
@@ -312,7 +312,7 @@ func levelNames() []string {
 // checkOverride: notation-go SignatureVerification.GetVerificationLevel.
 // For each key the first failing check is reported, in notation's order.
 func (v *validator) checkOverride(rs *rawStatement, level Level, levelKnown bool, invalidSV func(string, ...any) string) (map[Check]Action, []Check) {
-	ov, _, _ := rs.sv.get("override")
+	ov := rs.sv.field("override", true)
 	if ov == nil || ov.kind != kindObject || len(ov.members) == 0 {
 		return nil, nil
 	}
@@ -378,7 +378,7 @@ func checkNames() []string {
 
 // checkVerifyTimestamp: notation-go validatePolicyCore.
 func (v *validator) checkVerifyTimestamp(rs *rawStatement, invalidSV func(string, ...any) string) TimestampOption {
-	n, _, _ := rs.sv.get("verifyTimestamp")
+	n := rs.sv.field("verifyTimestamp", false)
 	if n == nil || n.kind != kindString {
 		return ""
 	}
@@ -658,7 +658,7 @@ func (v *validator) checkGlobal(raws []*rawStatement, statements []*Statement, d
 			first = rs
 		}
 		if rs.levelOK && Level(rs.level) == LevelSkip {
-			lvl, _, _ := rs.sv.get("level")
+			lvl := rs.sv.field("level", false)
 			v.add(v.at(Problem{Rule: RuleGlobalSkip, Pointer: rs.ptr + "/signatureVerification/level", Statement: rs.name,
 				Message: "global blob trust policy statement cannot have verification level set to skip",
 				Fix:     `give the global policy a verifying level (strict, permissive or audit), or make it a named statement without "globalPolicy"`}, lvl))

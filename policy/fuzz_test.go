@@ -1,0 +1,173 @@
+package policy
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+func addCorpusSeeds(f *testing.F) {
+	files, _ := filepath.Glob(filepath.Join("testdata", "differential", "*.json"))
+	more, _ := filepath.Glob(filepath.Join("..", "examples", "*", "trustpolicy*.json"))
+	for _, p := range append(files, more...) {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+}
+
+// FuzzParseJSON checks the positional JSON reader against encoding/json:
+// for valid UTF-8 it accepts exactly what json.Valid accepts (up to its
+// nesting limit) and reads the same values.
+func FuzzParseJSON(f *testing.F) {
+	addCorpusSeeds(f)
+	for _, s := range []string{`"\ud83d\ude00"`, `"\ud800"`, `"\ud800\u0041"`, `-0.5e+7`, `[1,[2,{"a":[]}]]`, `{"a":1,"a":2}`, "\"\x01\"", `01`, `1.`, `{"a" 1}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		n, err := parseJSON(data)
+		if !utf8.Valid(data) {
+			if err == nil {
+				t.Fatal("invalid UTF-8 accepted")
+			}
+			return
+		}
+		var se *syntaxError
+		if err != nil && errors.As(err, &se) && strings.Contains(se.msg, "nested deeper") {
+			return
+		}
+		if (err == nil) != json.Valid(data) {
+			t.Fatalf("parseJSON error %v, json.Valid %v", err, json.Valid(data))
+		}
+		if err != nil {
+			if se.off < 0 || se.off > len(data) {
+				t.Fatalf("error offset %d outside the input", se.off)
+			}
+			return
+		}
+		d := json.NewDecoder(bytes.NewReader(data))
+		d.UseNumber()
+		var want any
+		if err := d.Decode(&want); err != nil {
+			t.Fatal(err)
+		}
+		if got := n.toAny(); !reflect.DeepEqual(got, want) {
+			t.Fatalf("read %#v, encoding/json %#v", got, want)
+		}
+	})
+}
+
+// FuzzLoad checks document loading: it never panics; a document that
+// validates re-encodes (MarshalJSON) to a document that validates to the
+// same result; keyward never accepts an OCI document notation-go v1.3.2
+// rejects, reports notation's message when both reject, and rejects a
+// document notation accepts only with a rule where it is deliberately
+// stricter.
+func FuzzLoad(f *testing.F) {
+	addCorpusSeeds(f)
+	stricter := map[string]bool{RuleUnknownProperty: true, RuleDuplicateKey: true, RuleJSONSyntax: true, RuleSchemaType: true, RuleGlobalSkip: true}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		for _, typ := range []DocumentType{TypeOCI, TypeBlob, TypeAuto} {
+			doc, err := Parse(data, "fuzz.json", typ)
+			if err != nil {
+				var ve *ValidationError
+				if !errors.As(err, &ve) || len(ve.Problems) == 0 {
+					t.Fatalf("%v: error %v is not a ValidationError with problems", typ, err)
+				}
+				for _, p := range ve.Problems {
+					if p.Message == "" || p.Rule == "" || p.Severity != SeverityError || p.Line < 0 || p.Column < 0 {
+						t.Fatalf("malformed problem %+v", p)
+					}
+				}
+			} else {
+				checkRoundTrip(t, doc)
+			}
+			if typ != TypeOCI || !utf8.Valid(data) {
+				continue
+			}
+			decErr, valErr := notationVerdict(data)
+			notationOK := decErr == nil && valErr == nil
+			switch {
+			case err == nil && !notationOK:
+				t.Fatalf("keyward accepts what notation rejects: %v %v", decErr, valErr)
+			case err != nil && valErr != nil:
+				want := strings.TrimPrefix(valErr.Error(), "trust policy: ")
+				found := false
+				for _, p := range err.(*ValidationError).Problems {
+					found = found || p.Message == want
+				}
+				if !found {
+					t.Fatalf("notation says %q; keyward says %v", want, err)
+				}
+			case err != nil && notationOK:
+				// A stricter rule must be among the problems (others may
+				// follow from it: "Version" leaves "version" missing).
+				found := false
+				for _, p := range err.(*ValidationError).Problems {
+					found = found || stricter[p.Rule]
+				}
+				if !found {
+					t.Fatalf("notation accepts; keyward rejects without a stricter rule: %v", err)
+				}
+			}
+		}
+	})
+}
+
+func checkRoundTrip(t *testing.T, doc *Document) {
+	t.Helper()
+	out, err := doc.MarshalJSON()
+	if err != nil {
+		t.Fatalf("MarshalJSON: %v", err)
+	}
+	again, err := Parse(out, "", doc.Type())
+	if err != nil {
+		t.Fatalf("the re-encoded document is invalid: %v\n%s", err, out)
+	}
+	out2, err := again.MarshalJSON()
+	if err != nil || !bytes.Equal(out, out2) {
+		t.Fatalf("re-encoding is not stable:\n%s\n%s", out, out2)
+	}
+	a, b := doc.Statements(), again.Statements()
+	if len(a) != len(b) {
+		t.Fatalf("%d statements, then %d", len(a), len(b))
+	}
+	for i := range a {
+		x, y := a[i], b[i]
+		if x.Name() != y.Name() || !reflect.DeepEqual(x.Actions(), y.Actions()) || !reflect.DeepEqual(x.TrustStores(), y.TrustStores()) ||
+			!reflect.DeepEqual(x.RegistryScopes(), y.RegistryScopes()) || x.VerifyTimestamp() != y.VerifyTimestamp() ||
+			x.GlobalPolicy() != y.GlobalPolicy() || len(x.TrustedIdentities()) != len(y.TrustedIdentities()) {
+			t.Fatalf("statement %d differs after re-encoding", i)
+		}
+	}
+}
+
+func TestRoundTripCorpus(t *testing.T) {
+	files, _ := filepath.Glob(filepath.Join("testdata", "differential", "*valid-*.json"))
+	for _, p := range files {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		typ := TypeOCI
+		if strings.HasPrefix(filepath.Base(p), "blob-") {
+			typ = TypeBlob
+		}
+		doc, err := Parse(data, p, typ)
+		if strings.Contains(p, "invalid") {
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", p, err)
+		}
+		checkRoundTrip(t, doc)
+	}
+}
