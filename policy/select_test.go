@@ -1,0 +1,186 @@
+package policy
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/notaryproject/notation-go/verifier/trustpolicy"
+)
+
+// TestSelectMatchesNotation selects statements for references with
+// keyward and with notation-go v1.3.2's GetApplicableTrustPolicy: the same
+// statement, or both refuse with the same message. Tags are the exception:
+// keyward selects by repository and marks the reference as a tag.
+func TestSelectMatchesNotation(t *testing.T) {
+	docs := map[string]string{
+		"with wildcard": oci(stmt("app", "registryScopes", `["registry.example.com/app", "localhost:5000/app"]`), stmt("rest", "registryScopes", `["*"]`)),
+		"without":       oci(stmt("app", "registryScopes", `["registry.example.com/app"]`)),
+	}
+	refs := []string{
+		"registry.example.com/app@sha256:abc",
+		"localhost:5000/app@sha256:abc",
+		"registry.example.com/other@sha256:abc",
+		"registry.example.com/App@sha256:abc",
+		"docker.io/library/app@sha256:abc",
+		"registry.example.com/app:v1@sha256:abc",
+		"registry.example.com/app",
+		"https://registry.example.com/app@sha256:abc",
+		"registry.example.com/app@",
+		"@sha256:abc",
+		"registry.example.com/app:v1",
+	}
+	for name, src := range docs {
+		doc, err := Parse([]byte(src), "", TypeOCI)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ndoc trustpolicy.Document
+		if err := json.NewDecoder(bytes.NewReader([]byte(src))).Decode(&ndoc); err != nil {
+			t.Fatal(err)
+		}
+		for _, ref := range refs {
+			t.Run(name+"/"+ref, func(t *testing.T) {
+				sel, err := doc.Select(ref)
+				np, nerr := ndoc.GetApplicableTrustPolicy(ref)
+				if sel.Reference.Tag != "" && !strings.Contains(ref, "@") {
+					if nerr == nil || err != nil && !errors.Is(err, ErrNoApplicableStatement) {
+						t.Fatalf("tag reference: keyward %v, notation %v", err, nerr)
+					}
+					return
+				}
+				switch {
+				case err == nil && nerr == nil:
+					if sel.Statement.Name() != np.Name {
+						t.Fatalf("keyward selects %q, notation %q", sel.Statement.Name(), np.Name)
+					}
+				case err != nil && nerr != nil:
+					if !strings.HasPrefix(err.Error(), nerr.Error()) {
+						t.Fatalf("keyward %q, notation %q", err, nerr)
+					}
+				default:
+					t.Fatalf("keyward %v, notation %v", err, nerr)
+				}
+			})
+		}
+	}
+}
+
+func TestSelectReasons(t *testing.T) {
+	doc, err := Parse([]byte(oci(stmt("app", "registryScopes", `["registry.example.com/app"]`), stmt("rest", "registryScopes", `["*"]`))), "", TypeOCI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sel, err := doc.Select("registry.example.com/app:v2")
+	if err != nil || sel.Match != MatchScope || sel.Reference.Tag != "v2" || sel.Reference.Repository != "registry.example.com/app" || !strings.Contains(sel.Reason, `lists the registry scope "registry.example.com/app"`) {
+		t.Errorf("tag: %+v %v", sel, err)
+	}
+	sel, err = doc.Select("registry.example.com/x@sha256:00")
+	if err != nil || sel.Match != MatchWildcard || sel.Statement.Name() != "rest" || sel.Reference.Digest != "sha256:00" {
+		t.Errorf("wildcard: %+v %v", sel, err)
+	}
+	if _, err := doc.SelectBlob("app"); err == nil {
+		t.Error("SelectBlob on an OCI document")
+	}
+}
+
+func TestSelectBlob(t *testing.T) {
+	doc, err := Parse([]byte(blob(blobStmt("named"), blobStmt("global", "globalPolicy", "true"))), "", TypeBlob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]string{"": "global", "named": "named", "global": "global"} {
+		sel, err := doc.SelectBlob(name)
+		if err != nil || sel.Statement.Name() != want {
+			t.Errorf("SelectBlob(%q) = %v, %v", name, sel.Statement, err)
+		}
+	}
+	if _, err := doc.SelectBlob("  "); err == nil || err.Error() != "policy name cannot be empty" {
+		t.Errorf("blank: %v", err)
+	}
+	if _, err := doc.SelectBlob("other"); !errors.Is(err, ErrNoApplicableStatement) || err.Error() != `no applicable blob trust policy with name "other"` {
+		t.Errorf("unknown: %v", err)
+	}
+	noGlobal, err := Parse([]byte(blob(blobStmt("named"))), "", TypeBlob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := noGlobal.SelectBlob(""); !errors.Is(err, ErrNoApplicableStatement) || err.Error() != "no global blob trust policy" {
+		t.Errorf("no global: %v", err)
+	}
+	if _, err := doc.Select("registry.example.com/app@sha256:00"); err == nil {
+		t.Error("Select on a blob document")
+	}
+}
+
+// TestEffectiveActions checks the level table and overrides against
+// notation-go v1.3.2's GetVerificationLevel for every level and every
+// valid override.
+func TestEffectiveActions(t *testing.T) {
+	for _, l := range Levels() {
+		overrides := []map[Check]Action{nil}
+		if l != LevelSkip {
+			for _, c := range Checks()[1:] {
+				for _, a := range Actions() {
+					if a == ActionSkip && c != CheckRevocation {
+						continue
+					}
+					overrides = append(overrides, map[Check]Action{c: a})
+				}
+			}
+		}
+		for _, ov := range overrides {
+			nsv := trustpolicy.SignatureVerification{VerificationLevel: string(l), Override: map[trustpolicy.ValidationType]trustpolicy.ValidationAction{}}
+			for c, a := range ov {
+				nsv.Override[trustpolicy.ValidationType(c)] = trustpolicy.ValidationAction(a)
+			}
+			nl, err := nsv.GetVerificationLevel()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range Checks() {
+				if got, want := EffectiveAction(l, ov, c), Action(nl.Enforcement[trustpolicy.ValidationType(c)]); got != want {
+					t.Errorf("level %s override %v check %s: %s, notation %s", l, ov, c, got, want)
+				}
+			}
+		}
+	}
+}
+
+func TestStatementActionsAndTimestamps(t *testing.T) {
+	doc, err := Parse([]byte(oci(
+		stmt("ts", "signatureVerification", `{"level": "permissive", "override": {"revocation": "skip", "expiry": "enforce"}, "verifyTimestamp": "afterCertExpiry"}`, "trustStores", `["ca:a", "tsa:t", "ca:a"]`),
+		stmt("plain", "trustStores", `["ca:a"]`),
+	)), "", TypeOCI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := doc.Statement("ts")
+	want := []CheckAction{
+		{CheckIntegrity, ActionEnforce, "level permissive", ActionEnforce},
+		{CheckAuthenticity, ActionEnforce, "level permissive", ActionEnforce},
+		{CheckAuthenticTimestamp, ActionLog, "level permissive", ActionLog},
+		{CheckExpiry, ActionEnforce, "override", ActionLog},
+		{CheckRevocation, ActionSkip, "override", ActionLog},
+	}
+	got := s.Actions()
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("check %d: %+v, want %+v", i, got[i], want[i])
+		}
+	}
+	if !s.IsCustom() || s.TimestampVerified(false) || !s.TimestampVerified(true) || len(s.TrustStoresOfType(StoreCA)) != 1 {
+		t.Errorf("custom %v, timestamps %v/%v, ca stores %v", s.IsCustom(), s.TimestampVerified(false), s.TimestampVerified(true), s.TrustStoresOfType(StoreCA))
+	}
+	if doc.Statement("plain").TimestampVerified(true) {
+		t.Error("timestamps verified without a tsa store")
+	}
+	// Accessors hand out copies.
+	s.Overrides()[CheckExpiry] = ActionLog
+	s.RegistryScopes()[0] = "changed"
+	if s.Action(CheckExpiry) != ActionEnforce || s.RegistryScopes()[0] == "changed" {
+		t.Error("a caller changed the document")
+	}
+}
