@@ -209,4 +209,3 @@ func TestConfigDir(t *testing.T) {
 		t.Errorf("DefaultPolicyFile = %q", got)
 	}
 }
-
