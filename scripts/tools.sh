@@ -56,7 +56,7 @@ if [ "$stamp_want" = "$stamp_have" ] && $all_there; then
 else
 	versions=$(awk '$1 ~ /^(github.com\/notaryproject\/notation|github.com\/olareg\/olareg|github.com\/distribution\/distribution\/v3|honnef.co\/go\/tools)$/ {printf "%s%s %s", sep, $1, $2; sep=", "}' "$repo/tools/go.mod")
 	say "building $versions"
-	say "into $bin (the first build downloads modules and takes one to two minutes)"
+	say "into $bin (the first build downloads and compiles about 300 modules: several minutes)"
 	start=$(date +%s)
 	rm -f "$bin/.stamp"
 	# Build into a fresh directory and move the binaries in only when every
@@ -93,15 +93,20 @@ fi
 
 say "installing Debian packages: ${missing[*]}"
 as_root=()
+why=""
 if [ "$(id -u)" != 0 ]; then
 	if command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
 		as_root=(sudo -n)
 	else
-		as_root=(unavailable)
+		why="not root and no passwordless sudo"
 	fi
 fi
-if [ "${as_root[*]}" != unavailable ] && command -v apt-get >/dev/null; then
+if [ -z "$why" ] && ! command -v apt-get >/dev/null; then
+	why="no apt-get on this system"
+fi
+if [ -z "$why" ]; then
 	export DEBIAN_FRONTEND=noninteractive
+	# Try without refreshing the package lists first; a fresh image has none.
 	if "${as_root[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null 2>&1 ||
 		{ "${as_root[@]}" apt-get update -q >/dev/null &&
 			"${as_root[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null; }; then
@@ -109,10 +114,13 @@ if [ "${as_root[*]}" != unavailable ] && command -v apt-get >/dev/null; then
 			say "installed ${missing[*]}"
 			exit 0
 		fi
+		why="apt-get installed them, but softhsm2-util, pkcs11-tool or $softhsm_module is still missing"
+	else
+		why="apt-get failed (see above)"
 	fi
 fi
 
-msg="cannot install ${missing[*]} (needs apt-get and root or passwordless sudo); install SoftHSM2 and OpenSC yourself (Debian/Ubuntu: apt-get install softhsm2 opensc), so that softhsm2-util, pkcs11-tool and $softhsm_module exist"
+msg="cannot install ${missing[*]}: $why; install SoftHSM2 and OpenSC yourself (Debian/Ubuntu: apt-get install softhsm2 opensc) so that softhsm2-util, pkcs11-tool and $softhsm_module exist"
 if is_ci; then
 	die "$msg"
 fi
