@@ -8,9 +8,9 @@ import (
 	"testing"
 )
 
-// SoftHSMModules are the places the SoftHSM2 PKCS#11 library is looked for,
+// softhsmModules are the places the SoftHSM2 PKCS#11 library is looked for,
 // in order; the first is where Debian's softhsm2 package puts it.
-var SoftHSMModules = []string{
+var softhsmModules = []string{
 	"/usr/lib/softhsm/libsofthsm2.so",
 	"/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so",
 	"/usr/lib/aarch64-linux-gnu/softhsm/libsofthsm2.so",
@@ -43,14 +43,14 @@ func NewSoftHSM(t testing.TB, label string) *SoftHSM {
 		return nil
 	}
 	module := ""
-	for _, m := range SoftHSMModules {
+	for _, m := range softhsmModules {
 		if _, err := os.Stat(m); err == nil {
 			module = m
 			break
 		}
 	}
 	if module == "" {
-		Missing(t, "the SoftHSM2 PKCS#11 module is in none of %v; run `make tools` (it installs the softhsm2 package)", SoftHSMModules)
+		Missing(t, "the SoftHSM2 PKCS#11 module is in none of %v; run `make tools` (it installs the softhsm2 package)", softhsmModules)
 		return nil
 	}
 	dir := t.TempDir()
