@@ -64,6 +64,7 @@ func (b Backend) Open(_ context.Context, keyID string, cfg keys.Config) (*keys.K
 		return nil, err
 	}
 	sg.pub = sg.key.pub
+	b.cache().store(cacheName(u, mc.path), sg.pub)
 	chain, source, err := tokenChain(sg.s, sg.key, caCerts, cc.caCerts)
 	if err != nil {
 		sg.close()
@@ -71,6 +72,53 @@ func (b Backend) Open(_ context.Context, keyID string, cfg keys.Config) (*keys.K
 	}
 	return &keys.Key{Signer: sg, Chain: chain, ChainSource: source, Close: sg.close}, nil
 }
+
+// Describe returns the public key of the key the URI names, for
+// describe-key, which only reports the key spec: with plugin config
+// cert_chain the chain file's leaf, without loading the module; otherwise
+// the public key remembered when the key last signed (see keyCache), or else
+// the token's, found without logging in and without reading the chain. The
+// configuration is checked as by Open.
+func (b Backend) Describe(_ context.Context, keyID string, cfg keys.Config) (crypto.PublicKey, error) {
+	u, err := ParseURI(keyID)
+	if err != nil {
+		return nil, err
+	}
+	mc, err := b.resolveModule(u, cfg)
+	if err != nil {
+		return nil, err
+	}
+	cc, err := readChainConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	pin, err := b.resolvePIN(u)
+	if err != nil {
+		return nil, err
+	}
+	if cc.certChain != "" {
+		chain, err := filekey.ReadChain(cc.certChain)
+		if err != nil {
+			return nil, err
+		}
+		return chain[0].PublicKey, nil
+	}
+	cache, name := b.cache(), cacheName(u, mc.path)
+	if pub, ok := cache.load(name); ok {
+		return pub, nil
+	}
+	sg := &signer{b: b, uri: u, module: mc, pin: pin}
+	if err := sg.openToken(); err != nil {
+		return nil, err
+	}
+	defer sg.close()
+	if sg.key.pub != nil {
+		cache.store(name, sg.key.pub)
+	}
+	return sg.key.pub, nil
+}
+
+var _ keys.Describer = Backend{}
 
 // openToken loads the module and finds the key, keeping a session on its
 // token.

@@ -4,6 +4,7 @@ package pkcs11key
 
 import (
 	"context"
+	"crypto"
 
 	"github.com/keyward/keyward/keys"
 )
@@ -16,6 +17,14 @@ func errNoCgo() error {
 // Open refuses: loading a PKCS#11 module needs cgo. The key id is parsed
 // first, so that a malformed id still gets its own message.
 func (b Backend) Open(_ context.Context, keyID string, cfg keys.Config) (*keys.Key, error) {
+	if _, err := ParseURI(keyID); err != nil {
+		return nil, err
+	}
+	return nil, errNoCgo()
+}
+
+// Describe refuses like Open.
+func (b Backend) Describe(_ context.Context, keyID string, _ keys.Config) (crypto.PublicKey, error) {
 	if _, err := ParseURI(keyID); err != nil {
 		return nil, err
 	}

@@ -19,6 +19,9 @@ func TestOpenWithoutCgo(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `unknown attribute "bogus"`) {
 		t.Errorf("a malformed id gets its own message without cgo: %v", err)
 	}
+	if _, err := (Backend{}).Describe(context.Background(), "pkcs11:token=a?module-path=/x.so", nil); err == nil || !strings.Contains(err.Error(), "built without cgo") {
+		t.Errorf("Describe without cgo: %v", err)
+	}
 	if _, err := List(ListOptions{Module: "/x.so"}); err == nil || !strings.Contains(err.Error(), "built without cgo") {
 		t.Errorf("List without cgo: %v", err)
 	}

@@ -13,6 +13,7 @@ import (
 	"math/big"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -671,4 +672,96 @@ func TestList(t *testing.T) {
 	}
 	_, err = pkcs11key.List(pkcs11key.ListOptions{Module: hsm.module, Token: "absent"})
 	wantErr(t, err, keys.KindInvalid, "token="+f.tok.Label)
+}
+
+func describe(t *testing.T, keyID string, cfg keys.Config, environ map[string]string) (keys.Spec, error) {
+	t.Helper()
+	be := pkcs11key.Backend{Getenv: func(k string) string { return environ[k] }}
+	return keys.NewOpener(be).Describe(context.Background(), keyID, cfg)
+}
+
+// TestDescribe: describe-key reports the key spec without logging in and
+// without the chain; with cert_chain it does not load the module.
+func TestDescribe(t *testing.T) {
+	f := sharedFixture(t)
+	dir := t.TempDir()
+	// A wrong PIN does not matter: describe-key does not log in.
+	spec, err := describe(t, f.uri(";object=rsa3072"), nil, map[string]string{pkcs11key.EnvPIN: "wrong"})
+	if err != nil || spec.Name != "RSA-3072" {
+		t.Fatalf("describe: %v, %v", spec.Name, err)
+	}
+	notLib := testpki.WriteFile(t, dir, "libnot.so", []byte("not a library"), 0o644)
+	chain := testpki.WriteFile(t, dir, "chain.pem", testpki.CertsPEM(f.leaves["ec384"], f.inter.Cert, f.root.Cert), 0o644)
+	spec, err = describe(t, "pkcs11:token=absent;object=x?module-path="+notLib, keys.Config{keys.ConfigCertChain: chain}, nil)
+	if err != nil || spec.Name != "EC-384" {
+		t.Fatalf("describe with cert_chain: %v, %v", spec.Name, err)
+	}
+	// Configuration errors are reported as by Open.
+	_, err = describe(t, f.uri(";object=ec256"), keys.Config{pkcs11key.ConfigCACerts: "relative.pem"}, nil)
+	wantErr(t, err, keys.KindInvalid, "not an absolute path")
+	_, err = describe(t, "pkcs11:token=absent;object=ec256?module-path="+hsm.module, nil, nil)
+	wantErr(t, err, keys.KindInvalid, "no token of PKCS#11 module", "token="+f.tok.Label)
+	_, err = describe(t, f.uri(""), nil, nil)
+	wantErr(t, err, keys.KindInvalid, "selects 5 keys")
+}
+
+// TestDescribeCache: a key opened for signing is remembered, so that
+// describe-key answers without the token; signing always reads the token
+// and corrects a stale entry.
+func TestDescribeCache(t *testing.T) {
+	f := sharedFixture(t)
+	cacheDir := t.TempDir()
+	env := map[string]string{"XDG_CACHE_HOME": cacheDir, pkcs11key.EnvPIN: ""}
+	tok := newToken(t, "cached")
+	tok.StoreCertificate(t, f.root.Cert, "root", nil)
+	add := func(spec string) {
+		pub := tok.GenerateKey(t, spec, "k", []byte{1})
+		tok.StoreCertificate(t, f.root.Leaf(t, "cached "+spec, testpki.WithPublicKey(pub)).Cert, "k", []byte{1})
+	}
+	remove := func() {
+		for _, class := range []uint{pkcs11.CKO_PUBLIC_KEY, pkcs11.CKO_PRIVATE_KEY, pkcs11.CKO_CERTIFICATE} {
+			tok.DestroyObjects(t, class, []byte{1})
+		}
+	}
+	add("EC-256")
+	uri := "pkcs11:token=" + tok.Label + ";object=k?module-path=" + hsm.module
+	k := mustOpen(t, uri+"&pin-source=file:"+f.pin, nil, env) // the pin-source is not part of the entry
+	k.Release()
+	entries, _ := filepath.Glob(filepath.Join(cacheDir, "keyward", "pkcs11", "*.json"))
+	if len(entries) != 1 {
+		t.Fatalf("cache entries %v, want one", entries)
+	}
+	if fi, err := os.Stat(entries[0]); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("cache entry mode %v, %v", fi.Mode(), err)
+	}
+	if data, _ := os.ReadFile(entries[0]); bytes.Contains(data, []byte(tok.PIN)) {
+		t.Error("the cache entry holds the PIN")
+	}
+
+	// The key is gone from the token: describe-key still answers from the
+	// cache (it did not open the token), signing does not.
+	remove()
+	if spec, err := describe(t, uri, nil, env); err != nil || spec.Name != "EC-256" {
+		t.Fatalf("describe from the cache: %v, %v", spec.Name, err)
+	}
+	_, err := open(t, uri, nil, env)
+	wantErr(t, err, keys.KindInvalid, "no key on token")
+
+	// Replaced by a key of another type: the entry is stale until the next
+	// open for signing rewrites it.
+	add("RSA-2048")
+	if spec, _ := describe(t, uri, nil, env); spec.Name != "EC-256" {
+		t.Errorf("stale entry: %s", spec.Name)
+	}
+	k = mustOpen(t, uri, nil, env)
+	k.Release()
+	if spec, err := describe(t, uri, nil, env); err != nil || spec.Name != "RSA-2048" {
+		t.Errorf("after signing: %v, %v", spec.Name, err)
+	}
+
+	// A damaged entry is ignored.
+	os.WriteFile(entries[0], []byte("{not json"), 0o600)
+	if spec, err := describe(t, uri, nil, env); err != nil || spec.Name != "RSA-2048" {
+		t.Errorf("damaged entry: %v, %v", spec.Name, err)
+	}
 }

@@ -49,17 +49,21 @@
 // # Login policy
 //
 // notation runs the plugin three times per signature. get-plugin-metadata
-// does not load the module at all. describe-key and generate-signature each
-// load it at most once and open one read-only session; describe-key finds
-// the key's public key (or certificate) and the certificate chain among the
-// token's public objects without logging in. With plugin config cert_chain,
-// describe-key takes the public key from the chain file and does not load
-// the module at all, so only generate-signature opens the token. Only
-// signing logs in (CKU_USER, plus CKU_CONTEXT_SPECIFIC for keys with
-// CKA_ALWAYS_AUTHENTICATE): logging in costs time, and a hardware token may
-// count or prompt for it. A token that hides even its public objects until
+// does not load the module at all. describe-key only reports the key spec
+// ([Backend.Describe]): with plugin config cert_chain it takes the public key
+// from the chain file; otherwise from the public key remembered when the
+// key id last signed (a cache of public keys in
+// $XDG_CACHE_HOME/keyward/pkcs11, see keyCache); only the first time does it
+// load the module and find the key's public key, without logging in and
+// without reading the chain. generate-signature ([Backend.Open]) always
+// loads the module once, opens one read-only session, finds the key and its
+// chain among the token's public objects, refreshes the remembered public
+// key, and logs in only to sign (CKU_USER, plus CKU_CONTEXT_SPECIFIC for
+// keys with CKA_ALWAYS_AUTHENTICATE): loading the module and logging in are
+// most of the time a software token takes, and a hardware token may count
+// or prompt for a login. A token that hides even its public objects until
 // login (CKA_PRIVATE public keys and certificates) is searched again after
-// logging in, when a PIN is configured; describe-key then logs in too.
+// logging in, when a PIN is configured.
 //
 // Several notation processes may sign with one token at once. SoftHSM2's
 // file store is not safe against a login in another process (each login

@@ -165,3 +165,21 @@ func FuzzParseURI(f *testing.F) {
 		}
 	})
 }
+
+func TestCacheName(t *testing.T) {
+	a, _ := ParseURI("pkcs11:token=t;object=k?module-path=/m.so&pin-source=file:/p1")
+	b, _ := ParseURI("pkcs11:token=t;object=k?pin-source=/p2")
+	c, _ := ParseURI("pkcs11:token=t;object=other?module-path=/m.so")
+	if cacheName(a, "/m.so") != cacheName(b, "/m.so") {
+		t.Error("the PIN source and the way the module is named change the cache entry")
+	}
+	if cacheName(a, "/m.so") == cacheName(a, "/n.so") || cacheName(a, "/m.so") == cacheName(c, "/m.so") {
+		t.Error("different modules or keys share a cache entry")
+	}
+	if (Backend{Getenv: env(nil)}).cache() != nil {
+		t.Error("a cache without HOME or XDG_CACHE_HOME")
+	}
+	if c := (Backend{Getenv: env(map[string]string{"HOME": "/home/u"})}).cache(); c == nil || c.dir != "/home/u/.cache/keyward/pkcs11" {
+		t.Errorf("cache %+v", c)
+	}
+}
