@@ -132,8 +132,11 @@ func BenchmarkPluginCommandsPKCS11(b *testing.B) {
 	if out, err := exec.Command("go", "build", "-o", floor, "./floor").CombinedOutput(); err != nil {
 		b.Fatalf("build the floor program: %v\n%s", err, out)
 	}
-	env := f.hsm.Env
-	floorEnv := append(append([]string(nil), env...), "KEYWARD_PKCS11_PIN="+f.hsm.PIN)
+	// Public keys remembered for describe-key go to a temporary cache;
+	// "/proc/nonexistent" is a cache that can never be written.
+	env := append(append([]string(nil), f.hsm.Env...), "XDG_CACHE_HOME="+b.TempDir())
+	noCacheEnv := append(append([]string(nil), f.hsm.Env...), "XDG_CACHE_HOME=/proc/nonexistent")
+	floorEnv := append(append([]string(nil), f.hsm.Env...), "KEYWARD_PKCS11_PIN="+f.hsm.PIN)
 	payload := []byte("eyJhbGciOiJFUzI1NiJ9.eyJ0YXJnZXRBcnRpZmFjdCI6e319")
 	type variant struct {
 		name   string
@@ -170,10 +173,13 @@ func BenchmarkPluginCommandsPKCS11(b *testing.B) {
 				names = append(names, c+" / "+k.name)
 			}
 		}
-		names = append(names, "floor: open token", "floor: open token, log in, sign")
+		names = append(names, "describe-key / token, chain on token, nothing remembered", "floor: open token", "floor: open token, log in, sign")
 		s := alternate(*rounds*3, names, func(v string) time.Duration {
 			if args, ok := floorArgs[v]; ok {
 				return exchange(b, floorEnv, floor, args, nil)
+			}
+			if v == "describe-key / token, chain on token, nothing remembered" {
+				return exchange(b, noCacheEnv, plugin, []string{"describe-key"}, request("describe-key", keys[1]))
 			}
 			for _, c := range []string{"get-plugin-metadata", "describe-key", "generate-signature"} {
 				for _, k := range keys {
@@ -187,10 +193,11 @@ func BenchmarkPluginCommandsPKCS11(b *testing.B) {
 		})
 		fmt.Printf("\nnotation-keyward per command, EC-256, SoftHSM2 (median and p90 of %d alternating runs each)\n", *rounds*3)
 		for _, v := range names {
-			fmt.Printf("  %-52s %9s  p90 %9s\n", v, ms(s[v].quantile(0.5)), ms(s[v].quantile(0.9)))
+			fmt.Printf("  %-58s %9s  p90 %9s\n", v, ms(s[v].quantile(0.5)), ms(s[v].quantile(0.9)))
 		}
 		med := func(v string) float64 { return float64(s[v].quantile(0.5)) }
-		fmt.Printf("  describe-key, chain on token / floor open:          %.2fx\n", med("describe-key / token, chain on token")/med("floor: open token"))
+		fmt.Printf("  describe-key, chain on token / file key:            %.2fx\n", med("describe-key / token, chain on token")/med("describe-key / file key"))
+		fmt.Printf("  describe-key, nothing remembered / floor open:      %.2fx\n", med("describe-key / token, chain on token, nothing remembered")/med("floor: open token"))
 		fmt.Printf("  describe-key, cert_chain / file key describe-key:   %.2fx\n", med("describe-key / token, cert_chain file")/med("describe-key / file key"))
 		fmt.Printf("  generate-signature, chain on token / floor sign:    %.2fx\n", med("generate-signature / token, chain on token")/med("floor: open token, log in, sign"))
 		fmt.Printf("  generate-signature, cert_chain / floor sign:        %.2fx\n", med("generate-signature / token, cert_chain file")/med("floor: open token, log in, sign"))
