@@ -150,6 +150,7 @@ func TestDifferentialNotation(t *testing.T) {
 				if !keywardOK {
 					t.Fatalf("a valid- case is invalid: %v", kerr)
 				}
+				checkSchemaAccepts(t, data, typ)
 				counts["valid"]++
 				return
 			}

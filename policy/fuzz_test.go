@@ -89,6 +89,7 @@ func FuzzLoad(f *testing.F) {
 				}
 			} else {
 				checkRoundTrip(t, doc)
+				checkSchemaAccepts(t, data, doc.Type())
 			}
 			if typ != TypeOCI || !utf8.Valid(data) {
 				continue
@@ -120,6 +121,25 @@ func FuzzLoad(f *testing.F) {
 			}
 		}
 	})
+}
+
+// checkSchemaAccepts asserts that the JSON Schema accepts a document
+// keyward accepted (keyward runs the schema validator only on documents
+// with problems or a deviating structure).
+func checkSchemaAccepts(t *testing.T, data []byte, typ DocumentType) {
+	t.Helper()
+	cs, err := loadSchema()
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, _ := parseJSON(data)
+	s := cs.oci
+	if typ == TypeBlob {
+		s = cs.blob
+	}
+	if err := s.Validate(root.toAny()); err != nil {
+		t.Fatalf("keyward accepts a document the schema rejects: %v", err)
+	}
 }
 
 func checkRoundTrip(t *testing.T, doc *Document) {

@@ -84,7 +84,7 @@ func ruleCases() []ruleCase {
 		{rule: RuleJSONSyntax, doc: "{\n  \"version\": \"1.0\",\n  \"trustPolicies\": [,]\n}", at: ",]", msg: []string{"malformed trust policy", "invalid character ','"}},
 		{rule: RuleDuplicateKey, doc: oci(`{"name": "a", "name": "b", "registryScopes": ["r.io/a"], "signatureVerification": {"level": "strict"}, "trustStores": ["ca:x"], "trustedIdentities": ["*"]}`),
 			ptr: "/trustPolicies/0/name", at: `"name": "b"`, value: `"name"`, msg: []string{`duplicate key "name"`, "last value"}},
-		{rule: RuleTooLarge, doc: strings.Repeat(" ", MaxDocumentSize+1), msg: []string{"more than the 4194304 bytes"}},
+		{rule: RuleTooLarge, doc: strings.Repeat(" ", MaxDocumentSize+1), msg: []string{"more than the 16777216 bytes"}},
 		{rule: RuleUnknownProperty, doc: oci(stmt("a", "trustedIdentity", `["*"]`)), ptr: "/trustPolicies/0/trustedIdentity", at: `"trustedIdentity"`, stmt: "a",
 			value: `"trustedIdentity"`, msg: []string{`unknown property "trustedIdentity" in statement #1`, "notation ignores"}, schema: true},
 		{rule: RuleSchemaPropertyName, doc: oci(stmt("a", "signatureVerification", `{"level": "strict", "override": {"integrity": 5}}`)),

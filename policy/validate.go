@@ -16,6 +16,8 @@ type validator struct {
 	lines    *lineIndex
 	root     *node
 	problems []Problem
+	// alwaysSchema runs the schema validator on every document.
+	alwaysSchema bool
 }
 
 // rawStatement is one statement as written, before its rules pass. A nil
@@ -66,10 +68,14 @@ func isKind(n *node, k kind) bool { return n != nil && n.kind == k }
 // broken reports a value present with the wrong JSON type.
 func broken(n *node, k kind) bool { return n != nil && n.kind != k }
 
+// run applies the rules, then the schema. The schema validator (the
+// slowest step) runs only when a rule failed or when the document's
+// structure deviates from what the schema allows (see conforms): a document
+// that passes every rule and conforms cannot fail the schema, which
+// TestDifferentialNotation and FuzzLoad check on every input.
 func (v *validator) run() *Document {
 	v.checkDuplicateKeys(v.root, "")
-	schemaProblems := v.schemaProblems()
-
+	root := v.root
 	doc := &Document{typ: v.typ, byName: map[string]*Statement{}, byScope: map[string]*Statement{}}
 	if v.root.kind == kindNull {
 		// encoding/json decodes null into an empty document, which notation
@@ -80,9 +86,102 @@ func (v *validator) run() *Document {
 		doc.version = v.checkVersion()
 		doc.statements = v.checkStatements(doc)
 	}
-	v.problems = mergeProblems(v.problems, schemaProblems)
+	v.root = root
+	if len(v.problems) > 0 || v.alwaysSchema || !conforms(v.root, v.typ) {
+		v.problems = mergeProblems(v.problems, v.schemaProblems())
+	}
 	sortProblems(v.problems)
 	return doc
+}
+
+// conforms reports whether a document has the structure the schema allows:
+// only the properties it defines (with exact names), each of its JSON type,
+// and strings where it expects them. Values (enumerations, patterns,
+// counts) are the rules' business; together, conforms and the rules imply
+// the schema.
+func conforms(root *node, typ DocumentType) bool {
+	if !objectWith(root, "version", "trustPolicies") || !isKind(root.field("version", false), kindString) {
+		return false
+	}
+	tp, _, _ := root.get("trustPolicies")
+	if !isKind(tp, kindArray) {
+		return false
+	}
+	statementKeys := []string{"name", "registryScopes", "signatureVerification", "trustStores", "trustedIdentities"}
+	if typ == TypeBlob {
+		statementKeys = []string{"name", "signatureVerification", "trustStores", "trustedIdentities", "globalPolicy"}
+	}
+	for _, s := range tp.elems {
+		if !objectWith(s, statementKeys...) {
+			return false
+		}
+		for _, m := range s.members {
+			var ok bool
+			switch m.key {
+			case "name":
+				ok = m.val.kind == kindString
+			case "globalPolicy":
+				ok = m.val.kind == kindBool
+			case "signatureVerification":
+				ok = conformsSV(m.val)
+			default:
+				ok = stringArray(m.val)
+			}
+			if !ok {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func conformsSV(sv *node) bool {
+	if !objectWith(sv, "level", "override", "verifyTimestamp") {
+		return false
+	}
+	for _, m := range sv.members {
+		switch m.key {
+		case "override":
+			if m.val.kind != kindObject {
+				return false
+			}
+			for _, o := range m.val.members {
+				if o.val.kind != kindString {
+					return false
+				}
+			}
+		default:
+			if m.val.kind != kindString {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// objectWith reports whether n is an object whose keys are all in allowed.
+func objectWith(n *node, allowed ...string) bool {
+	if n == nil || n.kind != kindObject {
+		return false
+	}
+	for _, m := range n.members {
+		if !contains(allowed, m.key) {
+			return false
+		}
+	}
+	return true
+}
+
+func stringArray(n *node) bool {
+	if n.kind != kindArray {
+		return false
+	}
+	for _, e := range n.elems {
+		if e.kind != kindString {
+			return false
+		}
+	}
+	return true
 }
 
 // checkDuplicateKeys reports repeated object keys: encoding/json (and so
