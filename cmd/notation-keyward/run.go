@@ -20,9 +20,12 @@ const usage = `notation-keyward: the keyward signing plugin for notation (Notary
 
 notation runs this program; people rarely need to. Install it with
   notation plugin install --file notation-keyward
-and sign with
+and sign with a PEM key file or a PKCS#11 token key
   notation sign --plugin keyward --id file:/path/to/key.pem \
       --plugin-config cert_chain=/path/to/chain.pem <reference>
+  notation sign --plugin keyward \
+      --id 'pkcs11:token=<label>;object=<key>?module-path=<module.so>&pin-source=file:<pin file>' <reference>
+(`keyward keys list --module <module.so>` prints the pkcs11: key ids).
 
 Usage:
   notation-keyward <command>   run a plugin command (contract 1.0), reading the
