@@ -25,7 +25,7 @@ and sign with a PEM key file or a PKCS#11 token key
       --plugin-config cert_chain=/path/to/chain.pem <reference>
   notation sign --plugin keyward \
       --id 'pkcs11:token=<label>;object=<key>?module-path=<module.so>&pin-source=file:<pin file>' <reference>
-(`keyward keys list --module <module.so>` prints the pkcs11: key ids).
+(keyward keys list --module <module.so> prints the pkcs11: key ids).
 
 Usage:
   notation-keyward <command>   run a plugin command (contract 1.0), reading the
