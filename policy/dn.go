@@ -3,9 +3,7 @@ package policy
 import (
 	"errors"
 	"fmt"
-	"sort"
 	"strings"
-	"unicode/utf8"
 )
 
 // DN is a distinguished name as notation reads trusted identities and leaf
@@ -147,13 +145,6 @@ func (d DN) asMap() map[string]string {
 		m[k] = v
 	}
 	return m
-}
-
-// sortedTypes returns the attribute types in sorted order.
-func (d DN) sortedTypes() []string {
-	ts := append([]string(nil), d.types...)
-	sort.Strings(ts)
-	return ts
 }
 
 // escapeDNText escapes a DN type or value so that ParseDN reads it back:
@@ -307,7 +298,3 @@ func hexNibble(c byte) (byte, bool) {
 	}
 	return 0, false
 }
-
-// validDNText reports whether s is valid UTF-8 (escapes can make bytes that
-// are not).
-func validDNText(s string) bool { return utf8.ValidString(s) }

@@ -4,7 +4,6 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"fmt"
-	"strings"
 )
 
 // The trusted identity forms notation knows (spec "Trusted Identities").
@@ -24,19 +23,6 @@ type Identity struct {
 	prefix string
 	value  string
 	dn     DN
-}
-
-// parseIdentity splits a trusted identity that validation accepted.
-func parseIdentity(raw string) Identity {
-	id := Identity{raw: raw}
-	if raw == WildcardIdentity {
-		return id
-	}
-	id.prefix, id.value, _ = strings.Cut(raw, ":")
-	if id.prefix == X509SubjectPrefix {
-		id.dn, _ = ParseDN(id.value)
-	}
-	return id
 }
 
 // String returns the identity as written in the document.

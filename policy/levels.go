@@ -1,7 +1,5 @@
 package policy
 
-import "fmt"
-
 // Level is a signature verification level: a preset action per check.
 type Level string
 
@@ -158,10 +156,4 @@ func (o TimestampOption) Valid() bool {
 		return true
 	}
 	return false
-}
-
-// quotedList formats values the way notation's %q of a slice does:
-// ["a" "b"].
-func quotedList[T ~string](vs []T) string {
-	return fmt.Sprintf("%q", vs)
 }

@@ -136,7 +136,7 @@ func (v *validator) schemaProblem(cs *compiledSchema, e *jsonschema.ValidationEr
 		if n == nil || n.kind != kindObject {
 			break
 		}
-		allowed := propertyNames(cs.doc, parent)
+		allowed := propertyNames(parent)
 		var out []Problem
 		for _, m := range n.members {
 			if contains(allowed, m.key) {
@@ -184,7 +184,7 @@ func (v *validator) schemaProblem(cs *compiledSchema, e *jsonschema.ValidationEr
 			got = n.kind.String()
 		}
 		p.Message = fmt.Sprintf("%s must be %s %s, not %s", describe(ptr), article(want), want, withArticle(got))
-		p.Fix = schemaFix(cs.doc, parent)
+		p.Fix = schemaFix(parent)
 		return []Problem{v.at(p, n)}
 	case "enum":
 		p := base
@@ -200,13 +200,13 @@ func (v *validator) schemaProblem(cs *compiledSchema, e *jsonschema.ValidationEr
 		p := base
 		p.Rule = RuleSchemaPattern
 		p.Message = fmt.Sprintf("%s %s does not have the required format", describe(ptr), renderValue(n))
-		p.Fix = schemaFix(cs.doc, parent)
+		p.Fix = schemaFix(parent)
 		return []Problem{v.at(p, n)}
 	}
 	p := base
 	p.Rule = "schema-" + kw
 	p.Message = fmt.Sprintf("%s: %s (schema keyword %s)", describe(ptr), e.Message, kw)
-	p.Fix = schemaFix(cs.doc, parent)
+	p.Fix = schemaFix(parent)
 	return []Problem{v.at(p, n)}
 }
 
@@ -341,9 +341,8 @@ func enumStrings(s map[string]any) []string {
 	return out
 }
 
-// propertyNames lists the properties a schema object declares, following
-// a $ref at its root.
-func propertyNames(doc any, s map[string]any) []string {
+// propertyNames lists the properties a schema object declares.
+func propertyNames(s map[string]any) []string {
 	props, _ := mapGet(s, "properties").(map[string]any)
 	var out []string
 	for k := range props {
@@ -364,7 +363,7 @@ func propertyDescription(doc any, parent map[string]any, name string) string {
 
 // schemaFix is the description of the schema the value failed, which
 // says what the value must be.
-func schemaFix(doc any, s map[string]any) string {
+func schemaFix(s map[string]any) string {
 	if d, ok := mapGet(s, "description").(string); ok {
 		return "expected: " + d
 	}
