@@ -91,7 +91,7 @@ func newFixture(b *testing.B) *fixture {
 func BenchmarkNotationSignPKCS11(b *testing.B) {
 	f := newFixture(b)
 	n := testenv.NewNotation(b)
-	n.Env = append(n.Env, f.hsm.Env...)
+	n.Env = append(n.Env, "SOFTHSM2_CONF="+f.hsm.Conf) // only the token config: keep notation isolated
 	n.InstallPlugin(b, testenv.PluginBinary(b))
 	variants := map[string][]string{
 		"file key":               {"--id", f.fileKeyID, "--plugin-config", "cert_chain=" + f.fileChain},

@@ -40,7 +40,7 @@ func newRig(t *testing.T) *rig {
 	// configuration from the environment at C_Initialize.
 	t.Setenv("SOFTHSM2_CONF", hsm.Conf)
 	n := testenv.NewNotation(t)
-	n.Env = append(n.Env, hsm.Env...)
+	n.Env = append(n.Env, "SOFTHSM2_CONF="+hsm.Conf) // only the token config: keep notation isolated
 	n.InstallPlugin(t, testenv.PluginBinary(t))
 	r := &rig{
 		n:    n,
