@@ -89,6 +89,8 @@ type Opener struct {
 	backends []Backend
 	// now returns the time chains are checked at.
 	now func() time.Time
+	// chains remembers chains whose signatures verified; may be nil.
+	chains *ChainCache
 }
 
 // NewOpener returns an Opener serving the given backends.
@@ -102,6 +104,13 @@ func (o *Opener) WithClock(now func() time.Time) *Opener {
 	c := *o
 	c.now = now
 	return &c
+}
+
+// WithChainCache returns a copy of o that remembers verified chains in c.
+func (o *Opener) WithChainCache(c *ChainCache) *Opener {
+	cp := *o
+	cp.chains = c
+	return &cp
 }
 
 // Open opens and checks the key named by keyID. ignored lists plugin config
@@ -118,9 +127,17 @@ func (o *Opener) Open(ctx context.Context, keyID string, cfg Config, ignored ...
 	if err != nil {
 		return nil, err
 	}
-	if err := CheckChain(k.Signer.Public(), k.Chain, k.ChainSource, o.now()); err != nil {
+	issued := issuedBy
+	known := o.chains.verified(k.Chain)
+	if known {
+		issued = namedBy
+	}
+	if err := checkChain(k.Signer.Public(), k.Chain, k.ChainSource, o.now(), issued); err != nil {
 		_ = k.Release()
 		return nil, err
+	}
+	if !known {
+		o.chains.remember(k.Chain)
 	}
 	return k, nil
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 
@@ -73,6 +74,11 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(s
 	defer stop()
 
 	opener := keys.NewOpener(filekey.Backend{Getenv: getenv}, pkcs11key.Backend{Getenv: getenv})
+	// Chains verified by an earlier process are not verified again (see
+	// keys.ChainCache); the folder holds no secrets.
+	if dir := keys.CacheDir(getenv); dir != "" {
+		opener = opener.WithChainCache(keys.NewChainCache(filepath.Join(dir, "chains")))
+	}
 	resp, perr := plugin.New(opener).Run(ctx, args[1], stdin)
 	if perr != nil {
 		return fail(stderr, perr)

@@ -10,6 +10,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+
+	"github.com/keyward/keyward/keys"
 )
 
 // maxCacheEntry bounds a cache file: one public key.
@@ -34,15 +36,11 @@ type keyCache struct {
 // cache returns the cache of this environment, or nil when neither
 // XDG_CACHE_HOME nor HOME is an absolute path.
 func (b Backend) cache() *keyCache {
-	base := b.getenv("XDG_CACHE_HOME")
-	if !filepath.IsAbs(base) {
-		home := b.getenv("HOME")
-		if !filepath.IsAbs(home) {
-			return nil
-		}
-		base = filepath.Join(home, ".cache")
+	base := keys.CacheDir(b.getenv)
+	if base == "" {
+		return nil
 	}
-	return &keyCache{dir: filepath.Join(base, "keyward", "pkcs11")}
+	return &keyCache{dir: filepath.Join(base, "pkcs11")}
 }
 
 // cacheName names the entry of a key id and module: a hash of the URI's
