@@ -12,7 +12,8 @@ set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 notation=${KEYWARD_TOOLS_BIN:-$repo/.cache/tools/bin}/notation
 plugin=$repo/bin/notation-keyward
-for f in "$notation" "$plugin"; do
+keyward=$repo/bin/keyward
+for f in "$notation" "$plugin" "$keyward"; do
 	[ -x "$f" ] || { echo "demo: $f is missing; run make demo (it builds it)" >&2; exit 1; }
 done
 
@@ -81,7 +82,7 @@ show "$notation" sign --oci-layout "$L:v1" --signature-format cose --plugin keyw
 step "6. The signatures stored beside the artifact"
 show "$notation" ls --oci-layout "$L@sha256:$manifest"
 
-step "7. Trust the demo CA for the demo signer, and verify with notation"
+step "7. Trust the demo CA for the demo signer: check the policy with keyward, verify with notation"
 show "$notation" cert add --type ca --store keyward-demo "$K/ca.crt"
 cat >"$T/trustpolicy.json" <<EOF
 {
@@ -97,6 +98,8 @@ cat >"$T/trustpolicy.json" <<EOF
   ]
 }
 EOF
+show "$keyward" policy validate --trust-store "$XDG_CONFIG_HOME/notation/truststore" "$T/trustpolicy.json"
+show "$keyward" policy explain --policy "$T/trustpolicy.json" --trust-store "$XDG_CONFIG_HOME/notation/truststore" "local/demo@sha256:$manifest"
 show "$notation" policy import --force "$T/trustpolicy.json"
 show "$notation" verify --oci-layout --scope local/demo "$L@sha256:$manifest"
 
