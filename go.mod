@@ -3,6 +3,7 @@ module github.com/keyward/keyward
 go 1.24.0
 
 require (
+	github.com/go-ldap/ldap/v3 v3.4.10
 	github.com/miekg/pkcs11 v1.1.2
 	github.com/notaryproject/notation-core-go v1.3.0
 	github.com/notaryproject/notation-go v1.3.2
@@ -10,6 +11,7 @@ require (
 	github.com/santhosh-tekuri/jsonschema/v5 v5.3.1
 	github.com/spf13/cobra v1.9.1
 	golang.org/x/crypto v0.37.0
+	golang.org/x/mod v0.24.0
 	golang.org/x/sys v0.32.0
 	golang.org/x/term v0.31.0
 )
@@ -17,7 +19,6 @@ require (
 require (
 	github.com/Azure/go-ntlmssp v0.0.0-20221128193559-754e69321358 // indirect
 	github.com/go-asn1-ber/asn1-ber v1.5.7 // indirect
-	github.com/go-ldap/ldap/v3 v3.4.10 // indirect
 	github.com/google/uuid v1.6.0 // indirect
 )
 
@@ -30,7 +31,7 @@ require (
 	github.com/opencontainers/go-digest v1.0.0
 	github.com/opencontainers/image-spec v1.1.1
 	github.com/spf13/pflag v1.0.6 // indirect
-	github.com/veraison/go-cose v1.3.0 // indirect
+	github.com/veraison/go-cose v1.3.0
 	github.com/x448/float16 v0.8.4 // indirect
 	golang.org/x/sync v0.10.0 // indirect
 	oras.land/oras-go/v2 v2.5.0

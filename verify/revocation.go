@@ -1,0 +1,143 @@
+package verify
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/notaryproject/notation-core-go/revocation"
+	"github.com/notaryproject/notation-core-go/revocation/purpose"
+	"github.com/notaryproject/notation-core-go/revocation/result"
+	"github.com/notaryproject/notation-core-go/signature"
+	pfw "github.com/notaryproject/notation-plugin-framework-go/plugin"
+
+	"github.com/keyward/keyward/policy"
+)
+
+// revocation is spec "Signature Verification" step "Validate revocation
+// status" for the signing chain, with notation-core-go's revocation
+// package (spec "Certificate Revocation Evaluation"): every certificate but
+// the root is checked, by OCSP when it names responders, falling back to
+// its CRLs when OCSP cannot tell, by CRL when it names only CRLs; a
+// certificate with neither counts as good. Skipped when the action is skip
+// or the verification plugin has SIGNATURE_VERIFIER.REVOCATION_CHECK.
+func (e *evaluation) revocation() bool {
+	if e.res.Check(CheckRevocation).Action == policy.ActionSkip {
+		e.skip(CheckRevocation, "revocation is set to skip in the trust policy")
+		return true
+	}
+	if e.hasCap(pfw.CapabilityRevocationCheckVerifier) {
+		e.res.Check(CheckRevocation).Message = fmt.Sprintf("left to verification plugin %q", e.pluginName)
+		return true
+	}
+	si := &e.content.SignerInfo
+	var authenticSigningTime time.Time
+	if si.SignedAttributes.SigningScheme == signature.SigningSchemeX509SigningAuthority {
+		// An invalidity date after the authentic signing time does not
+		// revoke the signature (spec "Certificate Revocation Evaluation").
+		authenticSigningTime = si.SignedAttributes.SigningTime
+	}
+	results, err := e.v.chainRevocation(e.ctx, purpose.CodeSigning, si.CertificateChain, authenticSigningTime)
+	if err != nil {
+		return !e.fail(CheckRevocation, &notationError{msg: fmt.Sprintf("unable to check revocation status, err: %s", err), cause: err}, false)
+	}
+	switch verdict, subject, detail := revocationVerdict(results, si.CertificateChain); verdict {
+	case result.ResultRevoked:
+		return !e.fail(CheckRevocation, &notationError{msg: fmt.Sprintf("signing certificate with subject %q is revoked", subject), cause: detail}, false)
+	case result.ResultUnknown:
+		return !e.fail(CheckRevocation, &notationError{msg: fmt.Sprintf("signing certificate with subject %q revocation status is unknown", subject), cause: detail}, false)
+	}
+	e.pass(CheckRevocation, "no certificate of the chain is revoked")
+	return true
+}
+
+// revocationEntry is the revocation status of a chain.
+type revocationEntry struct {
+	results []*result.CertRevocationResult
+	err     error
+}
+
+// chainRevocation checks a chain once per purpose and authentic signing
+// time in the life of the Verifier, so every signature by the same
+// certificates shares one round of OCSP and CRL requests (and core's chain
+// validation that precedes it).
+func (v *Verifier) chainRevocation(ctx context.Context, p purpose.Purpose, chain []*x509.Certificate, authenticSigningTime time.Time) ([]*result.CertRevocationResult, error) {
+	h := sha256.New()
+	var n [8]byte
+	binary.BigEndian.PutUint64(n[:], uint64(p))
+	h.Write(n[:])
+	if !authenticSigningTime.IsZero() {
+		binary.BigEndian.PutUint64(n[:], uint64(authenticSigningTime.UnixNano()))
+		h.Write(n[:])
+	}
+	for _, c := range chain {
+		binary.BigEndian.PutUint64(n[:], uint64(len(c.Raw)))
+		h.Write(n[:])
+		h.Write(c.Raw)
+	}
+	validator := v.codeSigning
+	if p == purpose.Timestamping {
+		validator = v.timestamping
+	}
+	e := v.revocations.get(ctx, hex.EncodeToString(h.Sum(nil)), func() (revocationEntry, bool) {
+		results, err := validator.ValidateContext(ctx, revocation.ValidateContextOptions{
+			CertChain:            chain,
+			AuthenticSigningTime: authenticSigningTime,
+		})
+		return revocationEntry{results, err}, !contextErr(ctx)
+	})
+	return e.results, e.err
+}
+
+// revocationVerdict combines the results of a chain as notation-go does
+// (verifier.revocationFinalResult): good (OK or non-revocable) only if
+// every certificate is; else revoked if any is, naming the revoked
+// certificate nearest the leaf; else unknown, naming the undetermined
+// certificate nearest the leaf. detail lists what each responder said.
+func revocationVerdict(results []*result.CertRevocationResult, chain []*x509.Certificate) (result.Result, string, error) {
+	if len(results) != len(chain) || len(chain) == 0 {
+		subject := ""
+		if len(chain) > 0 {
+			subject = chain[0].Subject.String()
+		}
+		return result.ResultUnknown, subject, fmt.Errorf("%d revocation results for %d certificates", len(results), len(chain))
+	}
+	var revoked, unknown string
+	var notes []string
+	for i := len(chain) - 1; i >= 0; i-- {
+		r := results[i]
+		if r == nil {
+			unknown = chain[i].Subject.String()
+			continue
+		}
+		for _, s := range r.ServerResults {
+			if s != nil && s.Error != nil {
+				notes = append(notes, fmt.Sprintf("certificate #%d %q: %s %s: %v", i+1, chain[i].Subject.String(), s.RevocationMethod, s.Server, s.Error))
+			}
+		}
+		switch r.Result {
+		case result.ResultOK, result.ResultNonRevokable:
+		case result.ResultRevoked:
+			revoked = chain[i].Subject.String()
+		default:
+			unknown = chain[i].Subject.String()
+		}
+	}
+	var detail error
+	if len(notes) > 0 {
+		detail = errors.New(strings.Join(notes, "; "))
+	}
+	switch {
+	case revoked != "":
+		return result.ResultRevoked, revoked, detail
+	case unknown != "":
+		return result.ResultUnknown, unknown, detail
+	}
+	return result.ResultOK, "", nil
+}

@@ -1,0 +1,62 @@
+package verify
+
+import (
+	"crypto/sha1"
+	"crypto/sha256"
+	"encoding/hex"
+
+	"github.com/notaryproject/notation-core-go/signature"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// algorithmNames are the specification's names of the signature
+// algorithms (spec "Algorithm Selection").
+var algorithmNames = map[signature.Algorithm]string{
+	signature.AlgorithmPS256: "RSASSA-PSS-SHA-256",
+	signature.AlgorithmPS384: "RSASSA-PSS-SHA-384",
+	signature.AlgorithmPS512: "RSASSA-PSS-SHA-512",
+	signature.AlgorithmES256: "ECDSA-SHA-256",
+	signature.AlgorithmES384: "ECDSA-SHA-384",
+	signature.AlgorithmES512: "ECDSA-SHA-512",
+}
+
+// describeSigner records who signed an envelope whose integrity verified.
+func describeSigner(c *signature.EnvelopeContent, mediaType string, p *payloadDocument) *Signer {
+	si := &c.SignerInfo
+	leaf := si.CertificateChain[0]
+	s := &Signer{
+		Subject:              leaf.Subject.String(),
+		Issuer:               leaf.Issuer.String(),
+		SigningScheme:        string(si.SignedAttributes.SigningScheme),
+		EnvelopeType:         mediaType,
+		SignatureAlgorithm:   algorithmNames[si.SignatureAlgorithm],
+		SigningAgent:         si.UnsignedAttributes.SigningAgent,
+		SigningTime:          si.SignedAttributes.SigningTime,
+		AuthenticSigningTime: si.SignedAttributes.SigningScheme == signature.SigningSchemeX509SigningAuthority,
+	}
+	if exp := si.SignedAttributes.Expiry; !exp.IsZero() {
+		s.Expiry = &exp
+	}
+	for _, cert := range si.CertificateChain {
+		s256, s1 := sha256.Sum256(cert.Raw), sha1.Sum(cert.Raw)
+		s.Chain = append(s.Chain, Certificate{
+			Subject:      cert.Subject.String(),
+			Issuer:       cert.Issuer.String(),
+			SerialNumber: cert.SerialNumber.Text(16),
+			NotBefore:    cert.NotBefore,
+			NotAfter:     cert.NotAfter,
+			SHA256:       hex.EncodeToString(s256[:]),
+			SHA1:         hex.EncodeToString(s1[:]),
+		})
+	}
+	if p != nil {
+		d := ocispec.Descriptor{
+			MediaType:   p.TargetArtifact.MediaType,
+			Digest:      p.TargetArtifact.Digest,
+			Size:        p.TargetArtifact.Size,
+			Annotations: p.TargetArtifact.Annotations,
+		}
+		s.TargetArtifact = &d
+	}
+	return s
+}
