@@ -89,6 +89,19 @@ func (c *cache[K, V]) evictLocked() {
 	}
 }
 
+// forget drops a finished entry, so that the next get computes it again.
+func (c *cache[K, V]) forget(key K) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.m[key]; ok {
+		select {
+		case <-e.done:
+			delete(c.m, key)
+		default:
+		}
+	}
+}
+
 // len returns the number of entries (for tests).
 func (c *cache[K, V]) len() int {
 	c.mu.Lock()

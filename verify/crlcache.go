@@ -13,7 +13,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"sync"
 	"time"
 
 	corecrl "github.com/notaryproject/notation-core-go/revocation/crl"
@@ -215,55 +214,35 @@ func current(crl *x509.RevocationList, now time.Time) bool {
 	return !crl.NextUpdate.IsZero() && !now.After(crl.NextUpdate)
 }
 
-// memoryCRLCache keeps the CRLs of a run in memory in front of an optional
-// longer-lived cache, so that leaves of one CA share one download.
-type memoryCRLCache struct {
-	next corecrl.Cache
-	max  int
-
-	mu sync.Mutex
-	m  map[string]*corecrl.Bundle
+// runFetcher is the CRL fetcher of a Verifier: each URL is fetched once
+// per run (concurrent requests for it wait for one download) and reused
+// until its NextUpdate, so leaves of one CA share one download. A failed
+// download is remembered for the run too, so a dead CRL server costs one
+// timeout, not one per chain. Behind it, core's HTTP fetcher and the
+// caller's cache.
+type runFetcher struct {
+	next  corecrl.Fetcher
+	cache *cache[string, fetchEntry]
 }
 
-func newMemoryCRLCache(max int, next corecrl.Cache) *memoryCRLCache {
-	return &memoryCRLCache{next: next, max: max, m: make(map[string]*corecrl.Bundle)}
+type fetchEntry struct {
+	bundle *corecrl.Bundle
+	err    error
 }
 
-func (c *memoryCRLCache) Get(ctx context.Context, url string) (*corecrl.Bundle, error) {
-	now := time.Now()
-	c.mu.Lock()
-	b, ok := c.m[url]
-	c.mu.Unlock()
-	if ok && current(b.BaseCRL, now) && (b.DeltaCRL == nil || current(b.DeltaCRL, now)) {
-		return b, nil
+func (f *runFetcher) Fetch(ctx context.Context, url string) (*corecrl.Bundle, error) {
+	for attempt := 0; ; attempt++ {
+		e := f.cache.get(ctx, url, func() (fetchEntry, bool) {
+			b, err := f.next.Fetch(ctx, url)
+			return fetchEntry{b, err}, !contextErr(ctx)
+		})
+		if e.err != nil {
+			return nil, e.err
+		}
+		now := time.Now()
+		if (current(e.bundle.BaseCRL, now) && (e.bundle.DeltaCRL == nil || current(e.bundle.DeltaCRL, now))) || attempt > 0 {
+			return e.bundle, nil
+		}
+		f.cache.forget(url) // past its NextUpdate: fetch it again
 	}
-	if c.next == nil {
-		return nil, corecrl.ErrCacheMiss
-	}
-	b, err := c.next.Get(ctx, url)
-	if err != nil {
-		return nil, err
-	}
-	c.remember(url, b)
-	return b, nil
-}
-
-func (c *memoryCRLCache) Set(ctx context.Context, url string, b *corecrl.Bundle) error {
-	if b == nil || b.BaseCRL == nil {
-		return errors.New("crl cache: no base CRL to store")
-	}
-	c.remember(url, b)
-	if c.next == nil {
-		return nil
-	}
-	return c.next.Set(ctx, url, b)
-}
-
-func (c *memoryCRLCache) remember(url string, b *corecrl.Bundle) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if len(c.m) >= c.max {
-		clear(c.m)
-	}
-	c.m[url] = b
 }

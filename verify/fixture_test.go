@@ -57,7 +57,7 @@ type fixture struct {
 	artifact  ocispec.Descriptor
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	now := time.Now()
 	long := testpki.WithValidity(now.Add(-30*24*time.Hour), now.Add(30*24*time.Hour))
@@ -92,7 +92,7 @@ func newFixture(t *testing.T) *fixture {
 	return f
 }
 
-func (f *fixture) addStore(t *testing.T, typ, name string, certs ...*x509.Certificate) {
+func (f *fixture) addStore(t testing.TB, typ, name string, certs ...*x509.Certificate) {
 	t.Helper()
 	d := filepath.Join(f.configDir, "truststore", "x509", typ, name)
 	if err := os.MkdirAll(d, 0o755); err != nil {
@@ -125,7 +125,7 @@ type signSpec struct {
 }
 
 // sign makes an envelope with notation-core-go, as notation's signer does.
-func (f *fixture) sign(t *testing.T, s signSpec) []byte {
+func (f *fixture) sign(t testing.TB, s signSpec) []byte {
 	t.Helper()
 	if s.mediaType == "" {
 		s.mediaType = mtJWS
@@ -188,7 +188,7 @@ func (f *fixture) sign(t *testing.T, s signSpec) []byte {
 
 // editJWS changes a JWS envelope's JSON; the unprotected header and the
 // signature are outside what is signed.
-func editJWS(t *testing.T, b []byte, f func(m map[string]any)) []byte {
+func editJWS(t testing.TB, b []byte, f func(m map[string]any)) []byte {
 	t.Helper()
 	var m map[string]any
 	if err := json.Unmarshal(b, &m); err != nil {
@@ -204,7 +204,7 @@ func editJWS(t *testing.T, b []byte, f func(m map[string]any)) []byte {
 
 // editCOSE changes a COSE_Sign1 envelope, keeping the protected header's
 // bytes.
-func editCOSE(t *testing.T, b []byte, f func(m *cose.Sign1Message)) []byte {
+func editCOSE(t testing.TB, b []byte, f func(m *cose.Sign1Message)) []byte {
 	t.Helper()
 	var m cose.Sign1Message
 	if err := m.UnmarshalCBOR(b); err != nil {
@@ -219,7 +219,7 @@ func editCOSE(t *testing.T, b []byte, f func(m *cose.Sign1Message)) []byte {
 }
 
 // flipSignature flips a bit of the signature value.
-func flipSignature(t *testing.T, mediaType string, b []byte) []byte {
+func flipSignature(t testing.TB, mediaType string, b []byte) []byte {
 	t.Helper()
 	if mediaType == mtCOSE {
 		return editCOSE(t, b, func(m *cose.Sign1Message) { m.Signature[len(m.Signature)/2] ^= 1 })
@@ -235,7 +235,7 @@ func flipSignature(t *testing.T, mediaType string, b []byte) []byte {
 }
 
 // replaceChain replaces the envelope's certificate chain.
-func replaceChain(t *testing.T, mediaType string, b []byte, chain []*x509.Certificate) []byte {
+func replaceChain(t testing.TB, mediaType string, b []byte, chain []*x509.Certificate) []byte {
 	t.Helper()
 	if mediaType == mtCOSE {
 		return editCOSE(t, b, func(m *cose.Sign1Message) {
@@ -299,7 +299,7 @@ func policyDocument(v variant, stores, identities []string, verifyTimestamp stri
 
 // keywardStatement parses a document with package policy and selects the
 // statement for the fixture's artifact.
-func (f *fixture) keywardStatement(t *testing.T, doc []byte) *policy.Statement {
+func (f *fixture) keywardStatement(t testing.TB, doc []byte) *policy.Statement {
 	t.Helper()
 	d, err := policy.Parse(doc, "trustpolicy.json", policy.TypeOCI)
 	if err != nil {

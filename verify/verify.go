@@ -134,14 +134,17 @@ func NewVerifier(opts Options) (*Verifier, error) {
 		metadata:    newCache[string, metadataEntry](opts.CacheEntries),
 	}
 	// One CRL fetcher serves both purposes, so a CRL is fetched once per
-	// run; memory first, then the caller's cache (spec "CRL": OCSP first,
-	// CRL fallback, HTTP only; notation-core-go implements both).
-	fetcher, err := corecrl.NewHTTPFetcher(&http.Client{Timeout: opts.CRLTimeout})
+	// run; then the caller's cache; then the network (spec "CRL": OCSP
+	// first, CRL fallback, HTTP only; notation-core-go implements both).
+	httpFetcher, err := corecrl.NewHTTPFetcher(&http.Client{Timeout: opts.CRLTimeout})
 	if err != nil {
 		return nil, fmt.Errorf("verify: crl fetcher: %w", err)
 	}
-	fetcher.Cache = newMemoryCRLCache(opts.CacheEntries, opts.CRLCache)
-	fetcher.DiscardCacheError = true // a broken cache never fails verification (as notation's CLI)
+	if opts.CRLCache != nil {
+		httpFetcher.Cache = opts.CRLCache
+	}
+	httpFetcher.DiscardCacheError = true // a broken cache never fails verification (as notation's CLI)
+	fetcher := &runFetcher{next: httpFetcher, cache: newCache[string, fetchEntry](opts.CacheEntries)}
 	ocspClient := &http.Client{Timeout: opts.OCSPTimeout}
 	for _, p := range []struct {
 		purpose purpose.Purpose
