@@ -21,12 +21,8 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
-	"errors"
 	"fmt"
-	"io"
-	"io/fs"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -108,12 +104,12 @@ func (b Backend) Describe(_ context.Context, keyID string, cfg keys.Config) (cry
 	if err != nil {
 		return nil, err
 	}
-	f, fi, err := openRegular("key file", path)
+	f, fi, err := keys.OpenRegular("key file", path)
 	if err != nil {
 		return nil, err
 	}
 	f.Close()
-	if err := checkPrivate("key file", path, fi); err != nil {
+	if err := keys.CheckPrivate("key file", path, fi); err != nil {
 		return nil, err
 	}
 	chain, err := ReadChain(chainPath)
@@ -166,76 +162,8 @@ func ParseKeyID(keyID string) (string, error) {
 	return filepath.Clean(path), nil
 }
 
-// readPrivateFile reads a secret file, refusing files that are not regular,
-// that group or others may access, or that exceed limit.
-func readPrivateFile(what, path string, limit int64) ([]byte, error) {
-	f, fi, err := openRegular(what, path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	if err := checkPrivate(what, path, fi); err != nil {
-		return nil, err
-	}
-	return readBounded(f, what, path, limit)
-}
-
-// checkPrivate refuses, as ssh does ("UNPROTECTED PRIVATE KEY FILE"), a
-// secret that group or others may access: it is no longer a secret.
-func checkPrivate(what, path string, fi fs.FileInfo) error {
-	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
-		return keys.Invalidf("%s %q is accessible by group or others (mode %04o): restrict it with `chmod 600 %s`",
-			what, path, perm, path)
-	}
-	return nil
-}
-
-// openRegular opens path for reading if it is a regular file (following
-// symlinks, as Kubernetes secret mounts need). It never blocks: the type is
-// checked before the open, and the open is non-blocking, so a FIFO or device
-// named by a key id cannot hang the plugin.
-func openRegular(what, path string) (*os.File, fs.FileInfo, error) {
-	fi, err := os.Stat(path)
-	if err != nil {
-		switch {
-		case errors.Is(err, fs.ErrNotExist):
-			return nil, nil, keys.Invalidf("%s %q does not exist", what, path)
-		case errors.Is(err, fs.ErrPermission):
-			return nil, nil, keys.Deniedf("%s %q cannot be read by this user: %v", what, path, errors.Unwrap(err))
-		}
-		return nil, nil, keys.Invalidf("%s %q cannot be opened: %v", what, path, err)
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, nil, keys.Invalidf("%s %q is not a regular file", what, path)
-	}
-	f, err := os.OpenFile(path, os.O_RDONLY|nonBlock, 0)
-	if err != nil {
-		if errors.Is(err, fs.ErrPermission) {
-			return nil, nil, keys.Deniedf("%s %q cannot be read by this user: %v", what, path, errors.Unwrap(err))
-		}
-		return nil, nil, keys.Invalidf("%s %q cannot be opened: %v", what, path, err)
-	}
-	fi2, err := f.Stat()
-	if err != nil || !os.SameFile(fi, fi2) {
-		f.Close()
-		return nil, nil, keys.Invalidf("%s %q changed while it was opened", what, path)
-	}
-	return f, fi2, nil
-}
-
-func readBounded(r io.Reader, what, path string, limit int64) ([]byte, error) {
-	data, err := io.ReadAll(io.LimitReader(r, limit+1))
-	if err != nil {
-		return nil, fmt.Errorf("read %s %q: %w", what, path, err)
-	}
-	if int64(len(data)) > limit {
-		return nil, keys.Invalidf("%s %q is larger than %d bytes: it cannot be a PEM %s", what, path, limit, what)
-	}
-	return data, nil
-}
-
 func (b Backend) readKey(path string, cfg keys.Config) (crypto.Signer, error) {
-	data, err := readPrivateFile("key file", path, maxKeyFileSize)
+	data, err := keys.ReadFile("key file", path, maxKeyFileSize, true)
 	if err != nil {
 		return nil, err
 	}
@@ -361,7 +289,7 @@ func (b Backend) passphrase(cfg keys.Config) ([]byte, bool, error) {
 		if !filepath.IsAbs(file) {
 			return nil, false, keys.Invalidf("plugin config %s=%q is not an absolute path: give the full path, since notation may run from any directory", ConfigPassphraseFile, file)
 		}
-		data, err := readPrivateFile("passphrase file", file, maxPassphraseFileSize)
+		data, err := keys.ReadFile("passphrase file", file, maxPassphraseFileSize, true)
 		if err != nil {
 			return nil, false, err
 		}
@@ -387,12 +315,7 @@ func (b Backend) passphrase(cfg keys.Config) ([]byte, bool, error) {
 // ReadChain reads a PEM certificate bundle, in file order.
 func ReadChain(path string) ([]*x509.Certificate, error) {
 	what := keys.ConfigCertChain + " file"
-	f, _, err := openRegular(what, path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := readBounded(f, what, path, maxChainFileSize)
+	data, err := keys.ReadFile(what, path, maxChainFileSize, false)
 	if err != nil {
 		return nil, err
 	}

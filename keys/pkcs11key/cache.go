@@ -7,7 +7,6 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
-	"io"
 	"os"
 	"path/filepath"
 
@@ -83,16 +82,8 @@ func (c *keyCache) read(name string) ([]byte, bool) {
 	if err != nil || !fi.Mode().IsRegular() {
 		return nil, false
 	}
-	f, err := os.OpenFile(path, os.O_RDONLY|nonBlock, 0)
-	if err != nil {
-		return nil, false
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxCacheEntry+1))
-	if err != nil || len(data) > maxCacheEntry {
-		return nil, false
-	}
-	return data, true
+	data, err := keys.ReadFile("cache entry", path, maxCacheEntry, false)
+	return data, err == nil
 }
 
 // store remembers pub, replacing the file atomically; failures are ignored

@@ -5,11 +5,10 @@ import (
 	"crypto"
 	"crypto/x509"
 	"fmt"
-	"io"
-	"os"
 	"sort"
 	"time"
 
+	"github.com/keyward/keyward/keys"
 	"github.com/keyward/keyward/keys/filekey"
 )
 
@@ -119,28 +118,9 @@ func signedBy(c, issuer *x509.Certificate) bool {
 
 // readCACerts reads the ca_certs bundle.
 func readCACerts(path string) ([]*x509.Certificate, error) {
-	what := fmt.Sprintf("%s file %q", ConfigCACerts, path)
-	fi, err := os.Stat(path)
+	data, err := keys.ReadFile(ConfigCACerts+" file", path, maxCAFileSize, false)
 	if err != nil {
-		return nil, invalidf("%s cannot be read: %v", what, err)
+		return nil, err
 	}
-	if !fi.Mode().IsRegular() {
-		return nil, invalidf("%s is not a regular file", what)
-	}
-	if fi.Size() > maxCAFileSize {
-		return nil, invalidf("%s is larger than %d bytes: it should hold a few PEM certificates", what, maxCAFileSize)
-	}
-	f, err := os.OpenFile(path, os.O_RDONLY|nonBlock, 0)
-	if err != nil {
-		return nil, invalidf("%s cannot be opened: %v", what, err)
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxCAFileSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", what, err)
-	}
-	if len(data) > maxCAFileSize {
-		return nil, invalidf("%s is larger than %d bytes", what, maxCAFileSize)
-	}
-	return filekey.ParseCertificatesPEM(data, what)
+	return filekey.ParseCertificatesPEM(data, fmt.Sprintf("%s file %q", ConfigCACerts, path))
 }

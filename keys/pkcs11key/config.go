@@ -347,17 +347,9 @@ func pinSourcePath(v string) (string, error) {
 func (p pinSource) read(getenv func(string) string) (string, error) {
 	switch {
 	case p.file != "":
-		f, err := openPrivate("PIN file", p.file)
+		data, err := keys.ReadFile("PIN file", p.file, maxPINFileSize, true)
 		if err != nil {
 			return "", err
-		}
-		defer f.Close()
-		data, err := io.ReadAll(io.LimitReader(f, maxPINFileSize+1))
-		if err != nil {
-			return "", fmt.Errorf("read PIN file %q: %w", p.file, err)
-		}
-		if len(data) > maxPINFileSize {
-			return "", invalidf("PIN file %q is larger than %d bytes: it must hold only the PIN", p.file, maxPINFileSize)
 		}
 		data = bytes.TrimSuffix(data, []byte("\n"))
 		data = bytes.TrimSuffix(data, []byte("\r"))
@@ -375,38 +367,16 @@ func (p pinSource) read(getenv func(string) string) (string, error) {
 	return "", invalidf("no PIN is configured")
 }
 
-// openPrivate opens a secret file: a regular file (symlinks followed, as
-// Kubernetes secret mounts need) that group and others cannot access. The
-// open never blocks on a FIFO.
+// openPrivate opens a secret file: a regular file that group and others
+// cannot access, opened without blocking (keys.OpenRegular).
 func openPrivate(what, path string) (*os.File, error) {
-	fi, err := os.Stat(path)
+	f, fi, err := keys.OpenRegular(what, path)
 	if err != nil {
-		switch {
-		case errors.Is(err, fs.ErrNotExist):
-			return nil, invalidf("%s %q does not exist: create it with the token's user PIN (mode 0600), or correct pin-source", what, path)
-		case errors.Is(err, fs.ErrPermission):
-			return nil, keys.Deniedf("%s %q cannot be read by this user: %v", what, path, errors.Unwrap(err))
-		}
-		return nil, invalidf("%s %q cannot be opened: %v", what, path, errors.Unwrap(err))
+		return nil, err
 	}
-	if !fi.Mode().IsRegular() {
-		return nil, invalidf("%s %q is not a regular file", what, path)
-	}
-	// As ssh does for keys: a PIN others can read is no longer a secret.
-	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
-		return nil, invalidf("%s %q is accessible by group or others (mode %04o): restrict it with `chmod 600 %s`", what, path, perm, path)
-	}
-	f, err := os.OpenFile(path, os.O_RDONLY|nonBlock, 0)
-	if err != nil {
-		if errors.Is(err, fs.ErrPermission) {
-			return nil, keys.Deniedf("%s %q cannot be read by this user: %v", what, path, errors.Unwrap(err))
-		}
-		return nil, invalidf("%s %q cannot be opened: %v", what, path, errors.Unwrap(err))
-	}
-	fi2, err := f.Stat()
-	if err != nil || !os.SameFile(fi, fi2) {
+	if err := keys.CheckPrivate(what, path, fi); err != nil {
 		f.Close()
-		return nil, invalidf("%s %q changed while it was opened", what, path)
+		return nil, err
 	}
 	return f, nil
 }

@@ -1,6 +1,6 @@
 //go:build unix
 
-package pkcs11key
+package keys
 
 import "syscall"
 

@@ -1,5 +1,5 @@
 //go:build !unix
 
-package filekey
+package keys
 
 const nonBlock = 0
