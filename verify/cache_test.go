@@ -100,7 +100,7 @@ func TestCachesAcrossSignatures(t *testing.T) {
 	sizes := verify.CacheSizes(v)
 	// Revocation: the OCSP chain, the two CRL chains, the TSA chain, and
 	// the expired leaf's chain.
-	want := map[string]int{"stores": 2, "revocations": 5, "tokens": 1, "metadata": 1}
+	want := map[string]int{"envelopes": len(envs) + 1, "stores": 2, "revocations": 5, "tokens": 1, "metadata": 1}
 	for k, n := range want {
 		if sizes[k] != n {
 			t.Errorf("cache %s has %d entries, want %d", k, sizes[k], n)

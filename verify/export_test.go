@@ -4,6 +4,7 @@ package verify
 // the tests of package verify_test.
 func CacheSizes(v *Verifier) map[string]int {
 	return map[string]int{
+		"envelopes":   v.envelopes.len(),
 		"stores":      v.stores.len(),
 		"revocations": v.revocations.len(),
 		"tokens":      v.tokens.len(),

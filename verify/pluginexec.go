@@ -86,6 +86,9 @@ func (p *pluginBinary) run(ctx context.Context, req pluginRequest, resp any) err
 	cmd := exec.CommandContext(ctx, p.path, command)
 	cmd.Stdin = bytes.NewReader(data)
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	// When the context ends the plugin is killed; a child it left holding
+	// stdout must not keep keyward waiting.
+	cmd.WaitDelay = time.Second
 	if err := cmd.Run(); err != nil {
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			err = fmt.Errorf("'%s %s' command execution timeout: %w", p.path, command, err)

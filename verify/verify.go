@@ -95,8 +95,8 @@ type Options struct {
 
 // Verifier evaluates signatures under trust-policy statements. It is safe
 // for concurrent use. Everything that repeats across the signatures of a
-// run is computed once and kept in the Verifier: the certificates of each
-// trust store, the revocation status of each certificate chain (and the
+// run is computed once and kept in the Verifier: the integrity of each
+// envelope, the certificates of each trust store, the revocation status of each certificate chain (and the
 // chain validation that comes with it), the verification of each RFC 3161
 // timestamp token, the metadata of each plugin, and CRLs until their
 // NextUpdate. A Verifier is meant to live for one run: trust stores,
@@ -106,6 +106,7 @@ type Verifier struct {
 	codeSigning  revocation.Validator
 	timestamping revocation.Validator
 
+	envelopes   *cache[string, integrityEntry]
 	stores      *cache[policy.StoreRef, storeEntry]
 	revocations *cache[string, revocationEntry]
 	tokens      *cache[string, tokenEntry]
@@ -128,6 +129,7 @@ func NewVerifier(opts Options) (*Verifier, error) {
 	}
 	v := &Verifier{
 		opts:        opts,
+		envelopes:   newCache[string, integrityEntry](opts.CacheEntries),
 		stores:      newCache[policy.StoreRef, storeEntry](opts.CacheEntries),
 		revocations: newCache[string, revocationEntry](opts.CacheEntries),
 		tokens:      newCache[string, tokenEntry](opts.CacheEntries),
