@@ -3,6 +3,7 @@ package verify_test
 import (
 	"context"
 	"crypto/x509"
+	"fmt"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -150,5 +151,24 @@ func TestCRLFileCacheAcrossVerifiers(t *testing.T) {
 	run()
 	if base, _ := crlServer.Requests(); base != 2 {
 		t.Fatalf("CRL downloads after NextUpdate: %d, want 2", base)
+	}
+}
+
+// TestCRLFetchedOncePerRun verifies, one after the other, signatures by two
+// leaves of one CA that share a CRL: one download serves both.
+func TestCRLFetchedOncePerRun(t *testing.T) {
+	f := newFixture(t)
+	crlServer := testpki.StartCRL(t, f.inter)
+	v := f.keywardVerifier(t)
+	st := f.keywardStatement(t, policyDocument(variant{level: "strict"}, []string{"ca:main"}, []string{"*"}, ""))
+	for i := 0; i < 3; i++ {
+		leaf := f.inter.Leaf(t, fmt.Sprintf("sequential-crl-leaf-%d", i), testpki.WithCRL(crlServer.URL()))
+		res := v.Verify(context.Background(), verify.Request{Statement: st, Artifact: f.artifact}, verify.Envelope{MediaType: mtJWS, Bytes: f.sign(t, signSpec{leaf: leaf})})
+		if !res.Passed {
+			t.Fatal(res.Err)
+		}
+	}
+	if base, _ := crlServer.Requests(); base != 1 {
+		t.Fatalf("CRL downloads for three leaves verified in turn: %d, want 1", base)
 	}
 }

@@ -70,6 +70,21 @@ func differentialCases(t *testing.T, f *fixture) []dcase {
 	down := f.inter.Leaf(t, "verify-ocsp-down", testpki.WithOCSP(f.ocspDown.URL()))
 	fallback := f.inter.Leaf(t, "verify-ocsp-down-crl-good", testpki.WithOCSP(f.ocspDown.URL()), testpki.WithCRL(f.crl.URL()))
 
+	// An intermediate revoked by its issuer's OCSP responder, with one leaf
+	// whose own status is unknown and one that is revoked too: notation
+	// reports a revoked certificate before an unknown one, and the one
+	// nearest the leaf.
+	rootOCSP := testpki.StartOCSP(t, f.root)
+	revokedInter := f.root.Intermediate(t, "verify-revoked-intermediate", testpki.WithOCSP(rootOCSP.URL()))
+	rootOCSP.Revoke(revokedInter.Cert.SerialNumber, now.Add(-time.Hour))
+	interDown := testpki.StartOCSP(t, revokedInter)
+	interDown.SetDown(true)
+	interOCSP := testpki.StartOCSP(t, revokedInter)
+	unknownUnderRevoked := revokedInter.Leaf(t, "verify-unknown-under-revoked", testpki.WithOCSP(interDown.URL()))
+	revokedUnderRevoked := revokedInter.Leaf(t, "verify-revoked-under-revoked", testpki.WithOCSP(interOCSP.URL()))
+	interOCSP.Revoke(revokedUnderRevoked.Cert.SerialNumber, now.Add(-time.Hour))
+	goodUnderRevoked := revokedInter.Leaf(t, "verify-good-under-revoked", testpki.WithOCSP(interOCSP.URL()))
+
 	other := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: digest.FromString("another artifact"), Size: 99}
 	ca := []string{"ca:main"}
 	caTSA := []string{"ca:main", "tsa:tsa"}
@@ -122,6 +137,9 @@ func differentialCases(t *testing.T, f *fixture) []dcase {
 		{name: "leaf-revoked-by-crl", env: f.sign(t, signSpec{leaf: crlRevoked}), stores: ca, identities: any, want: "revocation"},
 		{name: "leaf-revoked-by-crl-cose", mediaType: mtCOSE, env: f.sign(t, signSpec{mediaType: mtCOSE, leaf: crlRevoked}), stores: ca, identities: any, want: "revocation"},
 		{name: "ocsp-responder-down", env: f.sign(t, signSpec{leaf: down}), stores: ca, identities: any, want: "revocation"},
+		{name: "intermediate-revoked-leaf-unknown", env: f.sign(t, signSpec{leaf: unknownUnderRevoked, chain: testpki.Chain(unknownUnderRevoked, revokedInter, f.root)}), stores: ca, identities: any, want: "revocation"},
+		{name: "intermediate-and-leaf-revoked", env: f.sign(t, signSpec{leaf: revokedUnderRevoked, chain: testpki.Chain(revokedUnderRevoked, revokedInter, f.root)}), stores: ca, identities: any, want: "revocation"},
+		{name: "intermediate-revoked-leaf-good", env: f.sign(t, signSpec{leaf: goodUnderRevoked, chain: testpki.Chain(goodUnderRevoked, revokedInter, f.root)}), stores: ca, identities: any, want: "revocation"},
 		{name: "ocsp-down-crl-fallback", env: f.sign(t, signSpec{leaf: fallback}), stores: ca, identities: any},
 		{name: "timestamp-valid-expired-leaf", env: expiredTS, stores: caTSA, identities: any},
 		{name: "timestamp-valid-expired-leaf-cose", mediaType: mtCOSE, env: f.sign(t, signSpec{mediaType: mtCOSE, leaf: expired, signingTime: now.Add(-5 * day), tsa: f.tsa, tsaTime: now.Add(-5 * day)}), stores: caTSA, identities: any},
