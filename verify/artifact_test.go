@@ -1,16 +1,24 @@
 package verify_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"testing"
 
 	"github.com/notaryproject/notation-go"
 	nverifier "github.com/notaryproject/notation-go/verifier"
 	"github.com/opencontainers/go-digest"
+	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"oras.land/oras-go/v2/content"
+	orasoci "oras.land/oras-go/v2/content/oci"
 
+	"github.com/keyward/keyward/internal/testenv"
+	"github.com/keyward/keyward/oci"
 	"github.com/keyward/keyward/verify"
 )
 
@@ -205,4 +213,69 @@ func btoi(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+// TestFromOCILayout verifies an artifact in an OCI image layout through
+// package oci, with a broken signature beside a good one (the layout lists
+// them in either order).
+func TestFromOCILayout(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	layout, dgst := testenv.NewOCILayout(t, filepath.Join(t.TempDir(), "layout"))
+	src := oci.NewLayouts(scope)
+	a, err := src.Resolve(ctx, layout+"@"+dgst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf := f.inter.Leaf(t, "layout-leaf")
+	good := f.sign(t, signSpec{leaf: leaf, desc: &a.Descriptor})
+	store, err := orasoci.New(layout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	push := func(mediaType string, data []byte) ocispec.Descriptor {
+		t.Helper()
+		d := content.NewDescriptorFromBytes(mediaType, data)
+		if err := store.Push(ctx, d, bytes.NewReader(data)); err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	config := push("application/vnd.cncf.notary.signature", []byte("{}"))
+	for _, env := range [][]byte{flipSignature(t, mtJWS, good), good} {
+		layer := push(mtJWS, env)
+		manifest, err := json.Marshal(ocispec.Manifest{
+			Versioned: specs.Versioned{SchemaVersion: 2},
+			MediaType: ocispec.MediaTypeImageManifest,
+			Config:    config,
+			Layers:    []ocispec.Descriptor{layer},
+			Subject:   &a.Descriptor,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		push(ocispec.MediaTypeImageManifest, manifest)
+	}
+
+	// A fresh source: a layout is read once per source.
+	src = oci.NewLayouts(scope)
+	if a, err = src.Resolve(ctx, layout+"@"+dgst); err != nil {
+		t.Fatal(err)
+	}
+	st := f.keywardStatement(t, policyDocument(variant{level: "strict"}, []string{"ca:main"}, []string{"*"}, ""))
+	res, err := f.keywardVerifier(t).VerifyArtifact(ctx, verify.ArtifactRequest{
+		Request:       verify.Request{Statement: st, Artifact: a.Descriptor, Reference: a.Reference},
+		MaxSignatures: verify.DefaultMaxSignatures,
+	}, verify.FromOCI(src, a))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Passed || len(res.Signatures) == 0 || res.Verified == nil || res.Verified.Signature == "" {
+		t.Fatalf("result %+v", res)
+	}
+	for _, r := range res.Signatures[:len(res.Signatures)-1] {
+		if r.Passed || r.FailedCheck != verify.CheckIntegrity {
+			t.Errorf("signature %s: passed %v, failed %q", r.Signature, r.Passed, r.FailedCheck)
+		}
+	}
 }
