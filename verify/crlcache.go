@@ -37,6 +37,10 @@ var crlFileMagic = []byte("keyward-crl-cache/1\n")
 // reads and writes are size-bounded, files are private to the user, and
 // symlinks or other non-regular files are never followed. Files are not
 // trusted: core verifies every CRL's signature against the issuer on use.
+//
+// Give keyward a directory of its own (such as $XDG_CACHE_HOME/keyward/crl),
+// not notation's {NOTATION_CACHE}/crl: the file formats differ, so sharing
+// one would make each tool discard and rewrite the other's files.
 type FileCache struct {
 	dir string
 }
