@@ -81,7 +81,10 @@ type ArtifactError struct {
 	Err error
 }
 
+// Error returns notation's message.
 func (e *ArtifactError) Error() string { return e.Msg }
+
+// Unwrap returns the cause.
 func (e *ArtifactError) Unwrap() error { return e.Err }
 
 // VerifyArtifact verifies an artifact as notation verify does (spec

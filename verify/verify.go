@@ -299,6 +299,7 @@ type CheckError struct {
 	Inconclusive bool
 }
 
+// Error returns notation's message for the failure.
 func (e *CheckError) Error() string { return e.Msg }
 
 // Result is the evaluation of one signature.
