@@ -28,9 +28,31 @@ fi
 
 n=$(printf '%s\n' "$targets" | wc -l)
 echo "fuzz: $n target(s), $fuzztime each"
+# Go 1.26's fuzz coordinator can end a duration-bounded run with a bare
+# "context deadline exceeded" and no failing input (golang/go#75804, fixed in
+# Go 1.27): a race at the -fuzztime boundary, not a finding. Such a run is
+# reported as a flake; a run that wrote a failing input, or failed any other
+# way, fails.
+flakes=0
 while read -r pkg name; do
 	echo "fuzz: $name in $pkg"
-	go test -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" "$pkg" </dev/null ||
-		{ echo "fuzz: $name in $pkg failed" >&2; exit 1; }
+	dir=$(go list -f '{{.Dir}}' "$pkg")/testdata/fuzz/$name
+	before=$(ls "$dir" 2>/dev/null | sort || true)
+	log=$(mktemp)
+	if go test -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" "$pkg" </dev/null 2>&1 | tee "$log"; then
+		rm -f "$log"
+		continue
+	fi
+	after=$(ls "$dir" 2>/dev/null | sort || true)
+	if [ "$before" = "$after" ] && grep -q '^    context deadline exceeded$' "$log" && ! grep -q 'Failing input written' "$log"; then
+		echo "fuzz: $name stopped with Go's fuzztime race (golang/go#75804), no failing input: counted as a flake" >&2
+		flakes=$((flakes + 1))
+		rm -f "$log"
+		continue
+	fi
+	rm -f "$log"
+	echo "fuzz: $name in $pkg failed" >&2
+	exit 1
 done <<<"$targets"
+[ "$flakes" -eq 0 ] || echo "fuzz: $flakes run(s) ended by Go's fuzztime race"
 echo "fuzz: all $n target(s) passed"
