@@ -1,6 +1,7 @@
 // Package keyward holds the files of the repository root that programs
-// embed. Its only export is the trust policy JSON Schema; package policy
-// compiles it and `keyward policy schema` prints it.
+// embed: the trust policy JSON Schema (package policy compiles it and
+// `keyward policy schema` prints it) and the JSON Schema of `keyward verify
+// --output json` lines.
 package keyward
 
 import (
@@ -16,3 +17,10 @@ var trustPolicySchema []byte
 // documents. The file is the single source: editors read it from the
 // repository and the binaries embed these bytes.
 func TrustPolicySchema() []byte { return bytes.Clone(trustPolicySchema) }
+
+//go:embed verify-result.schema.json
+var verifyResultSchema []byte
+
+// VerifyResultSchema returns a copy of verify-result.schema.json, the JSON
+// Schema (draft 2020-12) of one line of `keyward verify --output json`.
+func VerifyResultSchema() []byte { return bytes.Clone(verifyResultSchema) }

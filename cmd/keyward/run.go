@@ -93,6 +93,7 @@ notation: PEM files and PKCS#11 tokens.`,
 		newVersionCommand(e),
 		newKeysCommand(e),
 		newPolicyCommand(e),
+		newVerifyCommand(e),
 	)
 	return root
 }
