@@ -1,0 +1,312 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/santhosh-tekuri/jsonschema/v5"
+
+	keyward "github.com/keyward/keyward"
+	"github.com/keyward/keyward/internal/testenv"
+	"github.com/keyward/keyward/internal/testpki"
+)
+
+// runVerifyCmd runs keyward in-process with stdin and an environment.
+func runVerifyCmd(t *testing.T, environ map[string]string, stdin string, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	status := run(append([]string{"verify"}, args...), strings.NewReader(stdin), &out, &errb, func(k string) string { return environ[k] })
+	return status, out.String(), errb.String()
+}
+
+func TestVerifyUsage(t *testing.T) {
+	env := map[string]string{"HOME": t.TempDir()}
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no reference", nil, "no reference to verify"},
+		{"layout without scope", []string{"--oci-layout", "x@sha256:00"}, "--oci-layout needs --scope"},
+		{"scope without layout", []string{"--scope", "local/x", "r/x:1"}, "only with --oci-layout"},
+		{"bad scope", []string{"--oci-layout", "--scope", "Local/X", "x:1"}, "--scope"},
+		{"username without password-stdin", []string{"--username", "u", "r/x:1"}, "go together"},
+		{"password-stdin and references on stdin", []string{"--username", "u", "--password-stdin", "--from-file", "-"}, "both read standard input"},
+		{"bad output", []string{"-o", "yaml", "r/x:1"}, "--output"},
+		{"bad metadata", []string{"-m", "novalue", "r/x:1"}, "key=value"},
+		{"zero max signatures", []string{"--max-signatures", "0", "r/x:1"}, "greater than 0"},
+		{"registry flag with a layout", []string{"--oci-layout", "--scope", "local/x", "--plain-http", "x:1"}, "do not apply with --oci-layout"},
+		{"unknown flag", []string{"--nope", "r/x:1"}, "unknown flag"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			status, _, errOut := runVerifyCmd(t, env, "", tc.args...)
+			if status != exitUsage || !strings.Contains(errOut, tc.want) {
+				t.Errorf("status %d, stderr %q; want %d and %q", status, errOut, exitUsage, tc.want)
+			}
+		})
+	}
+}
+
+// signedWorld is a notation configuration with the keyward plugin, a CA in
+// a trust store, and a signing key, for signing test artifacts.
+type signedWorld struct {
+	n        *testenv.Notation
+	keyID    string
+	chain    string
+	store    string // trust store folder, as --trust-store takes it
+	policies string // folder for policy files
+}
+
+func newSignedWorld(t *testing.T) *signedWorld {
+	t.Helper()
+	n := testenv.NewNotation(t)
+	n.InstallPlugin(t, testenv.PluginBinary(t))
+	dir := t.TempDir()
+	root := testpki.Root(t, "verify cmd root")
+	key := testpki.Key(t, "EC-256", "verify cmd")
+	leaf := root.Leaf(t, "verify cmd signer", testpki.WithKey(key))
+	n.AddTrustStore(t, "ca", "cmd", root.Cert)
+	return &signedWorld{
+		n:        n,
+		keyID:    "file:" + testpki.WriteFile(t, dir, "key.pem", testpki.KeyPEM(t, key), 0o600),
+		chain:    testpki.WriteFile(t, dir, "chain.pem", testpki.CertsPEM(leaf.Cert, root.Cert), 0o644),
+		store:    filepath.Join(n.ConfigDir, "truststore"),
+		policies: t.TempDir(),
+	}
+}
+
+// sign signs with the plugin; extra are notation's target arguments.
+func (w *signedWorld) sign(t *testing.T, extra ...string) {
+	t.Helper()
+	args := []string{"sign", "--plugin", "keyward", "--id", w.keyID, "--plugin-config", "cert_chain=" + w.chain}
+	w.n.MustRun(t, append(args, extra...)...)
+}
+
+// policy writes a one-statement policy and returns its path.
+func (w *signedWorld) policy(t *testing.T, name, scope, level, identity string) string {
+	t.Helper()
+	st := map[string]any{"name": name, "registryScopes": []string{scope}, "signatureVerification": map[string]string{"level": level}}
+	if level != "skip" {
+		st["trustStores"] = []string{"ca:cmd"}
+		st["trustedIdentities"] = []string{identity}
+	}
+	b, _ := json.Marshal(map[string]any{"version": "1.0", "trustPolicies": []any{st}})
+	return testpki.WriteFile(t, w.policies, name+".json", b, 0o644)
+}
+
+const cmdIdentity = "x509.subject: C=US, ST=WA, O=keyward-test, CN=verify cmd signer"
+
+var (
+	schemaOnce sync.Once
+	schema     *jsonschema.Schema
+	schemaErr  error
+)
+
+// decodeLines decodes JSON Lines output, validating each line against the
+// published schema.
+func decodeLines(t *testing.T, out string) []referenceResult {
+	t.Helper()
+	schemaOnce.Do(func() {
+		c := jsonschema.NewCompiler()
+		c.Draft = jsonschema.Draft2020
+		if schemaErr = c.AddResource("verify-result.schema.json", bytes.NewReader(keyward.VerifyResultSchema())); schemaErr == nil {
+			schema, schemaErr = c.Compile("verify-result.schema.json")
+		}
+	})
+	if schemaErr != nil {
+		t.Fatal(schemaErr)
+	}
+	var results []referenceResult
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		var v any
+		if err := json.Unmarshal([]byte(line), &v); err != nil {
+			t.Fatalf("line %q is not JSON: %v", line, err)
+		}
+		if err := schema.Validate(v); err != nil {
+			t.Fatalf("line does not match verify-result.schema.json: %v\n%s", err, line)
+		}
+		var r referenceResult
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatal(err)
+		}
+		results = append(results, r)
+	}
+	return results
+}
+
+// TestVerifyLayout verifies OCI layouts signed by notation through the
+// plugin: pass, identity mismatch, skip without reading anything, and a
+// statement that does not apply.
+func TestVerifyLayout(t *testing.T) {
+	w := newSignedWorld(t)
+	layout, digest := testenv.NewOCILayout(t, filepath.Join(t.TempDir(), "layout"))
+	w.sign(t, "--oci-layout", layout+"@"+digest)
+	env := map[string]string{"HOME": w.n.Home}
+	good := w.policy(t, "good", "local/app", "strict", cmdIdentity)
+	other := w.policy(t, "other", "local/app", "strict", "x509.subject: C=US, ST=WA, O=keyward-test, CN=someone else")
+	auditOther := w.policy(t, "audit", "local/app", "audit", "x509.subject: C=US, ST=WA, O=keyward-test, CN=someone else")
+	skip := w.policy(t, "skip", "local/app", "skip", "")
+	base := []string{"--trust-store", w.store, "--oci-layout", "--scope", "local/app", "-o", "json"}
+
+	status, out, errOut := runVerifyCmd(t, env, "", append(append([]string{"--policy", good}, base...), layout+"@"+digest, layout+":"+testenv.LayoutTag)...)
+	if status != exitOK {
+		t.Fatalf("status %d\n%s%s", status, out, errOut)
+	}
+	rs := decodeLines(t, out)
+	if len(rs) != 2 {
+		t.Fatalf("%d result lines, want 2", len(rs))
+	}
+	for _, r := range rs {
+		if !r.Verified || r.Statement != "good" || r.Artifact == nil || r.Artifact.Digest.String() != digest || len(r.Signatures) != 1 {
+			t.Errorf("result %+v", r)
+		}
+		if strings.HasSuffix(r.Reference, ":"+testenv.LayoutTag) && r.Tag != testenv.LayoutTag {
+			t.Errorf("a tag reference must report its tag: %+v", r)
+		}
+		if s := r.Signatures[0]; s.Signer == nil || !strings.Contains(s.Signer.Subject, "CN=verify cmd signer") || len(s.Signer.Chain) != 2 {
+			t.Errorf("signer %+v", s.Signer)
+		}
+	}
+
+	status, out, _ = runVerifyCmd(t, env, "", append(append([]string{"--policy", other}, base...), layout+"@"+digest)...)
+	rs = decodeLines(t, out)
+	if status != exitFailure || rs[0].Verified || rs[0].Error == nil || rs[0].Error.Kind != "verification-failed" {
+		t.Fatalf("identity mismatch: status %d, %+v", status, rs[0])
+	}
+	if s := rs[0].Signatures[0]; s.FailedCheck != "trustedIdentity" || !strings.Contains(rs[0].Error.Message, "signature verification failed") {
+		t.Errorf("identity mismatch: failed check %q, error %q", s.FailedCheck, rs[0].Error.Message)
+	}
+
+	// At audit the mismatch is logged: the artifact verifies, text output
+	// says so and prints the logged failure as a warning.
+	status, out, _ = runVerifyCmd(t, env, "", "--policy", auditOther, "--trust-store", w.store, "--oci-layout", "--scope", "local/app", layout+"@"+digest)
+	if status != exitOK || !strings.HasPrefix(out, "VERIFIED") || !strings.Contains(out, "warning: trustedIdentity") {
+		t.Errorf("audit: status %d, output %q", status, out)
+	}
+
+	// Skip reads nothing: a layout that does not exist still passes.
+	status, out, _ = runVerifyCmd(t, env, "", append(append([]string{"--policy", skip}, base...), "/nonexistent/layout@"+digest)...)
+	rs = decodeLines(t, out)
+	if status != exitOK || !rs[0].Skipped || !rs[0].Verified || rs[0].Artifact != nil {
+		t.Errorf("skip: status %d, %+v", status, rs[0])
+	}
+
+	status, out, _ = runVerifyCmd(t, env, "", "--policy", good, "--trust-store", w.store, "--oci-layout", "--scope", "local/other", "-o", "json", layout+"@"+digest)
+	rs = decodeLines(t, out)
+	if status != exitFailure || rs[0].Error == nil || rs[0].Error.Kind != "policy" || !strings.Contains(rs[0].Error.Message, "has no applicable trust policy statement") {
+		t.Errorf("no statement: status %d, %+v", status, rs[0])
+	}
+
+	// -v prints every check of the signature.
+	status, out, _ = runVerifyCmd(t, env, "", "-v", "--policy", good, "--trust-store", w.store, "--oci-layout", "--scope", "local/app", layout+"@"+digest)
+	for _, c := range []string{"integrity", "authenticity", "trustedIdentity", "expiry", "authenticTimestamp", "revocation", "targetArtifact", "userMetadata"} {
+		if !strings.Contains(out, "    "+c) {
+			t.Errorf("-v output lacks check %s:\n%s", c, out)
+		}
+	}
+	if status != exitOK {
+		t.Errorf("-v status %d", status)
+	}
+}
+
+// TestVerifyRegistries verifies a batch across olareg (referrers API) and
+// distribution (tag fallback), by tag and by digest, from arguments and
+// --from-file, with one unsigned artifact and one unknown repository that
+// fail without stopping the others.
+func TestVerifyRegistries(t *testing.T) {
+	w := newSignedWorld(t)
+	olareg, dist := testenv.StartOlareg(t), testenv.StartDistribution(t)
+	var refs []string
+	for _, reg := range []*testenv.Registry{olareg, dist} {
+		ref, _ := testenv.PushArtifact(t, reg, "team/app")
+		args := []string{"--insecure-registry", ref}
+		if reg.Referrers {
+			args = append([]string{"--force-referrers-tag=false"}, args...)
+		}
+		w.sign(t, args...)
+		refs = append(refs, ref)
+	}
+	unsigned, _ := testenv.PushArtifact(t, dist, "team/app")
+	missing := dist.Host + "/team/nothing:v1"
+	policy, _ := json.Marshal(map[string]any{"version": "1.0", "trustPolicies": []any{map[string]any{
+		"name": "all", "registryScopes": []string{"*"}, "signatureVerification": map[string]string{"level": "strict"},
+		"trustStores": []string{"ca:cmd"}, "trustedIdentities": []string{cmdIdentity}}}})
+	policyFile := testpki.WriteFile(t, w.policies, "all.json", policy, 0o644)
+	list := testpki.WriteFile(t, t.TempDir(), "refs.txt", []byte("# references\n"+refs[1]+"\n\n"+unsigned+"\n"+missing+"\n"), 0o644)
+
+	env := map[string]string{"HOME": w.n.Home}
+	status, out, errOut := runVerifyCmd(t, env, "", "--policy", policyFile, "--trust-store", w.store,
+		"--insecure-registry", olareg.Host, "--insecure-registry", dist.Host, "-o", "json", "--concurrency", "3",
+		"--from-file", list, refs[0])
+	if status != exitFailure {
+		t.Fatalf("status %d, want 1 (one unsigned, one missing)\n%s%s", status, out, errOut)
+	}
+	byRef := map[string]referenceResult{}
+	for _, r := range decodeLines(t, out) {
+		byRef[r.Reference] = r
+	}
+	if len(byRef) != 4 {
+		t.Fatalf("%d results, want 4:\n%s", len(byRef), out)
+	}
+	for _, ref := range refs {
+		if r := byRef[ref]; !r.Verified || len(r.Signatures) != 1 || !r.Signatures[0].Passed {
+			t.Errorf("%s: %+v", ref, r)
+		}
+	}
+	if r := byRef[unsigned]; r.Verified || r.Error == nil || r.Error.Kind != "no-signature" ||
+		!strings.Contains(r.Error.Message, "no signature is associated with") {
+		t.Errorf("unsigned: %+v", r)
+	}
+	if r := byRef[missing]; r.Verified || r.Error == nil || r.Error.Kind != "resolve" || !strings.Contains(r.Error.Message, "not found") {
+		t.Errorf("missing: %+v", r.Error)
+	}
+
+	// A tag is resolved and reported; text output is one line a reference.
+	tagRef := strings.Split(refs[0], "@")[0] + ":latest"
+	testenv.PushArtifact(t, olareg, "team/tagged")
+	status, out, _ = runVerifyCmd(t, env, "", "--policy", policyFile, "--trust-store", w.store, "--plain-http", tagRef, refs[0])
+	if lines := strings.Split(strings.TrimSpace(out), "\n"); len(lines) != 2 {
+		t.Errorf("text output has %d lines for 2 references:\n%s", len(lines), out)
+	}
+	if status != exitFailure {
+		t.Errorf("status %d: the :latest tag does not exist in team/app", status)
+	}
+}
+
+// TestVerifyPasswordStdin checks that --password-stdin reads the password
+// from standard input and never prints it.
+func TestVerifyPasswordStdin(t *testing.T) {
+	dir := t.TempDir()
+	p := testpki.WriteFile(t, dir, "p.json", []byte(`{"version":"1.0","trustPolicies":[{"name":"s","registryScopes":["*"],"signatureVerification":{"level":"strict"},"trustStores":["ca:x"],"trustedIdentities":["*"]}]}`), 0o644)
+	status, out, errOut := runVerifyCmd(t, map[string]string{"HOME": dir}, "s3cret-pa55\n",
+		"--policy", p, "--trust-store", dir, "--username", "me", "--password-stdin", "--plain-http", "127.0.0.1:1/app:v1")
+	if status != exitFailure {
+		t.Errorf("status %d", status)
+	}
+	if strings.Contains(out+errOut, "s3cret-pa55") {
+		t.Errorf("the password was printed:\n%s%s", out, errOut)
+	}
+	if !strings.Contains(out, "cannot reach registry 127.0.0.1:1") {
+		t.Errorf("output %q", out)
+	}
+	status, _, errOut = runVerifyCmd(t, map[string]string{"HOME": dir}, "", "--policy", p, "--username", "me", "--password-stdin", "r/x:1")
+	if status != exitUsage || !strings.Contains(errOut, "standard input is empty") {
+		t.Errorf("empty stdin: status %d %q", status, errOut)
+	}
+}
+
+func TestVerifyPrintSchema(t *testing.T) {
+	status, out, _ := runVerifyCmd(t, nil, "", "--print-schema")
+	if status != exitOK || out != string(keyward.VerifyResultSchema()) {
+		t.Errorf("status %d, output differs from verify-result.schema.json", status)
+	}
+	root, err := os.ReadFile("../../verify-result.schema.json")
+	if err != nil || !bytes.Equal(root, keyward.VerifyResultSchema()) {
+		t.Errorf("embedded schema differs from the repository's file: %v", err)
+	}
+}
