@@ -103,4 +103,8 @@ show "$keyward" policy explain --policy "$T/trustpolicy.json" --trust-store "$XD
 show "$notation" policy import --force "$T/trustpolicy.json"
 show "$notation" verify --oci-layout --scope local/demo "$L@sha256:$manifest"
 
-step "Done: the plugin signed twice with a key notation never saw, and notation verified the artifact (it stops at the first signature that passes)."
+step "8. Verify with keyward: the same verdict, and every check of the signature"
+show "$keyward" verify -v --policy "$T/trustpolicy.json" --trust-store "$XDG_CONFIG_HOME/notation/truststore" \
+	--oci-layout --scope local/demo "$L:v1"
+
+step "Done: the plugin signed twice with a key notation never saw; notation and keyward verified the artifact (both stop at the first signature that passes)."
