@@ -2,6 +2,7 @@ package oci_test
 
 import (
 	"bytes"
+	"crypto/x509"
 	"context"
 	"encoding/json"
 	"errors"
@@ -396,5 +397,36 @@ func TestLayouts(t *testing.T) {
 	}
 	if _, err := src.Resolve(ctx, dir); err == nil || !strings.Contains(err.Error(), "names no tag or digest") {
 		t.Errorf("no tag: %v", err)
+	}
+}
+
+// TestRemoteTLS reaches a registry over TLS with a certificate of a CA
+// given in RootCAs, and refuses it without.
+func TestRemoteTLS(t *testing.T) {
+	yes := true
+	s := olareg.New(config.Config{
+		Storage: config.ConfigStorage{StoreType: config.StoreMem},
+		API:     config.ConfigAPI{PushEnabled: &yes, Referrer: config.ConfigAPIReferrer{Enabled: &yes}},
+	})
+	srv := httptest.NewTLSServer(s)
+	t.Cleanup(func() { srv.Close(); s.Close() })
+	host := strings.TrimPrefix(srv.URL, "https://")
+	r, err := remote.NewRepository(host + "/secure")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Client = srv.Client()
+	art := pushArtifact(t, r)
+
+	pool := x509.NewCertPool()
+	pool.AddCert(srv.Certificate())
+	ctx := context.Background()
+	a, err := oci.NewRemote(oci.RemoteOptions{RootCAs: pool}).Resolve(ctx, host+"/secure:v1")
+	if err != nil || a.Descriptor.Digest != art.Digest {
+		t.Fatalf("Resolve over TLS with the CA: %+v, %v", a, err)
+	}
+	_, err = oci.NewRemote(oci.RemoteOptions{Retries: 1, RetryWait: time.Millisecond}).Resolve(ctx, host+"/secure:v1")
+	if err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Fatalf("Resolve over TLS without the CA: %v, want a certificate error", err)
 	}
 }
