@@ -2,8 +2,8 @@ package oci_test
 
 import (
 	"bytes"
-	"crypto/x509"
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
