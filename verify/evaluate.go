@@ -2,7 +2,6 @@ package verify
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -213,50 +212,6 @@ func (e *evaluation) integrity() bool {
 	e.pass(CheckIntegrity, fmt.Sprintf("the %s signature verifies with the key of %q and its certificate chain is well formed",
 		e.res.Signer.SignatureAlgorithm, e.res.Signer.Subject))
 	return true
-}
-
-// integrityEntry is the outcome of parsing and verifying an envelope.
-type integrityEntry struct {
-	content      *signature.EnvelopeContent // read-only once made
-	err          error
-	inconclusive bool
-}
-
-// maxCachedEnvelope bounds the envelopes whose integrity is remembered, so
-// the cache stays small; real envelopes are a few kilobytes.
-const maxCachedEnvelope = 64 << 10
-
-// envelopeIntegrity parses and verifies an envelope (notation-core-go
-// ParseEnvelope and Verify), once per envelope in the life of the Verifier
-// for envelopes up to maxCachedEnvelope: an artifact referenced twice, or
-// verified under two statements, costs one chain validation.
-func (v *Verifier) envelopeIntegrity(ctx context.Context, env Envelope) integrityEntry {
-	compute := func() (integrityEntry, bool) {
-		sigEnv, err := signature.ParseEnvelope(env.MediaType, env.Bytes)
-		if err != nil {
-			return integrityEntry{err: fmt.Errorf("unable to parse the digital signature, error : %s", err)}, true
-		}
-		content, err := sigEnv.Verify()
-		if err != nil {
-			// notation-go reports these as integrity failures and
-			// anything else as inconclusive (verifier.verifyIntegrity).
-			switch err.(type) {
-			case *signature.SignatureEnvelopeNotFoundError, *signature.InvalidSignatureError, *signature.SignatureIntegrityError:
-				return integrityEntry{err: err}, true
-			}
-			return integrityEntry{err: err, inconclusive: true}, true
-		}
-		return integrityEntry{content: content}, true
-	}
-	if len(env.Bytes) > maxCachedEnvelope {
-		ie, _ := compute()
-		return ie
-	}
-	h := sha256.New()
-	h.Write([]byte(env.MediaType))
-	h.Write([]byte{0})
-	h.Write(env.Bytes)
-	return v.envelopes.get(ctx, string(h.Sum(nil)), compute)
 }
 
 // authenticity is the first half of spec step "Validate Authenticity": some

@@ -107,6 +107,7 @@ type Verifier struct {
 	timestamping revocation.Validator
 
 	envelopes   *cache[string, integrityEntry]
+	chains      *cache[string, chainEntry] // certificate chain validations (integrity)
 	stores      *cache[policy.StoreRef, storeEntry]
 	revocations *cache[string, revocationEntry]
 	tokens      *cache[string, tokenEntry]
@@ -130,6 +131,7 @@ func NewVerifier(opts Options) (*Verifier, error) {
 	v := &Verifier{
 		opts:        opts,
 		envelopes:   newCache[string, integrityEntry](opts.CacheEntries),
+		chains:      newCache[string, chainEntry](opts.CacheEntries),
 		stores:      newCache[policy.StoreRef, storeEntry](opts.CacheEntries),
 		revocations: newCache[string, revocationEntry](opts.CacheEntries),
 		tokens:      newCache[string, tokenEntry](opts.CacheEntries),

@@ -1,0 +1,445 @@
+// Package verifybench is the end-to-end benchmark of keyward verify
+// (scripts/bench/verify.sh, run by make bench): artifacts signed by the
+// notation CLI v1.3.2 in a registry process on 127.0.0.1, verified in one
+// run four ways, alternately:
+//
+//   - keyward verify: one process, every reference at once;
+//   - the notation CLI: notation verify once per artifact;
+//   - notation-go v1.3.2 in process: one verifier, one repository client
+//     per repository (referrers capability and connections reused), each
+//     artifact in turn through notation.Verify;
+//   - the floor: the HTTP requests keyward made (recorded through a proxy
+//     in an untimed run), replayed by a bare net/http client with keyward's
+//     concurrency, bodies read and discarded.
+//
+// It prints totals, throughput, requests per artifact and the ratios to
+// keyward; none is asserted. Registries: distribution v3.1.2 (no referrers
+// API: the referrers tag schema) and olareg v0.1.2 (referrers API).
+package verifybench
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/notaryproject/notation-go"
+	"github.com/notaryproject/notation-go/dir"
+	nplugin "github.com/notaryproject/notation-go/plugin"
+	nregistry "github.com/notaryproject/notation-go/registry"
+	nverifier "github.com/notaryproject/notation-go/verifier"
+	"github.com/notaryproject/notation-go/verifier/trustpolicy"
+	"github.com/notaryproject/notation-go/verifier/truststore"
+	"oras.land/oras-go/v2/registry"
+	"oras.land/oras-go/v2/registry/remote"
+	"oras.land/oras-go/v2/registry/remote/auth"
+
+	"github.com/keyward/keyward/internal/testenv"
+	"github.com/keyward/keyward/internal/testpki"
+)
+
+var (
+	rounds       = flag.Int("rounds", 3, "alternating rounds of the four variants")
+	artifacts    = flag.Int("artifacts", 200, "signed artifacts in each registry")
+	repositories = flag.Int("repositories", 10, "repositories the artifacts are spread over")
+	concurrency  = flag.Int("concurrency", 16, "keyward verify --concurrency, and the floor client's")
+	registries   = flag.String("registries", "distribution,olareg", "registries to measure: distribution (tag schema), olareg (referrers API)")
+)
+
+const policyJSON = `{"version":"1.0","trustPolicies":[{"name":"bench","registryScopes":["*"],
+"signatureVerification":{"level":"strict"},"trustStores":["ca:bench"],
+"trustedIdentities":["x509.subject: C=US, ST=WA, O=keyward-test"]}]}`
+
+// fixture is a notation configuration that signs and verifies, keyward
+// and the signed artifacts of one registry.
+type fixture struct {
+	n       *testenv.Notation
+	keyward string
+	policy  string // the policy file for keyward
+	reg     *testenv.Registry
+	refs    []string
+}
+
+func newFixture(b *testing.B) *fixture {
+	b.Helper()
+	f := &fixture{n: testenv.NewNotation(b), keyward: testenv.KeywardBinary(b)}
+	root := testpki.Root(b, "bench verify root")
+	leaf := root.Leaf(b, "bench verify signer")
+	d := b.TempDir()
+	keys := map[string]any{"default": "bench", "keys": []map[string]string{{
+		"name":     "bench",
+		"keyPath":  testpki.WriteFile(b, d, "bench.key", testpki.KeyPEM(b, leaf.Key), 0o600),
+		"certPath": testpki.WriteFile(b, d, "bench.crt", testpki.CertsPEM(leaf.Cert, root.Cert), 0o644),
+	}}}
+	data, err := json.Marshal(keys)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := os.MkdirAll(f.n.ConfigDir, 0o700); err != nil {
+		b.Fatal(err)
+	}
+	testpki.WriteFile(b, f.n.ConfigDir, "signingkeys.json", data, 0o600)
+	f.n.AddTrustStore(b, "ca", "bench", root.Cert)
+	f.n.SetTrustPolicy(b, []byte(policyJSON))
+	f.policy = testpki.WriteFile(b, d, "policy.json", []byte(policyJSON), 0o644)
+	return f
+}
+
+// populate pushes the artifacts and signs each with notation.
+func (f *fixture) populate(b *testing.B, reg *testenv.Registry) {
+	b.Helper()
+	f.reg = reg
+	f.refs = make([]string, *artifacts)
+	for i := range f.refs {
+		f.refs[i], _ = testenv.PushArtifact(b, reg, fmt.Sprintf("bench/app%d", i%*repositories))
+	}
+	args := []string{"sign", "--insecure-registry"}
+	if reg.Referrers {
+		args = append(args, "--force-referrers-tag=false")
+	}
+	// One notation process at a time in a repository: with the referrers
+	// tag schema, concurrent signatures of one repository would overwrite
+	// each other's referrers index. Four at a time across repositories,
+	// except in olareg v0.1.2, which loses referrers when signatures reach
+	// different repositories at once (seen here: notation sign succeeded,
+	// the referrers API then answered an empty list).
+	workers := 4
+	if reg.Referrers {
+		workers = 1
+	}
+	errs := make([]error, len(f.refs))
+	parallel(*repositories, workers, func(repo int) {
+		for i := repo; i < len(f.refs); i += *repositories {
+			if _, stderr, err := f.n.Run(b, append(args, f.refs[i])...); err != nil {
+				errs[i] = fmt.Errorf("notation sign %s: %v\n%s", f.refs[i], err, stderr)
+			}
+		}
+	})
+	for _, err := range errs {
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// parallel runs fn(0..n-1) on workers goroutines.
+func parallel(n, workers int, fn func(i int)) {
+	work := make(chan int)
+	var wg sync.WaitGroup
+	for range min(workers, n) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range work {
+				fn(i)
+			}
+		}()
+	}
+	for i := 0; i < n; i++ {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+}
+
+// keywardVerify runs keyward verify on refs (reaching host over plain
+// HTTP) and fails unless every reference verified.
+func (f *fixture) keywardVerify(b *testing.B, host string, refs []string) time.Duration {
+	b.Helper()
+	args := append([]string{"verify", "--policy", f.policy, "--trust-store", filepath.Join(f.n.ConfigDir, "truststore"),
+		"--insecure-registry", host, "--concurrency", fmt.Sprint(*concurrency), "-o", "json"}, refs...)
+	cmd := exec.Command(f.keyward, args...)
+	cmd.Env = f.n.Env
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	start := time.Now()
+	out, err := cmd.Output()
+	d := time.Since(start)
+	if err != nil {
+		b.Fatalf("keyward verify: %v\n%s%s", err, stderr.String(), failures(out, 5))
+	}
+	if lines := strings.Count(string(out), "\n"); lines != len(refs) {
+		b.Fatalf("keyward verify printed %d lines for %d references", lines, len(refs))
+	}
+	return d
+}
+
+// failures returns up to n lines of keyward's JSON output that did not
+// verify, for the message of a failed run.
+func failures(out []byte, n int) string {
+	var b strings.Builder
+	for _, line := range strings.Split(string(out), "\n") {
+		var r struct {
+			Verified bool `json:"verified"`
+		}
+		if line == "" || json.Unmarshal([]byte(line), &r) == nil && r.Verified {
+			continue
+		}
+		if n--; n < 0 {
+			b.WriteString("...\n")
+			break
+		}
+		b.WriteString(line + "\n")
+	}
+	return b.String()
+}
+
+// notationLoop runs notation verify once per reference, in turn.
+func (f *fixture) notationLoop(b *testing.B, refs []string) time.Duration {
+	b.Helper()
+	start := time.Now()
+	for _, ref := range refs {
+		f.n.MustRun(b, "verify", "--insecure-registry", ref)
+	}
+	return time.Since(start)
+}
+
+// notationGo verifies each reference in turn with notation-go in process:
+// one verifier, one HTTP client, one repository client per repository.
+func (f *fixture) notationGo(b *testing.B, refs []string) time.Duration {
+	b.Helper()
+	ctx := context.Background()
+	start := time.Now()
+	var doc trustpolicy.Document
+	if err := json.Unmarshal([]byte(policyJSON), &doc); err != nil {
+		b.Fatal(err)
+	}
+	v, err := nverifier.NewWithOptions(&doc, truststore.NewX509TrustStore(dir.NewSysFS(f.n.ConfigDir)),
+		nplugin.NewCLIManager(dir.NewSysFS(filepath.Join(f.n.ConfigDir, "plugins"))), nverifier.VerifierOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	client := &auth.Client{Client: &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}, Cache: auth.NewCache()}
+	repos := map[string]nregistry.Repository{}
+	for _, r := range refs {
+		ref, err := registry.ParseReference(r)
+		if err != nil {
+			b.Fatal(err)
+		}
+		name := ref.Registry + "/" + ref.Repository
+		repo, ok := repos[name]
+		if !ok {
+			repo = nregistry.NewRepository(&remote.Repository{Client: client, Reference: ref, PlainHTTP: true})
+			repos[name] = repo
+		}
+		if _, _, err := notation.Verify(ctx, v, repo, notation.VerifyOptions{ArtifactReference: r, MaxSignatureAttempts: 100}); err != nil {
+			b.Fatalf("notation-go verify %s: %v", r, err)
+		}
+	}
+	return time.Since(start)
+}
+
+// request is one HTTP request as the floor client replays it.
+type request struct {
+	method, uri, accept string
+	status              int
+}
+
+// recorder is a reverse proxy to a registry that records the requests
+// passing through.
+type recorder struct {
+	srv  *httptest.Server
+	mu   sync.Mutex
+	reqs []request
+}
+
+func newRecorder(b *testing.B, registryHost string) *recorder {
+	b.Helper()
+	target := &url.URL{Scheme: "http", Host: registryHost}
+	r := &recorder{}
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	proxy.ModifyResponse = func(resp *http.Response) error {
+		req := resp.Request
+		r.mu.Lock()
+		r.reqs = append(r.reqs, request{method: req.Method, uri: req.URL.RequestURI(), accept: strings.Join(req.Header.Values("Accept"), ", "), status: resp.StatusCode})
+		r.mu.Unlock()
+		return nil
+	}
+	r.srv = httptest.NewServer(proxy)
+	b.Cleanup(r.srv.Close)
+	return r
+}
+
+func (r *recorder) host() string { return strings.TrimPrefix(r.srv.URL, "http://") }
+
+// take returns the requests recorded so far and forgets them.
+func (r *recorder) take() []request {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := r.reqs
+	r.reqs = nil
+	return out
+}
+
+// via rewrites references to go through the proxy.
+func via(refs []string, from, to string) []string {
+	out := make([]string, len(refs))
+	for i, ref := range refs {
+		out[i] = to + strings.TrimPrefix(ref, from)
+	}
+	return out
+}
+
+// floor replays requests against the registry with n concurrent workers
+// over one keep-alive transport, reading every body.
+func floor(b *testing.B, host string, reqs []request, n int) time.Duration {
+	b.Helper()
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost, tr.MaxConnsPerHost = n, n
+	client := &http.Client{Transport: tr}
+	defer tr.CloseIdleConnections()
+	errs := make([]error, len(reqs))
+	start := time.Now()
+	parallel(len(reqs), n, func(i int) {
+		q := reqs[i]
+		req, err := http.NewRequest(q.method, "http://"+host+q.uri, nil)
+		if err != nil {
+			errs[i] = err
+			return
+		}
+		if q.accept != "" {
+			req.Header.Set("Accept", q.accept)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			errs[i] = err
+			return
+		}
+		_, err = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if err == nil && resp.StatusCode != q.status {
+			err = fmt.Errorf("%s %s: %s, recorded %d", q.method, q.uri, resp.Status, q.status)
+		}
+		errs[i] = err
+	})
+	d := time.Since(start)
+	for _, err := range errs {
+		if err != nil {
+			b.Fatalf("floor: %v", err)
+		}
+	}
+	return d
+}
+
+type samples []time.Duration
+
+func (s samples) median() time.Duration {
+	c := append(samples(nil), s...)
+	sort.Slice(c, func(i, j int) bool { return c[i] < c[j] })
+	if len(c) == 0 {
+		return 0
+	}
+	return c[len(c)/2]
+}
+
+// BenchmarkVerifyMany measures the four variants on each registry.
+func BenchmarkVerifyMany(b *testing.B) {
+	for _, name := range strings.Split(*registries, ",") {
+		b.Run(name, func(b *testing.B) {
+			f := newFixture(b)
+			var reg *testenv.Registry
+			switch name {
+			case "distribution":
+				reg = testenv.StartDistribution(b)
+			case "olareg":
+				reg = testenv.StartOlareg(b)
+			default:
+				b.Fatalf("unknown registry %q: use distribution or olareg", name)
+			}
+			setup := time.Now()
+			f.populate(b, reg)
+			fmt.Printf("\n%s: %d artifacts in %d repositories pushed and signed by notation in %v\n", name, len(f.refs), *repositories, time.Since(setup).Round(time.Millisecond))
+
+			// One untimed pass of each tool through the recording proxy:
+			// the requests each makes, and keyward's for the floor.
+			rec := newRecorder(b, reg.Host)
+			proxied := via(f.refs, reg.Host, rec.host())
+			f.keywardVerify(b, rec.host(), proxied)
+			keywardReqs := rec.take()
+			f.notationGo(b, proxied)
+			goReqs := len(rec.take())
+			f.notationLoop(b, proxied)
+			cliReqs := len(rec.take())
+
+			for i := 0; i < b.N; i++ {
+				variants := []string{"keyward", "notation", "notation-go", "floor"}
+				s := map[string]samples{}
+				for r := 0; r < *rounds; r++ {
+					for j := range variants {
+						v := variants[(r+j)%len(variants)]
+						var d time.Duration
+						switch v {
+						case "keyward":
+							d = f.keywardVerify(b, reg.Host, f.refs)
+						case "notation":
+							d = f.notationLoop(b, f.refs)
+						case "notation-go":
+							d = f.notationGo(b, f.refs)
+						case "floor":
+							d = floor(b, reg.Host, keywardReqs, *concurrency)
+						}
+						s[v] = append(s[v], d)
+					}
+				}
+				report(b, name, reg, len(f.refs), s, map[string]int{"keyward": len(keywardReqs), "notation": cliReqs, "notation-go": goReqs, "floor": len(keywardReqs)})
+			}
+		})
+	}
+}
+
+func report(b *testing.B, name string, reg *testenv.Registry, n int, s map[string]samples, reqs map[string]int) {
+	kind := "no referrers API: referrers tag schema"
+	if reg.Referrers {
+		kind = "OCI 1.1 referrers API"
+	}
+	fmt.Printf("%s (%s), %d artifacts, median of %d alternating rounds\n", name, kind, n, len(s["keyward"]))
+	fmt.Printf("  %-44s %10s %12s %12s %10s\n", "variant", "total", "per artifact", "artifacts/s", "requests")
+	rows := []struct{ key, label string }{
+		{"keyward", fmt.Sprintf("keyward verify (1 process, --concurrency %d)", *concurrency)},
+		{"notation", "notation verify (1 process per artifact)"},
+		{"notation-go", "notation-go v1.3.2 in process (in turn)"},
+		{"floor", fmt.Sprintf("floor: keyward's requests, bare client (%d)", *concurrency)},
+	}
+	for _, r := range rows {
+		m := s[r.key].median()
+		fmt.Printf("  %-44s %7.0f ms %9.3f ms %12.0f %10.1f\n", r.label, ms(m), ms(m)/float64(n), float64(n)/m.Seconds(), float64(reqs[r.key])/float64(n))
+	}
+	kw := s["keyward"].median()
+	cli, ngo, fl := ratio(s["notation"].median(), kw), ratio(s["notation-go"].median(), kw), ratio(kw, s["floor"].median())
+	fmt.Printf("  keyward vs notation CLI loop:    %6.1fx faster (goal >= 8x: %s)\n", cli, met(cli >= 8))
+	fmt.Printf("  keyward vs notation-go in process: %4.1fx faster (goal >= 2x: %s)\n", ngo, met(ngo >= 2))
+	fmt.Printf("  keyward / floor:                 %6.1fx the time of its bare HTTP requests\n", fl)
+	fmt.Printf("  (requests = HTTP requests per artifact)\n")
+	b.ReportMetric(cli, "x-notation-cli")
+	b.ReportMetric(ngo, "x-notation-go")
+	b.ReportMetric(fl, "x-floor")
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+func ratio(a, b time.Duration) float64 {
+	if b <= 0 {
+		return 0
+	}
+	return float64(a) / float64(b)
+}
+
+func met(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "missed"
+}
