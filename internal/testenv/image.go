@@ -19,28 +19,37 @@ import (
 // LayoutTag is the tag NewOCILayout gives its manifest in index.json.
 const LayoutTag = "v1"
 
-// blob is content with its descriptor.
-type blob struct {
-	desc ocispec.Descriptor
-	data []byte
+// Blob is content with its descriptor.
+type Blob struct {
+	Desc ocispec.Descriptor
+	Data []byte
 }
 
-func newBlob(mediaType string, data []byte) blob {
-	return blob{
-		desc: ocispec.Descriptor{MediaType: mediaType, Digest: godigest.FromBytes(data), Size: int64(len(data))},
-		data: data,
+func newBlob(mediaType string, data []byte) Blob {
+	return Blob{
+		Desc: ocispec.Descriptor{MediaType: mediaType, Digest: godigest.FromBytes(data), Size: int64(len(data))},
+		Data: data,
 	}
 }
 
-// image is a small OCI image: its blobs (config, layer) and its manifest.
-type image struct {
-	blobs    []blob
-	manifest blob
+// Image is a small OCI image: its blobs (config, layer) and its manifest.
+type Image struct {
+	Blobs    []Blob
+	Manifest Blob
 }
 
-// newImage returns an image whose layer is a tar archive holding one file
+// NewImage returns an image whose layer is a tar archive holding one file
 // with random content, so that every image has its own digest.
-func newImage() (*image, error) {
+func NewImage(t testing.TB) *Image {
+	t.Helper()
+	img, err := newImage()
+	if err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	return img
+}
+
+func newImage() (*Image, error) {
 	nonce := make([]byte, 16)
 	if _, err := rand.Read(nonce); err != nil {
 		return nil, err
@@ -61,7 +70,7 @@ func newImage() (*image, error) {
 
 	config, err := json.Marshal(ocispec.Image{
 		Platform: ocispec.Platform{Architecture: "amd64", OS: "linux"},
-		RootFS:   ocispec.RootFS{Type: "layers", DiffIDs: []godigest.Digest{layerBlob.desc.Digest}},
+		RootFS:   ocispec.RootFS{Type: "layers", DiffIDs: []godigest.Digest{layerBlob.Desc.Digest}},
 	})
 	if err != nil {
 		return nil, err
@@ -71,15 +80,15 @@ func newImage() (*image, error) {
 	manifest, err := json.Marshal(ocispec.Manifest{
 		Versioned: specs.Versioned{SchemaVersion: 2},
 		MediaType: ocispec.MediaTypeImageManifest,
-		Config:    configBlob.desc,
-		Layers:    []ocispec.Descriptor{layerBlob.desc},
+		Config:    configBlob.Desc,
+		Layers:    []ocispec.Descriptor{layerBlob.Desc},
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &image{
-		blobs:    []blob{configBlob, layerBlob},
-		manifest: newBlob(ocispec.MediaTypeImageManifest, manifest),
+	return &Image{
+		Blobs:    []Blob{configBlob, layerBlob},
+		Manifest: newBlob(ocispec.MediaTypeImageManifest, manifest),
 	}, nil
 }
 
@@ -103,10 +112,10 @@ func NewOCILayout(t testing.TB, dir string) (layout, digest string) {
 	if err := writeLayout(layout, img); err != nil {
 		t.Fatalf("testenv: writing an OCI layout in %s: %v", layout, err)
 	}
-	return layout, img.manifest.desc.Digest.String()
+	return layout, img.Manifest.Desc.Digest.String()
 }
 
-func writeLayout(dir string, img *image) error {
+func writeLayout(dir string, img *Image) error {
 	if _, err := os.Stat(filepath.Join(dir, ocispec.ImageIndexFile)); err == nil {
 		return fmt.Errorf("%s already exists", ocispec.ImageIndexFile)
 	}
@@ -114,8 +123,8 @@ func writeLayout(dir string, img *image) error {
 	if err := os.MkdirAll(blobs, 0o755); err != nil {
 		return err
 	}
-	for _, b := range append(img.blobs, img.manifest) {
-		if err := os.WriteFile(filepath.Join(blobs, b.desc.Digest.Encoded()), b.data, 0o644); err != nil {
+	for _, b := range append(img.Blobs, img.Manifest) {
+		if err := os.WriteFile(filepath.Join(blobs, b.Desc.Digest.Encoded()), b.Data, 0o644); err != nil {
 			return err
 		}
 	}
@@ -126,7 +135,7 @@ func writeLayout(dir string, img *image) error {
 	if err := os.WriteFile(filepath.Join(dir, ocispec.ImageLayoutFile), layoutFile, 0o644); err != nil {
 		return err
 	}
-	tagged := img.manifest.desc
+	tagged := img.Manifest.Desc
 	tagged.Annotations = map[string]string{ocispec.AnnotationRefName: LayoutTag}
 	index, err := json.Marshal(ocispec.Index{
 		Versioned: specs.Versioned{SchemaVersion: 2},

@@ -244,21 +244,21 @@ func PushArtifact(t testing.TB, reg *Registry, repo string) (ref string, desc oc
 	defer cancel()
 	client := &http.Client{}
 	base := "http://" + reg.Host + "/v2/" + repo
-	for _, b := range img.blobs {
+	for _, b := range img.Blobs {
 		if err := pushBlob(ctx, client, base, b); err != nil {
 			t.Fatalf("testenv: pushing a blob to %s/%s: %v", reg.Host, repo, err)
 		}
 	}
-	if err := pushManifest(ctx, client, base, img.manifest); err != nil {
+	if err := pushManifest(ctx, client, base, img.Manifest); err != nil {
 		t.Fatalf("testenv: pushing a manifest to %s/%s: %v", reg.Host, repo, err)
 	}
-	return reg.Host + "/" + repo + "@" + img.manifest.desc.Digest.String(), img.manifest.desc
+	return reg.Host + "/" + repo + "@" + img.Manifest.Desc.Digest.String(), img.Manifest.Desc
 }
 
 // pushBlob uploads a blob in two requests: POST to open an upload session,
 // then PUT of the whole content to its location
 // (OCI distribution-spec v1.1, "Pushing a blob monolithically").
-func pushBlob(ctx context.Context, client *http.Client, base string, b blob) error {
+func pushBlob(ctx context.Context, client *http.Client, base string, b Blob) error {
 	resp, err := do(ctx, client, http.MethodPost, base+"/blobs/uploads/", "", nil)
 	if err != nil {
 		return err
@@ -275,9 +275,9 @@ func pushBlob(ctx context.Context, client *http.Client, base string, b blob) err
 		return fmt.Errorf("POST %s/blobs/uploads/: bad Location %q", base, resp.header.Get("Location"))
 	}
 	q := loc.Query()
-	q.Set("digest", b.desc.Digest.String())
+	q.Set("digest", b.Desc.Digest.String())
 	loc.RawQuery = q.Encode()
-	resp, err = do(ctx, client, http.MethodPut, loc.String(), "application/octet-stream", b.data)
+	resp, err = do(ctx, client, http.MethodPut, loc.String(), "application/octet-stream", b.Data)
 	if err != nil {
 		return err
 	}
@@ -287,16 +287,16 @@ func pushBlob(ctx context.Context, client *http.Client, base string, b blob) err
 	return nil
 }
 
-func pushManifest(ctx context.Context, client *http.Client, base string, m blob) error {
-	u := base + "/manifests/" + m.desc.Digest.String()
-	resp, err := do(ctx, client, http.MethodPut, u, m.desc.MediaType, m.data)
+func pushManifest(ctx context.Context, client *http.Client, base string, m Blob) error {
+	u := base + "/manifests/" + m.Desc.Digest.String()
+	resp, err := do(ctx, client, http.MethodPut, u, m.Desc.MediaType, m.Data)
 	if err != nil {
 		return err
 	}
 	if resp.status != http.StatusCreated {
 		return fmt.Errorf("PUT %s: %s\n%s", u, resp.statusText, resp.body)
 	}
-	if got := resp.header.Get("Docker-Content-Digest"); got != "" && got != m.desc.Digest.String() {
+	if got := resp.header.Get("Docker-Content-Digest"); got != "" && got != m.Desc.Digest.String() {
 		return fmt.Errorf("PUT %s: the registry stored digest %s", u, got)
 	}
 	return nil

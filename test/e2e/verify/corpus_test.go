@@ -113,7 +113,7 @@ func cases() []corpusCase {
 			w.attachEdited(t, a, a.img, alterPayload(t))
 		}},
 		{name: "envelope-of-another-artifact", fails: failTargetArtifact, reason: "content descriptor mismatch", sign: func(t *testing.T, w *world, tg *target, a *artifact) {
-			w.attachEdited(t, a, newImage(t), nil)
+			w.attachEdited(t, a, testenv.NewImage(t), nil)
 		}},
 		{name: "signature-bytes-flipped", fails: failIntegrity, reason: "signature is invalid", sign: func(t *testing.T, w *world, tg *target, a *artifact) {
 			w.attachEdited(t, a, a.img, flipSignature(t))
@@ -356,7 +356,7 @@ func (w *world) pluginSign(t *testing.T, tg *target, a *artifact) {
 
 // attachEdited has notation sign img (a copy in a scratch layout) with the
 // main key, edits the JWS envelope (nil: keeps it), and attaches it to a.
-func (w *world) attachEdited(t *testing.T, a *artifact, img *image, edit func(*jwsEnvelope)) {
+func (w *world) attachEdited(t *testing.T, a *artifact, img *testenv.Image, edit func(*jwsEnvelope)) {
 	t.Helper()
 	ctx := context.Background()
 	scratch := filepath.Join(t.TempDir(), "scratch")
@@ -364,11 +364,11 @@ func (w *world) attachEdited(t *testing.T, a *artifact, img *image, edit func(*j
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := img.push(ctx, store); err != nil {
+	if err := push(ctx, img, store); err != nil {
 		t.Fatal(err)
 	}
-	w.signer.MustRun(t, "sign", "--key", "main", "--oci-layout", scratch+"@"+img.manifest.desc.Digest.String())
-	mediaType, env := readSignature(t, scratch, img.manifest.desc)
+	w.signer.MustRun(t, "sign", "--key", "main", "--oci-layout", scratch+"@"+img.Manifest.Desc.Digest.String())
+	mediaType, env := readSignature(t, scratch, img.Manifest.Desc)
 	if mediaType != mediaTypeJWS {
 		t.Fatalf("notation signed with %s, want JWS", mediaType)
 	}

@@ -1,10 +1,8 @@
 package verify
 
 import (
-	"archive/tar"
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -14,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	godigest "github.com/opencontainers/go-digest"
-	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2"
 	"oras.land/oras-go/v2/content"
@@ -62,70 +58,15 @@ func registryTarget(name string, reg *testenv.Registry) *target {
 type artifact struct {
 	ref   string // reference notation and keyward verify: layout@digest or host/repo@digest
 	desc  ocispec.Descriptor
-	img   *image
+	img   *testenv.Image
 	store oras.Target
 }
 
-// image is a small OCI image: config, one layer, manifest.
-type image struct {
-	blobs    []blobData
-	manifest blobData
-}
-
-type blobData struct {
-	desc ocispec.Descriptor
-	data []byte
-}
-
-func newBlob(mediaType string, data []byte) blobData {
-	return blobData{desc: content.NewDescriptorFromBytes(mediaType, data), data: data}
-}
-
-// newImage returns an image with content unique to this call.
-func newImage(t testing.TB) *image {
-	t.Helper()
-	nonce := make([]byte, 16)
-	if _, err := rand.Read(nonce); err != nil {
-		t.Fatal(err)
-	}
-	data := fmt.Appendf(nil, "keyward corpus artifact %x\n", nonce)
-	var layer bytes.Buffer
-	tw := tar.NewWriter(&layer)
-	if err := tw.WriteHeader(&tar.Header{Name: "artifact.txt", Mode: 0o644, Size: int64(len(data)), ModTime: time.Unix(0, 0), Typeflag: tar.TypeReg}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tw.Write(data); err != nil {
-		t.Fatal(err)
-	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	layerBlob := newBlob(ocispec.MediaTypeImageLayer, layer.Bytes())
-	config, err := json.Marshal(ocispec.Image{
-		Platform: ocispec.Platform{Architecture: "amd64", OS: "linux"},
-		RootFS:   ocispec.RootFS{Type: "layers", DiffIDs: []godigest.Digest{layerBlob.desc.Digest}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	configBlob := newBlob(ocispec.MediaTypeImageConfig, config)
-	manifest, err := json.Marshal(ocispec.Manifest{
-		Versioned: specs.Versioned{SchemaVersion: 2},
-		MediaType: ocispec.MediaTypeImageManifest,
-		Config:    configBlob.desc,
-		Layers:    []ocispec.Descriptor{layerBlob.desc},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &image{blobs: []blobData{configBlob, layerBlob}, manifest: newBlob(ocispec.MediaTypeImageManifest, manifest)}
-}
-
-// push uploads the image to dst.
-func (img *image) push(ctx context.Context, dst oras.Target) error {
-	for _, b := range append(append([]blobData(nil), img.blobs...), img.manifest) {
-		if err := dst.Push(ctx, b.desc, bytes.NewReader(b.data)); err != nil {
-			return fmt.Errorf("push %s: %w", b.desc.Digest, err)
+// push uploads img to dst.
+func push(ctx context.Context, img *testenv.Image, dst oras.Target) error {
+	for _, b := range append(append([]testenv.Blob(nil), img.Blobs...), img.Manifest) {
+		if err := dst.Push(ctx, b.Desc, bytes.NewReader(b.Data)); err != nil {
+			return fmt.Errorf("push %s: %w", b.Desc.Digest, err)
 		}
 	}
 	return nil
@@ -156,8 +97,8 @@ func (tg *target) newArtifact(t testing.TB, name string) *artifact {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	img := newImage(t)
-	a := &artifact{img: img, desc: img.manifest.desc}
+	img := testenv.NewImage(t)
+	a := &artifact{img: img, desc: img.Manifest.Desc}
 	if tg.reg == nil {
 		path := filepath.Join(tg.dir, name)
 		store, err := oci.NewWithContext(ctx, path)
@@ -169,7 +110,7 @@ func (tg *target) newArtifact(t testing.TB, name string) *artifact {
 		repo := "corpus/" + name
 		a.store, a.ref = tg.repository(t, repo), tg.reg.Host+"/"+repo+"@"+a.desc.Digest.String()
 	}
-	if err := img.push(ctx, a.store); err != nil {
+	if err := push(ctx, img, a.store); err != nil {
 		t.Fatalf("%s: %v", tg.name, err)
 	}
 	return a
