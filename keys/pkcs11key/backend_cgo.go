@@ -27,19 +27,7 @@ import (
 // way the key logs in when it first signs; Close ends the session and
 // unloads the module.
 func (b Backend) Open(_ context.Context, keyID string, cfg keys.Config) (*keys.Key, error) {
-	u, err := ParseURI(keyID)
-	if err != nil {
-		return nil, err
-	}
-	mc, err := b.resolveModule(u, cfg)
-	if err != nil {
-		return nil, err
-	}
-	cc, err := readChainConfig(cfg)
-	if err != nil {
-		return nil, err
-	}
-	pin, err := b.resolvePIN(u)
+	u, mc, cc, pin, err := b.configure(keyID, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -80,19 +68,7 @@ func (b Backend) Open(_ context.Context, keyID string, cfg keys.Config) (*keys.K
 // the token's, found without logging in and without reading the chain. The
 // configuration is checked as by Open.
 func (b Backend) Describe(_ context.Context, keyID string, cfg keys.Config) (crypto.PublicKey, error) {
-	u, err := ParseURI(keyID)
-	if err != nil {
-		return nil, err
-	}
-	mc, err := b.resolveModule(u, cfg)
-	if err != nil {
-		return nil, err
-	}
-	cc, err := readChainConfig(cfg)
-	if err != nil {
-		return nil, err
-	}
-	pin, err := b.resolvePIN(u)
+	u, mc, cc, pin, err := b.configure(keyID, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -119,6 +95,28 @@ func (b Backend) Describe(_ context.Context, keyID string, cfg keys.Config) (cry
 }
 
 var _ keys.Describer = Backend{}
+
+// configure checks what Open and Describe are given, before any module is
+// loaded: the key URI, the module, the chain settings and the PIN source.
+func (b Backend) configure(keyID string, cfg keys.Config) (*URI, moduleChoice, chainConfig, pinSource, error) {
+	u, err := ParseURI(keyID)
+	if err != nil {
+		return nil, moduleChoice{}, chainConfig{}, pinSource{}, err
+	}
+	mc, err := b.resolveModule(u, cfg)
+	if err != nil {
+		return nil, moduleChoice{}, chainConfig{}, pinSource{}, err
+	}
+	cc, err := readChainConfig(cfg)
+	if err != nil {
+		return nil, moduleChoice{}, chainConfig{}, pinSource{}, err
+	}
+	pin, err := b.resolvePIN(u)
+	if err != nil {
+		return nil, moduleChoice{}, chainConfig{}, pinSource{}, err
+	}
+	return u, mc, cc, pin, nil
+}
 
 // openToken loads the module and finds the key, keeping a session on its
 // token.
