@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -309,4 +310,55 @@ func TestVerifyPrintSchema(t *testing.T) {
 	if err != nil || !bytes.Equal(root, keyward.VerifyResultSchema()) {
 		t.Errorf("embedded schema differs from the repository's file: %v", err)
 	}
+}
+
+// TestVerifyCredentials verifies in a registry that requires basic
+// authentication: with the credentials `docker login` stores in
+// ~/.docker/config.json when no credential helper is configured (notation
+// signs with them too; `notation login` itself insists on a helper), with --username and --password-stdin, and,
+// failing with a message that says what to do, with a wrong password and
+// with none. The password never appears in the output.
+func TestVerifyCredentials(t *testing.T) {
+	w := newSignedWorld(t)
+	const user, password = "keyward", "s3cret-login-pa55"
+	reg := testenv.StartDistributionWithAuth(t, user, password)
+	dockerConfig, _ := json.Marshal(map[string]any{"auths": map[string]any{
+		reg.Host: map[string]string{"auth": base64.StdEncoding.EncodeToString([]byte(user + ":" + password))}}})
+	if err := os.MkdirAll(filepath.Join(w.n.Home, ".docker"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	testpki.WriteFile(t, filepath.Join(w.n.Home, ".docker"), "config.json", dockerConfig, 0o600)
+	ref, _ := testenv.PushArtifact(t, reg, "locked/app")
+	w.sign(t, "--insecure-registry", ref)
+	policy := w.policy(t, "locked", reg.Host+"/locked/app", "strict", cmdIdentity)
+	args := []string{"--policy", policy, "--trust-store", w.store, "--insecure-registry", reg.Host, "-o", "json"}
+	noCredentials := map[string]string{"HOME": t.TempDir()}
+
+	check := func(name string, env map[string]string, stdin string, extra []string, wantStatus int, wantMessage string) {
+		t.Run(name, func(t *testing.T) {
+			status, out, errOut := runVerifyCmd(t, env, stdin, append(append(append([]string(nil), args...), extra...), ref)...)
+			if strings.Contains(out+errOut, password) || strings.Contains(out+errOut, "wrong-pa55") {
+				t.Fatalf("a password was printed:\n%s%s", out, errOut)
+			}
+			if status != wantStatus {
+				t.Fatalf("status %d, want %d\n%s%s", status, wantStatus, out, errOut)
+			}
+			rs := decodeLines(t, out)
+			if wantMessage == "" {
+				if !rs[0].Verified {
+					t.Errorf("not verified: %+v", rs[0])
+				}
+				return
+			}
+			if rs[0].Verified || rs[0].Error == nil || !strings.Contains(rs[0].Error.Message, wantMessage) {
+				t.Errorf("error %+v, want a message with %q", rs[0].Error, wantMessage)
+			}
+		})
+	}
+	check("docker credential store", map[string]string{"HOME": w.n.Home}, "", nil, exitOK, "")
+	check("password-stdin", noCredentials, password+"\n", []string{"--username", user, "--password-stdin"}, exitOK, "")
+	check("wrong password", noCredentials, "wrong-pa55\n", []string{"--username", user, "--password-stdin"}, exitFailure,
+		"registry "+reg.Host+" requires authentication or refused the credentials (401): log in with `docker login "+reg.Host+"`")
+	check("no credentials", noCredentials, "", nil, exitFailure,
+		"registry "+reg.Host+" requires authentication (401) and no credential is configured for it")
 }

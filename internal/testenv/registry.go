@@ -20,6 +20,7 @@ import (
 	"time"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/crypto/bcrypt"
 )
 
 // Registry is an OCI registry process on 127.0.0.1, stopped when the test
@@ -28,6 +29,9 @@ type Registry struct {
 	Host      string // "127.0.0.1:port"
 	Referrers bool   // whether it serves the OCI 1.1 referrers API
 	Log       string // file holding the process's stdout and stderr
+	// Username and Password are the credentials the registry requires,
+	// empty when it requires none (see StartDistributionWithAuth).
+	Username, Password string
 
 	cmd  *exec.Cmd
 	done chan struct{} // closed when the process has exited and been reaped
@@ -48,7 +52,7 @@ func StartOlareg(t testing.TB) *Registry {
 	reg, err := startRegistry(t, "olareg", true, func(port int) ([]string, []string, error) {
 		return []string{bin, "serve", "--addr", "127.0.0.1", "--port", fmt.Sprint(port),
 			"--store-type", "dir", "--dir", filepath.Join(dir, "data"), "--api-delete", "-v", "info"}, nil, nil
-	})
+	}, "", "")
 	if err != nil {
 		t.Fatalf("testenv: %v", err)
 	}
@@ -61,8 +65,36 @@ func StartOlareg(t testing.TB) *Registry {
 // t.TempDir(), with http.secret set and deletes enabled.
 func StartDistribution(t testing.TB) *Registry {
 	t.Helper()
+	return startDistribution(t, "", "")
+}
+
+// StartDistributionWithAuth starts distribution as StartDistribution does,
+// requiring HTTP basic authentication (an htpasswd file with one bcrypt
+// entry) with username and password for every request.
+func StartDistributionWithAuth(t testing.TB, username, password string) *Registry {
+	t.Helper()
+	if username == "" || password == "" {
+		t.Fatal("testenv: StartDistributionWithAuth needs a username and a password")
+	}
+	return startDistribution(t, username, password)
+}
+
+func startDistribution(t testing.TB, username, password string) *Registry {
+	t.Helper()
 	bin := Tool(t, "registry")
 	dir := t.TempDir()
+	authConf := ""
+	if username != "" {
+		hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
+		if err != nil {
+			t.Fatalf("testenv: %v", err)
+		}
+		htpasswd := filepath.Join(dir, "htpasswd")
+		if err := os.WriteFile(htpasswd, fmt.Appendf(nil, "%s:%s\n", username, hash), 0o600); err != nil {
+			t.Fatalf("testenv: %v", err)
+		}
+		authConf = fmt.Sprintf("auth:\n  htpasswd:\n    realm: keyward-test\n    path: %q\n", htpasswd)
+	}
 	reg, err := startRegistry(t, "distribution", false, func(port int) ([]string, []string, error) {
 		conf := filepath.Join(dir, "config.yml")
 		data := fmt.Sprintf(`version: 0.1
@@ -78,13 +110,13 @@ storage:
 http:
   addr: 127.0.0.1:%d
   secret: %s
-`, filepath.Join(dir, "data"), port, randomHex(16))
+%s`, filepath.Join(dir, "data"), port, randomHex(16), authConf)
 		if err := os.WriteFile(conf, []byte(data), 0o600); err != nil {
 			return nil, nil, err
 		}
 		// Traces would go to an OTLP collector on localhost:4318 by default.
 		return []string{bin, "serve", conf}, []string{"OTEL_TRACES_EXPORTER=none"}, nil
-	})
+	}, username, password)
 	if err != nil {
 		t.Fatalf("testenv: %v", err)
 	}
@@ -94,7 +126,7 @@ http:
 // startRegistry starts the registry command returns for a free port and
 // waits until GET /v2/ answers. When the port was taken in between, it tries
 // another one.
-func startRegistry(t testing.TB, name string, referrers bool, command func(port int) (argv, env []string, err error)) (*Registry, error) {
+func startRegistry(t testing.TB, name string, referrers bool, command func(port int) (argv, env []string, err error), username, password string) (*Registry, error) {
 	t.Helper()
 	logFile := filepath.Join(t.TempDir(), name+".log")
 	var err error
@@ -117,6 +149,7 @@ func startRegistry(t testing.TB, name string, referrers bool, command func(port 
 		reg.Host = fmt.Sprintf("127.0.0.1:%d", port)
 		reg.Referrers = referrers
 		reg.Log = logFile
+		reg.Username, reg.Password = username, password
 		err = reg.waitReady()
 		if err == nil {
 			return reg, nil
@@ -173,7 +206,6 @@ func (r *Registry) stop() {
 
 // waitReady polls GET /v2/ until the registry answers or the process exits.
 func (r *Registry) waitReady() error {
-	client := &http.Client{Timeout: time.Second}
 	deadline := time.Now().Add(startTimeout)
 	for {
 		select {
@@ -181,7 +213,7 @@ func (r *Registry) waitReady() error {
 			return fmt.Errorf("exited before answering: %v", r.cmd.ProcessState)
 		default:
 		}
-		resp, err := client.Get("http://" + r.Host + "/v2/")
+		resp, err := r.client(time.Second).Get("http://" + r.Host + "/v2/")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
@@ -194,6 +226,28 @@ func (r *Registry) waitReady() error {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// client is an HTTP client of the registry that sends its credentials, if
+// it requires any.
+func (r *Registry) client(timeout time.Duration) *http.Client {
+	c := &http.Client{Timeout: timeout}
+	if r.Username != "" {
+		c.Transport = basicAuth{user: r.Username, pass: r.Password, next: http.DefaultTransport}
+	}
+	return c
+}
+
+// basicAuth adds HTTP basic authentication to every request.
+type basicAuth struct {
+	user, pass string
+	next       http.RoundTripper
+}
+
+func (b basicAuth) RoundTrip(req *http.Request) (*http.Response, error) {
+	req = req.Clone(req.Context())
+	req.SetBasicAuth(b.user, b.pass)
+	return b.next.RoundTrip(req)
 }
 
 // freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
@@ -242,7 +296,7 @@ func PushArtifact(t testing.TB, reg *Registry, repo string) (ref string, desc oc
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	client := &http.Client{}
+	client := reg.client(0)
 	base := "http://" + reg.Host + "/v2/" + repo
 	for _, b := range img.Blobs {
 		if err := pushBlob(ctx, client, base, b); err != nil {

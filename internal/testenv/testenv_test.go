@@ -340,6 +340,7 @@ func TestRegistries(t *testing.T) {
 	}{
 		{"olareg", StartOlareg, true, http.StatusOK},
 		{"distribution", StartDistribution, false, http.StatusNotFound},
+		{"distribution-auth", func(t testing.TB) *Registry { return StartDistributionWithAuth(t, "keyward", "s3cret-"+randomHex(4)) }, false, http.StatusNotFound},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -362,7 +363,7 @@ func TestRegistries(t *testing.T) {
 				t.Errorf("descriptor %+v", desc)
 			}
 
-			code, body, ctype := get(t, "http://"+reg.Host+"/v2/testenv/push/manifests/"+desc.Digest.String(), ocispec.MediaTypeImageManifest)
+			code, body, ctype := get(t, reg, "http://"+reg.Host+"/v2/testenv/push/manifests/"+desc.Digest.String(), ocispec.MediaTypeImageManifest)
 			if sum := sha256.Sum256(body); code != http.StatusOK || "sha256:"+hex.EncodeToString(sum[:]) != desc.Digest.String() ||
 				int64(len(body)) != desc.Size || ctype != ocispec.MediaTypeImageManifest {
 				t.Errorf("GET manifest: %d %s, %d bytes, want the pushed manifest", code, ctype, len(body))
@@ -372,15 +373,21 @@ func TestRegistries(t *testing.T) {
 				t.Fatalf("manifest %s (%v)", body, err)
 			}
 			for _, b := range append(m.Layers, m.Config) {
-				code, data, _ := get(t, "http://"+reg.Host+"/v2/testenv/push/blobs/"+b.Digest.String(), "")
+				code, data, _ := get(t, reg, "http://"+reg.Host+"/v2/testenv/push/blobs/"+b.Digest.String(), "")
 				if sum := sha256.Sum256(data); code != http.StatusOK || "sha256:"+hex.EncodeToString(sum[:]) != b.Digest.String() {
 					t.Errorf("GET blob %s: %d, content digest %x", b.Digest, code, sum)
 				}
 			}
 
-			code, body, _ = get(t, "http://"+reg.Host+"/v2/testenv/push/referrers/"+desc.Digest.String(), ocispec.MediaTypeImageIndex)
+			code, body, _ = get(t, reg, "http://"+reg.Host+"/v2/testenv/push/referrers/"+desc.Digest.String(), ocispec.MediaTypeImageIndex)
 			if code != tc.referrersCode {
 				t.Errorf("GET referrers: %d, want %d\n%s", code, tc.referrersCode, body)
+			}
+			if reg.Username != "" {
+				anonymous := &Registry{Host: reg.Host}
+				if code, _, _ := get(t, anonymous, "http://"+reg.Host+"/v2/testenv/push/manifests/"+desc.Digest.String(), ""); code != http.StatusUnauthorized {
+					t.Errorf("GET manifest without credentials: %d, want 401", code)
+				}
 			}
 			if fi, err := os.Stat(reg.Log); err != nil || fi.Size() == 0 {
 				t.Errorf("registry log %s is missing or empty: %v", reg.Log, err)
@@ -389,7 +396,8 @@ func TestRegistries(t *testing.T) {
 	}
 }
 
-func get(t *testing.T, url, accept string) (code int, body []byte, contentType string) {
+// get fetches url from reg, with its credentials if it requires any.
+func get(t *testing.T, reg *Registry, url, accept string) (code int, body []byte, contentType string) {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodGet, url, nil)
 	if err != nil {
@@ -398,7 +406,7 @@ func get(t *testing.T, url, accept string) (code int, body []byte, contentType s
 	if accept != "" {
 		req.Header.Set("Accept", accept)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := reg.client(0).Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -440,7 +448,7 @@ func TestStartFailure(t *testing.T) {
 	t.Parallel()
 	_, err := startRegistry(t, "broken", false, func(port int) ([]string, []string, error) {
 		return []string{"/bin/sh", "-c", `echo "cannot serve on port $0: no luck" >&2; exit 3`, fmt.Sprint(port)}, nil, nil
-	})
+	}, "", "")
 	if err == nil {
 		t.Fatal("startRegistry succeeded with a command that exits")
 	}
