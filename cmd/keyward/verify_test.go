@@ -362,3 +362,37 @@ func TestVerifyCredentials(t *testing.T) {
 	check("no credentials", noCredentials, "", nil, exitFailure,
 		"registry "+reg.Host+" requires authentication (401) and no credential is configured for it")
 }
+
+// TestVerifyNotationDefaults checks that without --policy and
+// --trust-store keyward verify reads notation's own trust policy and trust
+// store, from {NOTATION_CONFIG} as notation finds it: $NOTATION_CONFIG, else
+// $XDG_CONFIG_HOME/notation.
+func TestVerifyNotationDefaults(t *testing.T) {
+	w := newSignedWorld(t)
+	layout, digest := testenv.NewOCILayout(t, filepath.Join(t.TempDir(), "layout"))
+	w.sign(t, "--oci-layout", layout+"@"+digest)
+	doc, err := os.ReadFile(w.policy(t, "defaults", "local/app", "strict", cmdIdentity))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.n.SetTrustPolicy(t, doc)
+	w.n.MustRun(t, "verify", "--oci-layout", "--scope", "local/app", layout+"@"+digest)
+	for name, env := range map[string]map[string]string{
+		"NOTATION_CONFIG": {"HOME": t.TempDir(), "NOTATION_CONFIG": w.n.ConfigDir},
+		"XDG_CONFIG_HOME": {"HOME": t.TempDir(), "XDG_CONFIG_HOME": filepath.Dir(w.n.ConfigDir)},
+	} {
+		t.Run(name, func(t *testing.T) {
+			status, out, errOut := runVerifyCmd(t, env, "", "--oci-layout", "--scope", "local/app", "-o", "json", layout+"@"+digest)
+			if status != exitOK {
+				t.Fatalf("status %d\n%s%s", status, out, errOut)
+			}
+			if r := decodeLines(t, out)[0]; !r.Verified || r.Statement != "defaults" {
+				t.Errorf("result %+v", r)
+			}
+		})
+	}
+	status, _, errOut := runVerifyCmd(t, map[string]string{"HOME": t.TempDir()}, "", "--oci-layout", "--scope", "local/app", layout+"@"+digest)
+	if status != exitFailure || !strings.Contains(errOut, "trustpolicy.json: trust policy is not present") {
+		t.Errorf("without notation's configuration: status %d, stderr %q; want notation's message naming the missing trustpolicy.json", status, errOut)
+	}
+}
