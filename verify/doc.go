@@ -5,9 +5,10 @@
 //
 // # Model
 //
-// A [Verifier] holds the configuration and the caches of one run: trust
-// store certificates, revocation results per certificate chain, verified
-// timestamp tokens, plugin metadata and CRLs. It is safe for concurrent
+// A [Verifier] holds the configuration and the caches of one run: envelope
+// integrity, certificate chain validations, trust store certificates,
+// revocation results per certificate chain, verified timestamp tokens,
+// plugin metadata and CRLs. It is safe for concurrent
 // use; there is no global state. [Verifier.Verify] evaluates one envelope
 // for one artifact under one [Statement] and returns a [Result]: pass or
 // fail, the failing check, and a [CheckResult] for every check in order,

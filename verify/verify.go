@@ -87,8 +87,9 @@ type Options struct {
 	// [NewFileCache]). Within a Verifier CRLs are also kept in memory until
 	// their NextUpdate. Cache errors never fail a verification.
 	CRLCache corecrl.Cache
-	// CacheEntries bounds each in-memory cache (trust stores, revocation
-	// results, timestamp tokens, plugin metadata); default
+	// CacheEntries bounds each in-memory cache (envelope integrity, chain
+	// validations, trust stores, revocation results, timestamp tokens,
+	// plugin metadata); default
 	// DefaultCacheEntries.
 	CacheEntries int
 }
