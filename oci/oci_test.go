@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -28,9 +29,15 @@ import (
 	"github.com/keyward/keyward/oci"
 )
 
+// hits counts the requests a test registry answered.
+type hits struct {
+	all       atomic.Int64
+	referrers atomic.Int64 // GET /v2/<name>/referrers/<digest>
+}
+
 // startRegistry serves olareg (the same registry the end-to-end tests run
 // as a process) in-process, with or without the referrers API.
-func startRegistry(t *testing.T, referrers bool) (host string, hits *atomic.Int64) {
+func startRegistry(t *testing.T, referrers bool) (host string, h *hits) {
 	t.Helper()
 	yes := true
 	s := olareg.New(config.Config{
@@ -41,13 +48,16 @@ func startRegistry(t *testing.T, referrers bool) (host string, hits *atomic.Int6
 			Referrer:      config.ConfigAPIReferrer{Enabled: &referrers},
 		},
 	})
-	hits = &atomic.Int64{}
+	h = &hits{}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		hits.Add(1)
+		h.all.Add(1)
+		if strings.Contains(r.URL.Path, "/referrers/") {
+			h.referrers.Add(1)
+		}
 		s.ServeHTTP(w, r)
 	}))
 	t.Cleanup(func() { srv.Close(); s.Close() })
-	return strings.TrimPrefix(srv.URL, "http://"), hits
+	return strings.TrimPrefix(srv.URL, "http://"), h
 }
 
 func plain(string) bool { return true }
@@ -177,14 +187,14 @@ func TestRemote(t *testing.T) {
 
 			// Nothing is asked twice: resolving, listing is cached per
 			// repository, and fetched signatures are kept.
-			before := hits.Load()
+			before := hits.all.Load()
 			if _, err := src.Resolve(ctx, host+"/app:v1"); err != nil {
 				t.Fatal(err)
 			}
 			if _, err := src.Fetch(ctx, a, sigA); err != nil {
 				t.Fatal(err)
 			}
-			if n := hits.Load() - before; n != 0 {
+			if n := hits.all.Load() - before; n != 0 {
 				t.Errorf("repeated resolve and fetch made %d requests, want 0", n)
 			}
 
@@ -204,6 +214,53 @@ func TestRemote(t *testing.T) {
 			}
 			if a2, err := src.Resolve(ctx, host+"/app:v1@"+art.Digest.String()); err != nil || a2.Tag != "v1" {
 				t.Errorf("Resolve tag@digest = %+v, %v", a2, err)
+			}
+		})
+	}
+}
+
+// TestRemoteProbesReferrersOnce lists the signatures of many artifacts of
+// one repository at once: a registry without the referrers API is asked
+// for it once, not once per artifact, and every listing still finds its
+// signature through the referrers tag schema; with the API, each listing
+// is one request to it.
+func TestRemoteProbesReferrersOnce(t *testing.T) {
+	for _, api := range []bool{false, true} {
+		t.Run(fmt.Sprintf("referrers API %v", api), func(t *testing.T) {
+			ctx := context.Background()
+			host, hits := startRegistry(t, api)
+			r := repo(t, host, "many")
+			const n = 12
+			arts := make([]oci.Artifact, n)
+			for i := range arts {
+				d := pushArtifact(t, r)
+				pushSignature(t, r, d, "A", oci.MediaTypeJWS, fmt.Appendf(nil, `{"jws":%d}`, i))
+				arts[i] = oci.Artifact{Reference: host + "/many@" + d.Digest.String(), Descriptor: d, Scope: host + "/many"}
+			}
+			before := hits.referrers.Load()
+			src := oci.NewRemote(oci.RemoteOptions{PlainHTTP: plain})
+			var wg sync.WaitGroup
+			found := make([]int, n)
+			errs := make([]error, n)
+			for i := range arts {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					errs[i] = src.Signatures(ctx, arts[i], func(ocispec.Descriptor) error { found[i]++; return nil })
+				}()
+			}
+			wg.Wait()
+			for i := range arts {
+				if errs[i] != nil || found[i] != 1 {
+					t.Errorf("artifact %d: %d signatures listed, error %v; want 1", i, found[i], errs[i])
+				}
+			}
+			want := int64(1)
+			if api {
+				want = n
+			}
+			if got := hits.referrers.Load() - before; got != want {
+				t.Errorf("%d requests to the referrers API for %d artifacts listed at once, want %d", got, n, want)
 			}
 		})
 	}

@@ -56,7 +56,7 @@ type Remote struct {
 	plainHTTP func(string) bool
 
 	mu       sync.Mutex
-	repos    map[string]*remote.Repository
+	repos    map[string]*repository
 	resolved memo[ocispec.Descriptor]
 	fetched  memo[*Signature]
 }
@@ -116,25 +116,70 @@ func NewRemote(o RemoteOptions) *Remote {
 	if plain == nil {
 		plain = func(string) bool { return false }
 	}
-	return &Remote{client: client, plainHTTP: plain, repos: map[string]*remote.Repository{}}
+	return &Remote{client: client, plainHTTP: plain, repos: map[string]*repository{}}
 }
 
 // repository returns the shared client of a repository.
-func (r *Remote) repository(ref registry.Reference) *remote.Repository {
+func (r *Remote) repository(ref registry.Reference) *repository {
 	key := ref.Registry + "/" + ref.Repository
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if repo, ok := r.repos[key]; ok {
 		return repo
 	}
-	repo := &remote.Repository{
-		Client:           r.client,
-		Reference:        registry.Reference{Registry: ref.Registry, Repository: ref.Repository},
-		PlainHTTP:        r.plainHTTP(ref.Registry),
-		MaxMetadataBytes: MaxManifestSize,
+	repo := &repository{
+		Repository: &remote.Repository{
+			Client:           r.client,
+			Reference:        registry.Reference{Registry: ref.Registry, Repository: ref.Repository},
+			PlainHTTP:        r.plainHTTP(ref.Registry),
+			MaxMetadataBytes: MaxManifestSize,
+		},
+		probed: make(chan struct{}),
 	}
 	r.repos[key] = repo
 	return repo
+}
+
+// repository is a repository client shared by the references of a run.
+type repository struct {
+	*remote.Repository
+
+	// The first listing of signatures in the repository finds out whether
+	// the registry serves the referrers API (oras-go remembers it in the
+	// client); the others wait until it knows, so that a run probes once
+	// per repository, as notation does verifying one artifact at a time,
+	// not once per artifact listed at the same moment.
+	mu      sync.Mutex
+	probing bool
+	probed  chan struct{} // closed when the first listing has its answer
+}
+
+// referrers is Repository.Referrers, with the capability probe made once.
+func (r *repository) referrers(ctx context.Context, desc ocispec.Descriptor, artifactType string, fn func([]ocispec.Descriptor) error) error {
+	r.mu.Lock()
+	first := !r.probing
+	r.probing = true
+	r.mu.Unlock()
+	if !first {
+		select {
+		case <-r.probed:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		return r.Referrers(ctx, desc, artifactType, fn)
+	}
+	// The capability is known once the first page arrives (oras-go sets
+	// "unsupported" before falling back to the tag schema; with the API a
+	// waiter's request is the request it makes anyway), or once the
+	// listing ends, whatever its outcome: a waiter whose probe failed
+	// probes again itself.
+	var once sync.Once
+	release := func() { once.Do(func() { close(r.probed) }) }
+	defer release()
+	return r.Referrers(ctx, desc, artifactType, func(page []ocispec.Descriptor) error {
+		release()
+		return fn(page)
+	})
 }
 
 // ParseReference parses host[:port]/repository followed by :tag, @digest
@@ -198,7 +243,7 @@ func (r *Remote) Signatures(ctx context.Context, a Artifact, fn func(ocispec.Des
 		return err
 	}
 	repo := r.repository(ref)
-	err = repo.Referrers(ctx, a.Descriptor, ArtifactTypeSignature, func(referrers []ocispec.Descriptor) error {
+	err = repo.referrers(ctx, a.Descriptor, ArtifactTypeSignature, func(referrers []ocispec.Descriptor) error {
 		for _, d := range referrers {
 			if !isSignatureManifest(d) {
 				continue // a registry that ignored the artifactType filter
