@@ -33,8 +33,10 @@ const (
 
 // options are the plugin-level settings of a request's plugin config.
 type options struct {
-	mode   string
-	scheme signature.SigningScheme
+	mode    string
+	scheme  signature.SigningScheme
+	tsaURL  string // timestamp_url
+	tsaRoot string // timestamp_root_cert
 }
 
 // parseOptions reads the plugin-level config keys. It does no I/O: it runs
@@ -63,12 +65,13 @@ func parseOptions(cfg map[string]string) (options, error) {
 		return o, validationErrorf("plugin config %s=%s needs %s=%s: in raw mode notation builds the envelope and always uses %s",
 			ConfigSigningScheme, o.scheme, ConfigSigningMode, ModeEnvelope, signature.SigningSchemeX509)
 	}
-	return o, nil
+	o.tsaURL, o.tsaRoot = cfg[ConfigTimestampURL], cfg[ConfigTimestampRootCert]
+	return o, checkTimestampOptions(o)
 }
 
 // pluginConfigKeys are the config keys consumed here, passed to the key
 // opener as known.
-var pluginConfigKeys = []string{ConfigSigningMode, ConfigSigningScheme}
+var pluginConfigKeys = []string{ConfigSigningMode, ConfigSigningScheme, ConfigTimestampURL, ConfigTimestampRootCert}
 
 func (p *Plugin) metadata(req *pfw.GetMetadataRequest) (*pfw.GetMetadataResponse, error) {
 	o, err := parseOptions(req.PluginConfig)
@@ -214,20 +217,27 @@ func (p *Plugin) generateEnvelope(ctx context.Context, req *pfw.GenerateEnvelope
 	if err != nil {
 		return nil, err
 	}
+	timestamper, tsaRoots, tsaRevocation, err := timestamping(o)
+	if err != nil {
+		return nil, err
+	}
 	k, _, err := p.open(ctx, req.KeyID, req.PluginConfig)
 	if err != nil {
 		return nil, err
 	}
 	defer k.Release()
 	env, err := buildEnvelope(k, envelopeRequest{
-		mediaType:   mediaType,
-		payload:     req.Payload,
-		signingTime: p.now(),
-		expiry:      expiry,
-		scheme:      o.scheme,
+		mediaType:     mediaType,
+		payload:       req.Payload,
+		signingTime:   p.now(),
+		expiry:        expiry,
+		scheme:        o.scheme,
+		timestamper:   timestamper,
+		tsaRoots:      tsaRoots,
+		tsaRevocation: tsaRevocation,
 	})
 	if err != nil {
-		return nil, err
+		return nil, timestampError(o, err)
 	}
 	return &pfw.GenerateEnvelopeResponse{SignatureEnvelope: env, SignatureEnvelopeType: mediaType}, nil
 }

@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/notaryproject/notation-core-go/revocation"
 	"github.com/notaryproject/notation-core-go/signature"
 	"github.com/notaryproject/notation-core-go/signature/cose"
 	"github.com/notaryproject/notation-core-go/signature/jws"
+	"github.com/notaryproject/tspclient-go"
 
 	"github.com/keyward/keyward/internal/version"
 	"github.com/keyward/keyward/keys"
@@ -29,6 +31,12 @@ type envelopeRequest struct {
 	signingTime time.Time
 	expiry      time.Duration
 	scheme      signature.SigningScheme
+
+	// With a timestamper, the signature gets an RFC 3161 countersignature
+	// whose chain must end in tsaRoots and pass tsaRevocation.
+	timestamper   tspclient.Timestamper
+	tsaRoots      *x509.CertPool
+	tsaRevocation revocation.Validator
 }
 
 // buildEnvelope signs payload into a complete JWS or COSE envelope with
@@ -47,6 +55,10 @@ func buildEnvelope(k *keys.Key, r envelopeRequest) ([]byte, error) {
 		SigningTime:   r.signingTime,
 		SigningScheme: r.scheme,
 		SigningAgent:  SigningAgent(),
+
+		Timestamper:            r.timestamper,
+		TSARootCAs:             r.tsaRoots,
+		TSARevocationValidator: r.tsaRevocation,
 	}
 	if r.expiry > 0 {
 		req.Expiry = r.signingTime.Add(r.expiry)

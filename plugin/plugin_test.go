@@ -231,6 +231,12 @@ func TestMetadata(t *testing.T) {
 		{"bad mode", `{"signing_mode":"envlope"}`, `signing_mode="envlope" is not supported`},
 		{"bad scheme", `{"signing_mode":"envelope","signing_scheme":"x509"}`, `signing_scheme="x509" is not supported`},
 		{"authority in raw mode", `{"signing_scheme":"notary.x509.signingAuthority"}`, "needs signing_mode=envelope"},
+		{"timestamp in raw mode", `{"timestamp_url":"http://tsa.example","timestamp_root_cert":"/r.pem"}`, "in raw mode notation timestamps the signature"},
+		{"timestamp without root", `{"signing_mode":"envelope","timestamp_url":"http://tsa.example"}`, "timestamp_url and timestamp_root_cert go together"},
+		{"root without timestamp", `{"signing_mode":"envelope","timestamp_root_cert":"/r.pem"}`, "timestamp_url and timestamp_root_cert go together"},
+		{"timestamp with signing authority", `{"signing_mode":"envelope","signing_scheme":"notary.x509.signingAuthority","timestamp_url":"http://tsa.example","timestamp_root_cert":"/r.pem"}`,
+			"timestamps are defined only for the notary.x509 signing scheme"},
+		{"timestamp URL without host", `{"signing_mode":"envelope","timestamp_url":"https://","timestamp_root_cert":"/r.pem"}`, "is not an http or https URL"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, perr := run(t, "get-plugin-metadata", `{"pluginConfig":`+tc.config+`}`)
