@@ -309,6 +309,19 @@ func (r *Remote) Fetch(ctx context.Context, a Artifact, manifest ocispec.Descrip
 
 // describe turns a registry error into a message that says what failed
 // and, where it can, what to do.
+// invalidReason names why a TLS certificate is invalid, in a few words.
+func invalidReason(e x509.CertificateInvalidError) string {
+	switch e.Reason {
+	case x509.Expired:
+		return "expired or not yet valid"
+	case x509.NotAuthorizedToSign:
+		return "its issuer is not a CA"
+	case x509.IncompatibleUsage:
+		return "not for TLS servers"
+	}
+	return "rejected by the TLS verifier"
+}
+
 func describe(host, action string, err error) error {
 	var resp *errcode.ErrorResponse
 	switch {
@@ -334,6 +347,17 @@ func describe(host, action string, err error) error {
 		return fmt.Errorf("%s: registry %s did not answer in time: %w", action, host, err)
 	case strings.Contains(err.Error(), "server gave HTTP response to HTTPS client"):
 		return fmt.Errorf("%s: registry %s speaks plain HTTP: pass --plain-http if that is intended: %w", action, host, err)
+	}
+	var unknownCA x509.UnknownAuthorityError
+	var wrongHost x509.HostnameError
+	var invalid x509.CertificateInvalidError
+	switch {
+	case errors.As(err, &unknownCA):
+		return fmt.Errorf("%s: registry %s presented a TLS certificate issued by a CA this machine does not trust: pass --ca-file with that CA's certificate (PEM): %w", action, host, err)
+	case errors.As(err, &wrongHost):
+		return fmt.Errorf("%s: registry %s presented a TLS certificate for another name: reach it by a name the certificate holds, or have it reissued: %w", action, host, err)
+	case errors.As(err, &invalid):
+		return fmt.Errorf("%s: registry %s presented a TLS certificate that is not valid (%s): %w", action, host, invalidReason(invalid), err)
 	}
 	var netErr *net.OpError
 	if errors.As(err, &netErr) {

@@ -396,3 +396,38 @@ func TestVerifyNotationDefaults(t *testing.T) {
 		t.Errorf("without notation's configuration: status %d, stderr %q; want notation's message naming the missing trustpolicy.json", status, errOut)
 	}
 }
+
+// TestVerifyTLS verifies in a registry that serves HTTPS with a
+// certificate from a private CA: --ca-file trusts it; without it the
+// reference fails with a message that names --ca-file.
+func TestVerifyTLS(t *testing.T) {
+	w := newSignedWorld(t)
+	reg := testenv.StartDistributionTLS(t)
+	ref, _ := testenv.PushArtifact(t, reg, "private/app")
+	// notation has no CA flag; Go's TLS reads SSL_CERT_FILE instead of the
+	// system roots.
+	w.n.Env = append(w.n.Env, "SSL_CERT_FILE="+reg.CAFile)
+	w.sign(t, ref)
+	policy := w.policy(t, "tls", reg.Host+"/private/app", "strict", cmdIdentity)
+	env := map[string]string{"HOME": w.n.Home}
+
+	status, out, errOut := runVerifyCmd(t, env, "", "--policy", policy, "--trust-store", w.store, "--ca-file", reg.CAFile, "-o", "json", ref)
+	if status != exitOK {
+		t.Fatalf("with --ca-file: status %d\n%s%s", status, out, errOut)
+	}
+	if r := decodeLines(t, out)[0]; !r.Verified || len(r.Signatures) != 1 {
+		t.Errorf("with --ca-file: %+v", r)
+	}
+
+	status, out, _ = runVerifyCmd(t, env, "", "--policy", policy, "--trust-store", w.store, "-o", "json", ref)
+	r := decodeLines(t, out)[0]
+	if status != exitFailure || r.Verified || r.Error == nil ||
+		!strings.Contains(r.Error.Message, "registry "+reg.Host+" presented a TLS certificate issued by a CA this machine does not trust: pass --ca-file") {
+		t.Errorf("without --ca-file: status %d, error %+v", status, r.Error)
+	}
+
+	status, _, errOut = runVerifyCmd(t, env, "", "--policy", policy, "--ca-file", filepath.Join(t.TempDir(), "none.pem"), ref)
+	if status != exitUsage || !strings.Contains(errOut, "--ca-file") {
+		t.Errorf("missing --ca-file: status %d, stderr %q", status, errOut)
+	}
+}

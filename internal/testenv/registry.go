@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -21,6 +23,8 @@ import (
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/keyward/keyward/internal/testpki"
 )
 
 // Registry is an OCI registry process on 127.0.0.1, stopped when the test
@@ -32,6 +36,12 @@ type Registry struct {
 	// Username and Password are the credentials the registry requires,
 	// empty when it requires none (see StartDistributionWithAuth).
 	Username, Password string
+	// CAFile is the PEM file of the CA that issued the registry's TLS
+	// certificate, empty when it serves plain HTTP (see
+	// StartDistributionTLS).
+	CAFile string
+
+	rootCAs *x509.CertPool // trusts CAFile
 
 	cmd  *exec.Cmd
 	done chan struct{} // closed when the process has exited and been reaped
@@ -52,7 +62,7 @@ func StartOlareg(t testing.TB) *Registry {
 	reg, err := startRegistry(t, "olareg", true, func(port int) ([]string, []string, error) {
 		return []string{bin, "serve", "--addr", "127.0.0.1", "--port", fmt.Sprint(port),
 			"--store-type", "dir", "--dir", filepath.Join(dir, "data"), "--api-delete", "-v", "info"}, nil, nil
-	}, "", "")
+	}, access{}, "")
 	if err != nil {
 		t.Fatalf("testenv: %v", err)
 	}
@@ -65,7 +75,7 @@ func StartOlareg(t testing.TB) *Registry {
 // t.TempDir(), with http.secret set and deletes enabled.
 func StartDistribution(t testing.TB) *Registry {
 	t.Helper()
-	return startDistribution(t, "", "")
+	return startDistribution(t, access{})
 }
 
 // StartDistributionWithAuth starts distribution as StartDistribution does,
@@ -76,24 +86,50 @@ func StartDistributionWithAuth(t testing.TB, username, password string) *Registr
 	if username == "" || password == "" {
 		t.Fatal("testenv: StartDistributionWithAuth needs a username and a password")
 	}
-	return startDistribution(t, username, password)
+	return startDistribution(t, access{username: username, password: password})
 }
 
-func startDistribution(t testing.TB, username, password string) *Registry {
+// StartDistributionTLS starts distribution as StartDistribution does,
+// serving HTTPS only, with a certificate for 127.0.0.1 issued by a CA of its
+// own whose certificate is in reg.CAFile.
+func StartDistributionTLS(t testing.TB) *Registry {
+	t.Helper()
+	return startDistribution(t, access{tls: true})
+}
+
+// access is how clients reach a registry: credentials, TLS.
+type access struct {
+	username, password string
+	tls                bool
+}
+
+func startDistribution(t testing.TB, a access) *Registry {
 	t.Helper()
 	bin := Tool(t, "registry")
 	dir := t.TempDir()
 	authConf := ""
-	if username != "" {
-		hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
+	if a.username != "" {
+		hash, err := bcrypt.GenerateFromPassword([]byte(a.password), bcrypt.MinCost)
 		if err != nil {
 			t.Fatalf("testenv: %v", err)
 		}
 		htpasswd := filepath.Join(dir, "htpasswd")
-		if err := os.WriteFile(htpasswd, fmt.Appendf(nil, "%s:%s\n", username, hash), 0o600); err != nil {
+		if err := os.WriteFile(htpasswd, fmt.Appendf(nil, "%s:%s\n", a.username, hash), 0o600); err != nil {
 			t.Fatalf("testenv: %v", err)
 		}
 		authConf = fmt.Sprintf("auth:\n  htpasswd:\n    realm: keyward-test\n    path: %q\n", htpasswd)
+	}
+	tlsConf, caFile := "", ""
+	if a.tls {
+		ca := testpki.Root(t, "testenv registry CA")
+		server := ca.Leaf(t, "testenv registry 127.0.0.1",
+			testpki.WithEKU(x509.ExtKeyUsageServerAuth),
+			testpki.WithKeyUsage(x509.KeyUsageDigitalSignature),
+			testpki.WithTemplate(func(c *x509.Certificate) { c.IPAddresses = []net.IP{net.IPv4(127, 0, 0, 1)} }))
+		cert := testpki.WriteFile(t, dir, "server.pem", testpki.CertsPEM(server.Cert, ca.Cert), 0o644)
+		key := testpki.WriteFile(t, dir, "server.key", testpki.KeyPEM(t, server.Key), 0o600)
+		caFile = testpki.WriteFile(t, dir, "ca.pem", testpki.CertsPEM(ca.Cert), 0o644)
+		tlsConf = fmt.Sprintf("  tls:\n    certificate: %q\n    key: %q\n", cert, key)
 	}
 	reg, err := startRegistry(t, "distribution", false, func(port int) ([]string, []string, error) {
 		conf := filepath.Join(dir, "config.yml")
@@ -110,13 +146,13 @@ storage:
 http:
   addr: 127.0.0.1:%d
   secret: %s
-%s`, filepath.Join(dir, "data"), port, randomHex(16), authConf)
+%s%s`, filepath.Join(dir, "data"), port, randomHex(16), tlsConf, authConf)
 		if err := os.WriteFile(conf, []byte(data), 0o600); err != nil {
 			return nil, nil, err
 		}
 		// Traces would go to an OTLP collector on localhost:4318 by default.
 		return []string{bin, "serve", conf}, []string{"OTEL_TRACES_EXPORTER=none"}, nil
-	}, username, password)
+	}, a, caFile)
 	if err != nil {
 		t.Fatalf("testenv: %v", err)
 	}
@@ -126,7 +162,7 @@ http:
 // startRegistry starts the registry command returns for a free port and
 // waits until GET /v2/ answers. When the port was taken in between, it tries
 // another one.
-func startRegistry(t testing.TB, name string, referrers bool, command func(port int) (argv, env []string, err error), username, password string) (*Registry, error) {
+func startRegistry(t testing.TB, name string, referrers bool, command func(port int) (argv, env []string, err error), a access, caFile string) (*Registry, error) {
 	t.Helper()
 	logFile := filepath.Join(t.TempDir(), name+".log")
 	var err error
@@ -149,7 +185,14 @@ func startRegistry(t testing.TB, name string, referrers bool, command func(port 
 		reg.Host = fmt.Sprintf("127.0.0.1:%d", port)
 		reg.Referrers = referrers
 		reg.Log = logFile
-		reg.Username, reg.Password = username, password
+		reg.Username, reg.Password = a.username, a.password
+		if caFile != "" {
+			if reg.rootCAs, err = caPool(caFile); err != nil {
+				reg.stop()
+				return nil, err
+			}
+			reg.CAFile = caFile
+		}
 		err = reg.waitReady()
 		if err == nil {
 			return reg, nil
@@ -213,7 +256,7 @@ func (r *Registry) waitReady() error {
 			return fmt.Errorf("exited before answering: %v", r.cmd.ProcessState)
 		default:
 		}
-		resp, err := r.client(time.Second).Get("http://" + r.Host + "/v2/")
+		resp, err := r.client(time.Second).Get(r.URL() + "/v2/")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
@@ -228,14 +271,39 @@ func (r *Registry) waitReady() error {
 	}
 }
 
-// client is an HTTP client of the registry that sends its credentials, if
-// it requires any.
+// URL is the registry's base URL: http://host:port, or https:// with TLS.
+func (r *Registry) URL() string {
+	if r.CAFile != "" {
+		return "https://" + r.Host
+	}
+	return "http://" + r.Host
+}
+
+// client is an HTTP client of the registry that trusts its CA and sends its
+// credentials, if it has any.
 func (r *Registry) client(timeout time.Duration) *http.Client {
-	c := &http.Client{Timeout: timeout}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	if r.rootCAs != nil {
+		tr.TLSClientConfig = &tls.Config{RootCAs: r.rootCAs, MinVersion: tls.VersionTLS12}
+	}
+	c := &http.Client{Timeout: timeout, Transport: tr}
 	if r.Username != "" {
-		c.Transport = basicAuth{user: r.Username, pass: r.Password, next: http.DefaultTransport}
+		c.Transport = basicAuth{user: r.Username, pass: r.Password, next: tr}
 	}
 	return c
+}
+
+// caPool reads a PEM CA file into a certificate pool.
+func caPool(file string) (*x509.CertPool, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(data) {
+		return nil, fmt.Errorf("no certificate in %s", file)
+	}
+	return pool, nil
 }
 
 // basicAuth adds HTTP basic authentication to every request.
@@ -297,7 +365,7 @@ func PushArtifact(t testing.TB, reg *Registry, repo string) (ref string, desc oc
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	client := reg.client(0)
-	base := "http://" + reg.Host + "/v2/" + repo
+	base := reg.URL() + "/v2/" + repo
 	for _, b := range img.Blobs {
 		if err := pushBlob(ctx, client, base, b); err != nil {
 			t.Fatalf("testenv: pushing a blob to %s/%s: %v", reg.Host, repo, err)

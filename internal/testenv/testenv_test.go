@@ -341,6 +341,7 @@ func TestRegistries(t *testing.T) {
 		{"olareg", StartOlareg, true, http.StatusOK},
 		{"distribution", StartDistribution, false, http.StatusNotFound},
 		{"distribution-auth", func(t testing.TB) *Registry { return StartDistributionWithAuth(t, "keyward", "s3cret-"+randomHex(4)) }, false, http.StatusNotFound},
+		{"distribution-tls", StartDistributionTLS, false, http.StatusNotFound},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -363,7 +364,7 @@ func TestRegistries(t *testing.T) {
 				t.Errorf("descriptor %+v", desc)
 			}
 
-			code, body, ctype := get(t, reg, "http://"+reg.Host+"/v2/testenv/push/manifests/"+desc.Digest.String(), ocispec.MediaTypeImageManifest)
+			code, body, ctype := get(t, reg, reg.URL()+"/v2/testenv/push/manifests/"+desc.Digest.String(), ocispec.MediaTypeImageManifest)
 			if sum := sha256.Sum256(body); code != http.StatusOK || "sha256:"+hex.EncodeToString(sum[:]) != desc.Digest.String() ||
 				int64(len(body)) != desc.Size || ctype != ocispec.MediaTypeImageManifest {
 				t.Errorf("GET manifest: %d %s, %d bytes, want the pushed manifest", code, ctype, len(body))
@@ -373,20 +374,28 @@ func TestRegistries(t *testing.T) {
 				t.Fatalf("manifest %s (%v)", body, err)
 			}
 			for _, b := range append(m.Layers, m.Config) {
-				code, data, _ := get(t, reg, "http://"+reg.Host+"/v2/testenv/push/blobs/"+b.Digest.String(), "")
+				code, data, _ := get(t, reg, reg.URL()+"/v2/testenv/push/blobs/"+b.Digest.String(), "")
 				if sum := sha256.Sum256(data); code != http.StatusOK || "sha256:"+hex.EncodeToString(sum[:]) != b.Digest.String() {
 					t.Errorf("GET blob %s: %d, content digest %x", b.Digest, code, sum)
 				}
 			}
 
-			code, body, _ = get(t, reg, "http://"+reg.Host+"/v2/testenv/push/referrers/"+desc.Digest.String(), ocispec.MediaTypeImageIndex)
+			code, body, _ = get(t, reg, reg.URL()+"/v2/testenv/push/referrers/"+desc.Digest.String(), ocispec.MediaTypeImageIndex)
 			if code != tc.referrersCode {
 				t.Errorf("GET referrers: %d, want %d\n%s", code, tc.referrersCode, body)
 			}
 			if reg.Username != "" {
 				anonymous := &Registry{Host: reg.Host}
-				if code, _, _ := get(t, anonymous, "http://"+reg.Host+"/v2/testenv/push/manifests/"+desc.Digest.String(), ""); code != http.StatusUnauthorized {
+				if code, _, _ := get(t, anonymous, reg.URL()+"/v2/testenv/push/manifests/"+desc.Digest.String(), ""); code != http.StatusUnauthorized {
 					t.Errorf("GET manifest without credentials: %d, want 401", code)
+				}
+			}
+			if reg.CAFile != "" {
+				if !strings.HasPrefix(reg.URL(), "https://") {
+					t.Errorf("URL() = %s, want https://", reg.URL())
+				}
+				if _, err := http.Get(reg.URL() + "/v2/"); err == nil || !strings.Contains(err.Error(), "certificate") {
+					t.Errorf("a client without the CA reached the registry: %v", err)
 				}
 			}
 			if fi, err := os.Stat(reg.Log); err != nil || fi.Size() == 0 {
@@ -448,7 +457,7 @@ func TestStartFailure(t *testing.T) {
 	t.Parallel()
 	_, err := startRegistry(t, "broken", false, func(port int) ([]string, []string, error) {
 		return []string{"/bin/sh", "-c", `echo "cannot serve on port $0: no luck" >&2; exit 3`, fmt.Sprint(port)}, nil, nil
-	}, "", "")
+	}, access{}, "")
 	if err == nil {
 		t.Fatal("startRegistry succeeded with a command that exits")
 	}
