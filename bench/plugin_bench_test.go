@@ -12,13 +12,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/keyward/keyward/internal/testenv"
 	"github.com/keyward/keyward/internal/testpki"
+	"github.com/keyward/keyward/internal/timing"
 )
 
 var rounds = flag.Int("rounds", 40, "rounds of each alternating comparison")
@@ -56,43 +56,6 @@ func TestMain(m *testing.M) {
 		os.RemoveAll(buildDir)
 	}
 	os.Exit(code)
-}
-
-// samples collects wall times of one variant.
-type samples []time.Duration
-
-func (s samples) median() time.Duration {
-	c := append(samples(nil), s...)
-	sort.Slice(c, func(i, j int) bool { return c[i] < c[j] })
-	if len(c) == 0 {
-		return 0
-	}
-	return c[len(c)/2]
-}
-
-func (s samples) p90() time.Duration {
-	c := append(samples(nil), s...)
-	sort.Slice(c, func(i, j int) bool { return c[i] < c[j] })
-	if len(c) == 0 {
-		return 0
-	}
-	return c[len(c)*9/10]
-}
-
-func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d.Microseconds())/1000) }
-
-// alternate runs each variant once per round, rotating the order so that
-// no variant always runs first (warm caches) or last.
-func alternate(b *testing.B, n int, variants []string, run func(variant string) time.Duration) map[string]samples {
-	b.Helper()
-	out := map[string]samples{}
-	for r := 0; r < n; r++ {
-		for i := range variants {
-			v := variants[(r+i)%len(variants)]
-			out[v] = append(out[v], run(v))
-		}
-	}
-	return out
 }
 
 type signFixture struct {
@@ -152,14 +115,14 @@ func BenchmarkPluginCommands(b *testing.B) {
 		fmt.Printf("  %-20s %12s %12s %8s\n", "command", "keyward", "trivial Go", "ratio")
 		for _, r := range requests {
 			req, _ := json.Marshal(r.req)
-			s := alternate(b, *rounds*5, []string{"keyward", "trivial"}, func(v string) time.Duration {
+			s := timing.Alternate(*rounds*5, []string{"keyward", "trivial"}, func(v string) time.Duration {
 				if v == "keyward" {
 					return exchange(b, keyward, r.command, req)
 				}
 				return exchange(b, trivial, r.command, req)
 			})
-			kw, tr := s["keyward"].median(), s["trivial"].median()
-			fmt.Printf("  %-20s %12s %12s %7.2fx\n", r.command, ms(kw), ms(tr), float64(kw)/float64(tr))
+			kw, tr := s["keyward"].Median(), s["trivial"].Median()
+			fmt.Printf("  %-20s %12s %12s %7.2fx\n", r.command, timing.Ms(kw), timing.Ms(tr), float64(kw)/float64(tr))
 			b.ReportMetric(float64(kw)/float64(tr), r.command+"-ratio")
 		}
 	}
@@ -196,7 +159,7 @@ func BenchmarkNotationSign(b *testing.B) {
 	}
 	names := []string{"keyward plugin", "minimal plugin", "local key"}
 	for i := 0; i < b.N; i++ {
-		s := alternate(b, *rounds, names, func(v string) time.Duration {
+		s := timing.Alternate(*rounds, names, func(v string) time.Duration {
 			layout, digest := testenv.NewOCILayout(b, filepath.Join(b.TempDir(), "layout"))
 			args := append([]string{"sign"}, variants[v]...)
 			args = append(args, "--oci-layout", layout+"@"+digest)
@@ -204,10 +167,10 @@ func BenchmarkNotationSign(b *testing.B) {
 			n.MustRun(b, args...)
 			return time.Since(start)
 		})
-		kw, mn, lk := s["keyward plugin"].median(), s["minimal plugin"].median(), s["local key"].median()
+		kw, mn, lk := s["keyward plugin"].Median(), s["minimal plugin"].Median(), s["local key"].Median()
 		fmt.Printf("\nnotation sign, EC-256 file key, OCI layout (median of %d alternating runs each)\n", *rounds)
 		for _, v := range names {
-			fmt.Printf("  %-16s median %10s  p90 %10s\n", v, ms(s[v].median()), ms(s[v].p90()))
+			fmt.Printf("  %-16s median %10s  p90 %10s\n", v, timing.Ms(s[v].Median()), timing.Ms(s[v].Quantile(0.9)))
 		}
 		fmt.Printf("  keyward / minimal plugin: %.2fx (target <= 1.15x: %s)\n", float64(kw)/float64(mn), verdict(float64(kw)/float64(mn) <= 1.15))
 		fmt.Printf("  keyward / local key:      %.2fx\n", float64(kw)/float64(lk))

@@ -15,42 +15,16 @@ import (
 	"net/url"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"testing"
 	"time"
 
 	"github.com/keyward/keyward/internal/testenv"
 	"github.com/keyward/keyward/internal/testpki"
+	"github.com/keyward/keyward/internal/timing"
 	"github.com/keyward/keyward/keys/pkcs11key/pkcs11test"
 )
 
 var rounds = flag.Int("rounds", 30, "rounds of each alternating comparison")
-
-type samples []time.Duration
-
-func (s samples) quantile(q float64) time.Duration {
-	c := append(samples(nil), s...)
-	sort.Slice(c, func(i, j int) bool { return c[i] < c[j] })
-	if len(c) == 0 {
-		return 0
-	}
-	return c[int(q*float64(len(c)-1))]
-}
-
-func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d.Microseconds())/1000) }
-
-// alternate runs each variant once per round, rotating the order so that no
-// variant always runs first or last.
-func alternate(n int, variants []string, run func(variant string) time.Duration) map[string]samples {
-	out := map[string]samples{}
-	for r := 0; r < n; r++ {
-		for i := range variants {
-			v := variants[(r+i)%len(variants)]
-			out[v] = append(out[v], run(v))
-		}
-	}
-	return out
-}
 
 // fixture is an EC-256 key on a SoftHSM2 token and an EC-256 file key, each
 // with a leaf certificate from one root, and their chain files.
@@ -100,7 +74,7 @@ func BenchmarkNotationSignPKCS11(b *testing.B) {
 	}
 	names := []string{"file key", "token, chain on token", "token, cert_chain file"}
 	for i := 0; i < b.N; i++ {
-		s := alternate(*rounds, names, func(v string) time.Duration {
+		s := timing.Alternate(*rounds, names, func(v string) time.Duration {
 			layout, digest := testenv.NewOCILayout(b, filepath.Join(b.TempDir(), "layout"))
 			args := append([]string{"sign", "--plugin", "keyward"}, variants[v]...)
 			args = append(args, "--oci-layout", layout+"@"+digest)
@@ -110,11 +84,11 @@ func BenchmarkNotationSignPKCS11(b *testing.B) {
 		})
 		fmt.Printf("\nnotation sign --plugin keyward, EC-256, OCI layout (median of %d alternating runs each)\n", *rounds)
 		for _, v := range names {
-			fmt.Printf("  %-24s median %9s  p90 %9s\n", v, ms(s[v].quantile(0.5)), ms(s[v].quantile(0.9)))
+			fmt.Printf("  %-24s median %9s  p90 %9s\n", v, timing.Ms(s[v].Quantile(0.5)), timing.Ms(s[v].Quantile(0.9)))
 		}
-		file := s["file key"].quantile(0.5)
+		file := s["file key"].Quantile(0.5)
 		for _, v := range names[1:] {
-			r := float64(s[v].quantile(0.5)) / float64(file)
+			r := float64(s[v].Quantile(0.5)) / float64(file)
 			fmt.Printf("  %s / file key: %.2fx (target <= 1.40x: %s)\n", v, r, verdict(r <= 1.4))
 			b.ReportMetric(r, "x-file-"+map[string]string{names[1]: "tokenchain", names[2]: "certchain"}[v])
 		}
@@ -174,7 +148,7 @@ func BenchmarkPluginCommandsPKCS11(b *testing.B) {
 			}
 		}
 		names = append(names, "describe-key / token, chain on token, nothing remembered", "floor: open token", "floor: open token, log in, sign")
-		s := alternate(*rounds*3, names, func(v string) time.Duration {
+		s := timing.Alternate(*rounds*3, names, func(v string) time.Duration {
 			if args, ok := floorArgs[v]; ok {
 				return exchange(b, floorEnv, floor, args, nil)
 			}
@@ -193,9 +167,9 @@ func BenchmarkPluginCommandsPKCS11(b *testing.B) {
 		})
 		fmt.Printf("\nnotation-keyward per command, EC-256, SoftHSM2 (median and p90 of %d alternating runs each)\n", *rounds*3)
 		for _, v := range names {
-			fmt.Printf("  %-58s %9s  p90 %9s\n", v, ms(s[v].quantile(0.5)), ms(s[v].quantile(0.9)))
+			fmt.Printf("  %-58s %9s  p90 %9s\n", v, timing.Ms(s[v].Quantile(0.5)), timing.Ms(s[v].Quantile(0.9)))
 		}
-		med := func(v string) float64 { return float64(s[v].quantile(0.5)) }
+		med := func(v string) float64 { return float64(s[v].Quantile(0.5)) }
 		fmt.Printf("  describe-key, chain on token / file key:            %.2fx\n", med("describe-key / token, chain on token")/med("describe-key / file key"))
 		fmt.Printf("  describe-key, nothing remembered / floor open:      %.2fx\n", med("describe-key / token, chain on token, nothing remembered")/med("floor: open token"))
 		fmt.Printf("  describe-key, cert_chain / file key describe-key:   %.2fx\n", med("describe-key / token, cert_chain file")/med("describe-key / file key"))

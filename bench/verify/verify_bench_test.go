@@ -30,7 +30,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -49,6 +48,7 @@ import (
 
 	"github.com/keyward/keyward/internal/testenv"
 	"github.com/keyward/keyward/internal/testpki"
+	"github.com/keyward/keyward/internal/timing"
 )
 
 var (
@@ -334,17 +334,6 @@ func floor(b *testing.B, host string, reqs []request, n int) time.Duration {
 	return d
 }
 
-type samples []time.Duration
-
-func (s samples) median() time.Duration {
-	c := append(samples(nil), s...)
-	sort.Slice(c, func(i, j int) bool { return c[i] < c[j] })
-	if len(c) == 0 {
-		return 0
-	}
-	return c[len(c)/2]
-}
-
 // BenchmarkVerifyMany measures the four variants on each registry.
 func BenchmarkVerifyMany(b *testing.B) {
 	for _, name := range strings.Split(*registries, ",") {
@@ -376,31 +365,24 @@ func BenchmarkVerifyMany(b *testing.B) {
 
 			for i := 0; i < b.N; i++ {
 				variants := []string{"keyward", "notation", "notation-go", "floor"}
-				s := map[string]samples{}
-				for r := 0; r < *rounds; r++ {
-					for j := range variants {
-						v := variants[(r+j)%len(variants)]
-						var d time.Duration
-						switch v {
-						case "keyward":
-							d = f.keywardVerify(b, reg.Host, f.refs)
-						case "notation":
-							d = f.notationLoop(b, f.refs)
-						case "notation-go":
-							d = f.notationGo(b, f.refs)
-						case "floor":
-							d = floor(b, reg.Host, keywardReqs, *concurrency)
-						}
-						s[v] = append(s[v], d)
+				s := timing.Alternate(*rounds, variants, func(v string) time.Duration {
+					switch v {
+					case "keyward":
+						return f.keywardVerify(b, reg.Host, f.refs)
+					case "notation":
+						return f.notationLoop(b, f.refs)
+					case "notation-go":
+						return f.notationGo(b, f.refs)
 					}
-				}
+					return floor(b, reg.Host, keywardReqs, *concurrency)
+				})
 				report(b, name, reg, len(f.refs), s, map[string]int{"keyward": len(keywardReqs), "notation": cliReqs, "notation-go": goReqs, "floor": len(keywardReqs)})
 			}
 		})
 	}
 }
 
-func report(b *testing.B, name string, reg *testenv.Registry, n int, s map[string]samples, reqs map[string]int) {
+func report(b *testing.B, name string, reg *testenv.Registry, n int, s map[string]timing.Samples, reqs map[string]int) {
 	kind := "no referrers API: referrers tag schema"
 	if reg.Referrers {
 		kind = "OCI 1.1 referrers API"
@@ -414,11 +396,11 @@ func report(b *testing.B, name string, reg *testenv.Registry, n int, s map[strin
 		{"floor", fmt.Sprintf("floor: keyward's requests, bare client (%d)", *concurrency)},
 	}
 	for _, r := range rows {
-		m := s[r.key].median()
-		fmt.Printf("  %-44s %7.0f ms %9.3f ms %12.0f %10.1f\n", r.label, ms(m), ms(m)/float64(n), float64(n)/m.Seconds(), float64(reqs[r.key])/float64(n))
+		m := s[r.key].Median()
+		fmt.Printf("  %-44s %7.0f ms %9.3f ms %12.0f %10.1f\n", r.label, millis(m), millis(m)/float64(n), float64(n)/m.Seconds(), float64(reqs[r.key])/float64(n))
 	}
-	kw := s["keyward"].median()
-	cli, ngo, fl := ratio(s["notation"].median(), kw), ratio(s["notation-go"].median(), kw), ratio(kw, s["floor"].median())
+	kw := s["keyward"].Median()
+	cli, ngo, fl := ratio(s["notation"].Median(), kw), ratio(s["notation-go"].Median(), kw), ratio(kw, s["floor"].Median())
 	fmt.Printf("  keyward vs notation CLI loop:    %6.1fx faster (goal >= 8x: %s)\n", cli, met(cli >= 8))
 	fmt.Printf("  keyward vs notation-go in process: %4.1fx faster (goal >= 2x: %s)\n", ngo, met(ngo >= 2))
 	fmt.Printf("  keyward / floor:                 %6.1fx the time of its bare HTTP requests\n", fl)
@@ -428,7 +410,8 @@ func report(b *testing.B, name string, reg *testenv.Registry, n int, s map[strin
 	b.ReportMetric(fl, "x-floor")
 }
 
-func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+// millis is d in milliseconds.
+func millis(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 func ratio(a, b time.Duration) float64 {
 	if b <= 0 {
