@@ -309,19 +309,6 @@ func (r *Remote) Fetch(ctx context.Context, a Artifact, manifest ocispec.Descrip
 
 // describe turns a registry error into a message that says what failed
 // and, where it can, what to do.
-// invalidReason names why a TLS certificate is invalid, in a few words.
-func invalidReason(e x509.CertificateInvalidError) string {
-	switch e.Reason {
-	case x509.Expired:
-		return "expired or not yet valid"
-	case x509.NotAuthorizedToSign:
-		return "its issuer is not a CA"
-	case x509.IncompatibleUsage:
-		return "not for TLS servers"
-	}
-	return "rejected by the TLS verifier"
-}
-
 func describe(host, action string, err error) error {
 	var resp *errcode.ErrorResponse
 	switch {
@@ -401,4 +388,17 @@ func (m *memo[T]) do(ctx context.Context, key string, f func() (T, error)) (T, e
 		var zero T
 		return zero, ctx.Err()
 	}
+}
+
+// invalidReason names why a TLS certificate is invalid, in a few words.
+func invalidReason(e x509.CertificateInvalidError) string {
+	switch e.Reason {
+	case x509.Expired:
+		return "expired or not yet valid"
+	case x509.NotAuthorizedToSign:
+		return "its issuer is not a CA"
+	case x509.IncompatibleUsage:
+		return "not for TLS servers"
+	}
+	return "rejected by the TLS verifier"
 }
