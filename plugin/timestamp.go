@@ -106,24 +106,16 @@ func readTimestampRoot(path string) (*x509.Certificate, error) {
 	if err != nil {
 		return nil, err
 	}
+	// PEM when a PEM block decodes, else DER, as notation reads
+	// --timestamp-root-cert (notation-core-go x509.ReadCertificateFile).
 	var certs []*x509.Certificate
-	if bytes.Contains(data, []byte("-----BEGIN")) {
-		for rest := data; ; {
-			var block *pem.Block
-			if block, rest = pem.Decode(rest); block == nil {
-				break
-			}
-			if block.Type != "CERTIFICATE" {
-				return nil, validationErrorf("%s %q holds a PEM block of type %q: it must hold one CERTIFICATE", what, path, block.Type)
-			}
-			c, err := x509.ParseCertificate(block.Bytes)
-			if err != nil {
-				return nil, validationErrorf("%s %q: the certificate does not parse: %v", what, path, err)
-			}
-			certs = append(certs, c)
-		}
+	if block, _ := pem.Decode(data); block != nil {
+		certs, err = keys.ParseCertificatesPEM(data, fmt.Sprintf("%s %q", what, path))
 	} else if certs, err = x509.ParseCertificates(data); err != nil {
-		return nil, validationErrorf("%s %q is neither PEM nor DER certificates: %v", what, path, err)
+		err = validationErrorf("%s %q is neither PEM nor DER certificates: %v", what, path, err)
+	}
+	if err != nil {
+		return nil, err
 	}
 	switch {
 	case len(certs) == 0:

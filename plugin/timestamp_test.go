@@ -23,7 +23,8 @@ func TestReadTimestampRoot(t *testing.T) {
 		{"der", root.Cert.Raw, ""},
 		{"two certificates", testpki.CertsPEM(root.Cert, inter.Cert), "holds 2 certificates"},
 		{"not a root", testpki.CertsPEM(inter.Cert), "is not a root certificate"},
-		{"private key", testpki.KeyPEM(t, root.Key), `holds a PEM block of type`},
+		{"private key", testpki.KeyPEM(t, root.Key), "holds a private key"},
+		{"not a certificate block", []byte("-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n"), `holds a PEM block of type "CERTIFICATE REQUEST"`},
 		{"empty", nil, "holds no certificate"},
 		{"garbage", []byte("not a certificate"), "neither PEM nor DER"},
 	} {

@@ -42,7 +42,6 @@ const (
 // Size bounds of the files this backend reads.
 const (
 	maxKeyFileSize        = 1 << 20
-	maxChainFileSize      = 4 << 20
 	maxPassphraseFileSize = 64 << 10
 )
 
@@ -80,7 +79,7 @@ func (b Backend) Open(_ context.Context, keyID string, cfg keys.Config) (*keys.K
 	if err != nil {
 		return nil, err
 	}
-	chain, err := ReadChain(chainPath)
+	chain, err := keys.ReadChain(chainPath)
 	if err != nil {
 		return nil, err
 	}
@@ -112,7 +111,7 @@ func (b Backend) Describe(_ context.Context, keyID string, cfg keys.Config) (cry
 	if err := keys.CheckPrivate("key file", path, fi); err != nil {
 		return nil, err
 	}
-	chain, err := ReadChain(chainPath)
+	chain, err := keys.ReadChain(chainPath)
 	if err != nil {
 		return nil, err
 	}
@@ -310,44 +309,4 @@ func (b Backend) passphrase(cfg keys.Config) ([]byte, bool, error) {
 		return []byte(v), true, nil
 	}
 	return nil, false, nil
-}
-
-// ReadChain reads a PEM certificate bundle, in file order.
-func ReadChain(path string) ([]*x509.Certificate, error) {
-	what := keys.ConfigCertChain + " file"
-	data, err := keys.ReadFile(what, path, maxChainFileSize, false)
-	if err != nil {
-		return nil, err
-	}
-	return ParseCertificatesPEM(data, fmt.Sprintf("%s %q", what, path))
-}
-
-// ParseCertificatesPEM parses the CERTIFICATE blocks of a PEM bundle, refusing
-// any other block (a private key in a certificate file is a leak waiting to
-// happen). source names the bundle in messages.
-func ParseCertificatesPEM(data []byte, source string) ([]*x509.Certificate, error) {
-	var certs []*x509.Certificate
-	rest := data
-	for {
-		var block *pem.Block
-		block, rest = pem.Decode(rest)
-		if block == nil {
-			break
-		}
-		if block.Type != "CERTIFICATE" {
-			if strings.Contains(block.Type, "PRIVATE KEY") {
-				return nil, keys.Invalidf("%s holds a private key: keep the key in its own file with mode 0600 and only certificates in the chain", source)
-			}
-			return nil, keys.Invalidf("%s holds a PEM block of type %q: it must hold only CERTIFICATE blocks", source, block.Type)
-		}
-		c, err := x509.ParseCertificate(block.Bytes)
-		if err != nil {
-			return nil, keys.Invalidf("certificate #%d in %s does not parse: %v", len(certs)+1, source, err)
-		}
-		certs = append(certs, c)
-	}
-	if len(certs) == 0 {
-		return nil, keys.Invalidf("%s holds no PEM certificate: it must hold PEM CERTIFICATE blocks, leaf first, ending with the root", source)
-	}
-	return certs, nil
 }

@@ -14,7 +14,6 @@ import (
 	"github.com/miekg/pkcs11"
 
 	"github.com/keyward/keyward/keys"
-	"github.com/keyward/keyward/keys/filekey"
 )
 
 // Open finds the one key the URI names and assembles its certificate
@@ -33,7 +32,7 @@ func (b Backend) Open(_ context.Context, keyID string, cfg keys.Config) (*keys.K
 	}
 	sg := &signer{b: b, uri: u, module: mc, pin: pin}
 	if cc.certChain != "" {
-		chain, err := filekey.ReadChain(cc.certChain)
+		chain, err := keys.ReadChain(cc.certChain)
 		if err != nil {
 			return nil, err
 		}
@@ -73,7 +72,7 @@ func (b Backend) Describe(_ context.Context, keyID string, cfg keys.Config) (cry
 		return nil, err
 	}
 	if cc.certChain != "" {
-		chain, err := filekey.ReadChain(cc.certChain)
+		chain, err := keys.ReadChain(cc.certChain)
 		if err != nil {
 			return nil, err
 		}

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/keyward/keyward/keys"
-	"github.com/keyward/keyward/keys/filekey"
 )
 
 // certObject is an X.509 certificate object of a token, or a certificate of
@@ -122,5 +121,5 @@ func readCACerts(path string) ([]*x509.Certificate, error) {
 	if err != nil {
 		return nil, err
 	}
-	return filekey.ParseCertificatesPEM(data, fmt.Sprintf("%s file %q", ConfigCACerts, path))
+	return keys.ParseCertificatesPEM(data, fmt.Sprintf("%s file %q", ConfigCACerts, path))
 }
