@@ -62,7 +62,7 @@ func StartOlareg(t testing.TB) *Registry {
 	reg, err := startRegistry(t, "olareg", true, func(port int) ([]string, []string, error) {
 		return []string{bin, "serve", "--addr", "127.0.0.1", "--port", fmt.Sprint(port),
 			"--store-type", "dir", "--dir", filepath.Join(dir, "data"), "--api-delete", "-v", "info"}, nil, nil
-	}, access{}, "")
+	}, access{})
 	if err != nil {
 		t.Fatalf("testenv: %v", err)
 	}
@@ -97,10 +97,12 @@ func StartDistributionTLS(t testing.TB) *Registry {
 	return startDistribution(t, access{tls: true})
 }
 
-// access is how clients reach a registry: credentials, TLS.
+// access is how clients reach a registry: credentials, TLS (requested by
+// tls; caFile is the CA startDistribution made for it).
 type access struct {
 	username, password string
 	tls                bool
+	caFile             string
 }
 
 func startDistribution(t testing.TB, a access) *Registry {
@@ -119,7 +121,7 @@ func startDistribution(t testing.TB, a access) *Registry {
 		}
 		authConf = fmt.Sprintf("auth:\n  htpasswd:\n    realm: keyward-test\n    path: %q\n", htpasswd)
 	}
-	tlsConf, caFile := "", ""
+	tlsConf := ""
 	if a.tls {
 		ca := testpki.Root(t, "testenv registry CA")
 		server := ca.Leaf(t, "testenv registry 127.0.0.1",
@@ -128,7 +130,7 @@ func startDistribution(t testing.TB, a access) *Registry {
 			testpki.WithTemplate(func(c *x509.Certificate) { c.IPAddresses = []net.IP{net.IPv4(127, 0, 0, 1)} }))
 		cert := testpki.WriteFile(t, dir, "server.pem", testpki.CertsPEM(server.Cert, ca.Cert), 0o644)
 		key := testpki.WriteFile(t, dir, "server.key", testpki.KeyPEM(t, server.Key), 0o600)
-		caFile = testpki.WriteFile(t, dir, "ca.pem", testpki.CertsPEM(ca.Cert), 0o644)
+		a.caFile = testpki.WriteFile(t, dir, "ca.pem", testpki.CertsPEM(ca.Cert), 0o644)
 		tlsConf = fmt.Sprintf("  tls:\n    certificate: %q\n    key: %q\n", cert, key)
 	}
 	reg, err := startRegistry(t, "distribution", false, func(port int) ([]string, []string, error) {
@@ -152,7 +154,7 @@ http:
 		}
 		// Traces would go to an OTLP collector on localhost:4318 by default.
 		return []string{bin, "serve", conf}, []string{"OTEL_TRACES_EXPORTER=none"}, nil
-	}, a, caFile)
+	}, a)
 	if err != nil {
 		t.Fatalf("testenv: %v", err)
 	}
@@ -162,7 +164,7 @@ http:
 // startRegistry starts the registry command returns for a free port and
 // waits until GET /v2/ answers. When the port was taken in between, it tries
 // another one.
-func startRegistry(t testing.TB, name string, referrers bool, command func(port int) (argv, env []string, err error), a access, caFile string) (*Registry, error) {
+func startRegistry(t testing.TB, name string, referrers bool, command func(port int) (argv, env []string, err error), a access) (*Registry, error) {
 	t.Helper()
 	logFile := filepath.Join(t.TempDir(), name+".log")
 	var err error
@@ -186,12 +188,12 @@ func startRegistry(t testing.TB, name string, referrers bool, command func(port 
 		reg.Referrers = referrers
 		reg.Log = logFile
 		reg.Username, reg.Password = a.username, a.password
-		if caFile != "" {
-			if reg.rootCAs, err = caPool(caFile); err != nil {
+		if a.caFile != "" {
+			if reg.rootCAs, err = caPool(a.caFile); err != nil {
 				reg.stop()
 				return nil, err
 			}
-			reg.CAFile = caFile
+			reg.CAFile = a.caFile
 		}
 		err = reg.waitReady()
 		if err == nil {

@@ -457,7 +457,7 @@ func TestStartFailure(t *testing.T) {
 	t.Parallel()
 	_, err := startRegistry(t, "broken", false, func(port int) ([]string, []string, error) {
 		return []string{"/bin/sh", "-c", `echo "cannot serve on port $0: no luck" >&2; exit 3`, fmt.Sprint(port)}, nil, nil
-	}, access{}, "")
+	}, access{})
 	if err == nil {
 		t.Fatal("startRegistry succeeded with a command that exits")
 	}
