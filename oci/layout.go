@@ -6,20 +6,19 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"strings"
 	"sync"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2/content/oci"
 	"oras.land/oras-go/v2/errdef"
+
+	"github.com/keyward/keyward/reference"
 )
 
-// Layouts reads artifacts from OCI image layouts on disk. A reference is
-// path@sha256:<digest> or path:tag, as notation's --oci-layout takes it; every
-// artifact gets the one trust-policy scope given (notation's --scope).
+// Layouts reads artifacts from OCI image layouts on disk, named by
+// references parsed with [reference.ParseLayout] (path@sha256:<digest> or
+// path:tag, as notation's --oci-layout takes them).
 type Layouts struct {
-	scope string
-
 	mu     sync.Mutex
 	stores map[string]*layoutStore
 }
@@ -32,28 +31,9 @@ type layoutStore struct {
 	err   error
 }
 
-// NewLayouts returns a Source of OCI image layouts whose artifacts are
-// selected in the trust policy by scope.
-func NewLayouts(scope string) *Layouts {
-	return &Layouts{scope: scope, stores: map[string]*layoutStore{}}
-}
-
-// splitLayoutReference splits path@digest or path:tag. A colon only counts
-// as a tag separator after the last slash, so paths may contain colons in
-// directory names.
-func splitLayoutReference(reference string) (path, tag, dgst string, err error) {
-	if i := strings.LastIndex(reference, "@"); i >= 0 {
-		d, err := digestOf(reference[i+1:])
-		if err != nil {
-			return "", "", "", fmt.Errorf("OCI layout reference %q: %w", reference, err)
-		}
-		return reference[:i], "", d.String(), nil
-	}
-	slash := strings.LastIndex(reference, "/")
-	if i := strings.LastIndex(reference, ":"); i > slash {
-		return reference[:i], reference[i+1:], "", nil
-	}
-	return "", "", "", fmt.Errorf("OCI layout reference %q names no tag or digest: use <path>@sha256:<digest> or <path>:<tag>", reference)
+// NewLayouts returns a Source of OCI image layouts.
+func NewLayouts() *Layouts {
+	return &Layouts{stores: map[string]*layoutStore{}}
 }
 
 func (l *Layouts) store(ctx context.Context, path string) (*oci.ReadOnlyStore, error) {
@@ -83,37 +63,31 @@ func (l *Layouts) store(ctx context.Context, path string) (*oci.ReadOnlyStore, e
 }
 
 // Resolve resolves path@digest or path:tag in its layout.
-func (l *Layouts) Resolve(ctx context.Context, reference string) (Artifact, error) {
-	path, tag, dgst, err := splitLayoutReference(reference)
-	if err != nil {
-		return Artifact{}, err
+func (l *Layouts) Resolve(ctx context.Context, ref reference.Reference) (Artifact, error) {
+	if !ref.IsLayout() {
+		return Artifact{}, fmt.Errorf("reference %q does not name an OCI layout", ref.Raw)
 	}
+	path := ref.Path
 	store, err := l.store(ctx, path)
 	if err != nil {
 		return Artifact{}, err
 	}
-	ref := dgst
-	if ref == "" {
-		ref = tag
-	}
-	desc, err := store.Resolve(ctx, ref)
+	object := ref.Object()
+	desc, err := store.Resolve(ctx, object)
 	if err != nil {
 		if errors.Is(err, errdef.ErrNotFound) {
-			return Artifact{}, fmt.Errorf("%s not found in OCI layout %q", ref, path)
+			return Artifact{}, fmt.Errorf("%s not found in OCI layout %q", object, path)
 		}
-		return Artifact{}, fmt.Errorf("resolve %s in OCI layout %q: %w", ref, path, err)
+		return Artifact{}, fmt.Errorf("resolve %s in OCI layout %q: %w", object, path, err)
 	}
-	return Artifact{Reference: reference, Scope: l.scope, Tag: tag, Descriptor: desc}, nil
+	return Artifact{Reference: ref, Descriptor: desc}, nil
 }
 
 // Signatures lists the manifests in the layout whose subject is the
 // artifact and which are Notary Project signatures (notation-go reads
 // layouts the same way: oci.Store has no referrers API).
 func (l *Layouts) Signatures(ctx context.Context, a Artifact, fn func(ocispec.Descriptor) error) error {
-	path, _, _, err := splitLayoutReference(a.Reference)
-	if err != nil {
-		return err
-	}
+	path := a.Reference.Path
 	store, err := l.store(ctx, path)
 	if err != nil {
 		return err
@@ -148,10 +122,7 @@ func (l *Layouts) Signatures(ctx context.Context, a Artifact, fn func(ocispec.De
 
 // Fetch reads a signature manifest and its envelope from the layout.
 func (l *Layouts) Fetch(ctx context.Context, a Artifact, manifest ocispec.Descriptor) (*Signature, error) {
-	path, _, _, err := splitLayoutReference(a.Reference)
-	if err != nil {
-		return nil, err
-	}
+	path := a.Reference.Path
 	store, err := l.store(ctx, path)
 	if err != nil {
 		return nil, err

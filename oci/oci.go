@@ -29,8 +29,9 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/keyward/keyward/reference"
 )
 
 // Media types of the Notary Project signature specification.
@@ -57,13 +58,9 @@ const (
 
 // Artifact is a resolved reference.
 type Artifact struct {
-	// Reference is the reference as the user gave it.
-	Reference string
-	// Scope is the trust-policy registry scope of the reference:
-	// host[:port]/repository, or the --scope given for an OCI layout.
-	Scope string
-	// Tag is the tag the reference named, empty for a digest reference.
-	Tag string
+	// Reference is the parsed reference; its Tag, if any, was resolved to
+	// Descriptor.
+	Reference reference.Reference
 	// Descriptor describes the artifact's manifest.
 	Descriptor ocispec.Descriptor
 }
@@ -83,7 +80,7 @@ type Signature struct {
 // Source is where artifacts and their signatures live.
 type Source interface {
 	// Resolve resolves a reference to the artifact's descriptor.
-	Resolve(ctx context.Context, reference string) (Artifact, error)
+	Resolve(ctx context.Context, ref reference.Reference) (Artifact, error)
 	// Signatures calls fn with the descriptor of each signature manifest of
 	// the artifact, in the order the registry lists them, until fn returns
 	// an error (ErrStop ends the listing without error).
@@ -178,13 +175,4 @@ func readVerified(r io.Reader, desc ocispec.Descriptor, limit int64) ([]byte, er
 		return nil, fmt.Errorf("%s: content has digest %s", desc.Digest, got)
 	}
 	return data, nil
-}
-
-// digestOf validates a digest string.
-func digestOf(s string) (digest.Digest, error) {
-	d, err := digest.Parse(s)
-	if err != nil {
-		return "", fmt.Errorf("invalid digest %q: %w", s, err)
-	}
-	return d, nil
 }

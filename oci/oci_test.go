@@ -27,6 +27,7 @@ import (
 	"oras.land/oras-go/v2/registry/remote/auth"
 
 	"github.com/keyward/keyward/oci"
+	"github.com/keyward/keyward/reference"
 )
 
 // hits counts the requests a test registry answered.
@@ -150,11 +151,11 @@ func TestRemote(t *testing.T) {
 			}
 
 			src := oci.NewRemote(oci.RemoteOptions{PlainHTTP: plain})
-			a, err := src.Resolve(ctx, host+"/app:v1")
+			a, err := src.Resolve(ctx, mustParse(t, host+"/app:v1"))
 			if err != nil {
 				t.Fatal(err)
 			}
-			if a.Descriptor.Digest != art.Digest || a.Tag != "v1" || a.Scope != host+"/app" {
+			if a.Descriptor.Digest != art.Digest || a.Reference.Tag != "v1" || a.Reference.Scope != host+"/app" {
 				t.Fatalf("Resolve = %+v, want digest %s tag v1 scope %s/app", a, art.Digest, host)
 			}
 			var listed []ocispec.Descriptor
@@ -188,7 +189,7 @@ func TestRemote(t *testing.T) {
 			// Nothing is asked twice: resolving, listing is cached per
 			// repository, and fetched signatures are kept.
 			before := hits.all.Load()
-			if _, err := src.Resolve(ctx, host+"/app:v1"); err != nil {
+			if _, err := src.Resolve(ctx, mustParse(t, host+"/app:v1")); err != nil {
 				t.Fatal(err)
 			}
 			if _, err := src.Fetch(ctx, a, sigA); err != nil {
@@ -209,10 +210,10 @@ func TestRemote(t *testing.T) {
 			}
 
 			// A digest reference must match what the registry serves.
-			if _, err := src.Resolve(ctx, host+"/app@"+art.Digest.String()); err != nil {
+			if _, err := src.Resolve(ctx, mustParse(t, host+"/app@"+art.Digest.String())); err != nil {
 				t.Errorf("Resolve by digest: %v", err)
 			}
-			if a2, err := src.Resolve(ctx, host+"/app:v1@"+art.Digest.String()); err != nil || a2.Tag != "v1" {
+			if a2, err := src.Resolve(ctx, mustParse(t, host+"/app:v1@"+art.Digest.String())); err != nil || a2.Reference.Tag != "v1" {
 				t.Errorf("Resolve tag@digest = %+v, %v", a2, err)
 			}
 		})
@@ -235,7 +236,7 @@ func TestRemoteProbesReferrersOnce(t *testing.T) {
 			for i := range arts {
 				d := pushArtifact(t, r)
 				pushSignature(t, r, d, "A", oci.MediaTypeJWS, fmt.Appendf(nil, `{"jws":%d}`, i))
-				arts[i] = oci.Artifact{Reference: host + "/many@" + d.Digest.String(), Descriptor: d, Scope: host + "/many"}
+				arts[i] = oci.Artifact{Reference: mustParse(t, host+"/many@"+d.Digest.String()), Descriptor: d}
 			}
 			before := hits.referrers.Load()
 			src := oci.NewRemote(oci.RemoteOptions{PlainHTTP: plain})
@@ -280,7 +281,7 @@ func TestRemoteRejectsMalformedSignatures(t *testing.T) {
 			"artifactType": oci.ArtifactTypeSignature, "config": cfg, "layers": layers, "subject": subject}
 	}
 	src := oci.NewRemote(oci.RemoteOptions{PlainHTTP: plain})
-	a, err := src.Resolve(ctx, host+"/bad@"+art.Digest.String())
+	a, err := src.Resolve(ctx, mustParse(t, host+"/bad@"+art.Digest.String()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -360,7 +361,7 @@ func TestRemoteErrors(t *testing.T) {
 				defer cancel()
 			}
 			src := oci.NewRemote(oci.RemoteOptions{PlainHTTP: plain, Retries: 2, RetryWait: time.Millisecond})
-			_, err := src.Resolve(ctx, host+"/app:v1")
+			_, err := src.Resolve(ctx, mustParse(t, host+"/app:v1"))
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("Resolve() = %v, want %q", err, tc.want)
 			}
@@ -376,7 +377,7 @@ func TestRemoteErrors(t *testing.T) {
 		host, _ := faultyRegistry(t, http.StatusUnauthorized, 0)
 		src := oci.NewRemote(oci.RemoteOptions{PlainHTTP: plain,
 			Credential: auth.StaticCredential(host, auth.Credential{Username: "u", Password: "not-this-one"})})
-		_, err := src.Resolve(ctx, host+"/app:v1")
+		_, err := src.Resolve(ctx, mustParse(t, host+"/app:v1"))
 		if err == nil || !strings.Contains(err.Error(), "refused the credentials (401)") {
 			t.Fatalf("Resolve() = %v", err)
 		}
@@ -386,14 +387,17 @@ func TestRemoteErrors(t *testing.T) {
 	})
 	t.Run("refused connection", func(t *testing.T) {
 		src := oci.NewRemote(oci.RemoteOptions{PlainHTTP: plain})
-		_, err := src.Resolve(ctx, "127.0.0.1:1/app:v1")
+		_, err := src.Resolve(ctx, mustParse(t, "127.0.0.1:1/app:v1"))
 		if err == nil || !strings.Contains(err.Error(), "cannot reach registry 127.0.0.1:1") {
 			t.Errorf("Resolve() = %v", err)
 		}
 	})
-	t.Run("no tag or digest", func(t *testing.T) {
-		_, err := oci.NewRemote(oci.RemoteOptions{}).Resolve(ctx, "example.com/app")
-		if err == nil || !strings.Contains(err.Error(), "names no tag or digest") {
+	t.Run("layout reference", func(t *testing.T) {
+		ref, err := reference.ParseLayout("/tmp/layout:v1", "local/app")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := oci.NewRemote(oci.RemoteOptions{}).Resolve(ctx, ref); err == nil || !strings.Contains(err.Error(), "does not name a registry") {
 			t.Errorf("Resolve() = %v", err)
 		}
 	})
@@ -420,13 +424,13 @@ func TestLayouts(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	src := oci.NewLayouts("local/app")
+	src := oci.NewLayouts()
 	for _, ref := range []string{dir + "@" + art.Digest.String()} {
-		a, err := src.Resolve(ctx, ref)
+		a, err := src.Resolve(ctx, mustParseLayout(t, ref))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if a.Descriptor.Digest != art.Digest || a.Scope != "local/app" {
+		if a.Descriptor.Digest != art.Digest || a.Reference.Scope != "local/app" {
 			t.Fatalf("Resolve(%s) = %+v", ref, a)
 		}
 		var listed []ocispec.Descriptor
@@ -446,14 +450,14 @@ func TestLayouts(t *testing.T) {
 			}
 		}
 	}
-	if a, err := src.Resolve(ctx, dir+":v1"); err != nil || a.Descriptor.Digest != other.Digest || a.Tag != "v1" {
+	if a, err := src.Resolve(ctx, mustParseLayout(t, dir+":v1")); err != nil || a.Descriptor.Digest != other.Digest || a.Reference.Tag != "v1" {
 		t.Errorf("Resolve by tag = %+v, %v; want the artifact tagged last", a, err)
 	}
-	if _, err := src.Resolve(ctx, dir+":nope"); err == nil || !strings.Contains(err.Error(), "not found") {
+	if _, err := src.Resolve(ctx, mustParseLayout(t, dir+":nope")); err == nil || !strings.Contains(err.Error(), "not found") {
 		t.Errorf("unknown tag: %v", err)
 	}
-	if _, err := src.Resolve(ctx, dir); err == nil || !strings.Contains(err.Error(), "names no tag or digest") {
-		t.Errorf("no tag: %v", err)
+	if _, err := src.Resolve(ctx, mustParse(t, "example.com/app:v1")); err == nil || !strings.Contains(err.Error(), "does not name an OCI layout") {
+		t.Errorf("registry reference: %v", err)
 	}
 }
 
@@ -478,12 +482,30 @@ func TestRemoteTLS(t *testing.T) {
 	pool := x509.NewCertPool()
 	pool.AddCert(srv.Certificate())
 	ctx := context.Background()
-	a, err := oci.NewRemote(oci.RemoteOptions{RootCAs: pool}).Resolve(ctx, host+"/secure:v1")
+	a, err := oci.NewRemote(oci.RemoteOptions{RootCAs: pool}).Resolve(ctx, mustParse(t, host+"/secure:v1"))
 	if err != nil || a.Descriptor.Digest != art.Digest {
 		t.Fatalf("Resolve over TLS with the CA: %+v, %v", a, err)
 	}
-	_, err = oci.NewRemote(oci.RemoteOptions{Retries: 1, RetryWait: time.Millisecond}).Resolve(ctx, host+"/secure:v1")
+	_, err = oci.NewRemote(oci.RemoteOptions{Retries: 1, RetryWait: time.Millisecond}).Resolve(ctx, mustParse(t, host+"/secure:v1"))
 	if err == nil || !strings.Contains(err.Error(), "presented a TLS certificate issued by a CA this machine does not trust: pass --ca-file") {
 		t.Fatalf("Resolve over TLS without the CA: %v, want a certificate error that names --ca-file", err)
 	}
+}
+
+func mustParse(t *testing.T, s string) reference.Reference {
+	t.Helper()
+	r, err := reference.Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func mustParseLayout(t *testing.T, s string) reference.Reference {
+	t.Helper()
+	r, err := reference.ParseLayout(s, "local/app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
 }

@@ -19,6 +19,8 @@ import (
 	"oras.land/oras-go/v2/registry/remote/auth"
 	"oras.land/oras-go/v2/registry/remote/errcode"
 	"oras.land/oras-go/v2/registry/remote/retry"
+
+	"github.com/keyward/keyward/reference"
 )
 
 // RemoteOptions configures a [Remote].
@@ -119,9 +121,9 @@ func NewRemote(o RemoteOptions) *Remote {
 	return &Remote{client: client, plainHTTP: plain, repos: map[string]*repository{}}
 }
 
-// repository returns the shared client of a repository.
-func (r *Remote) repository(ref registry.Reference) *repository {
-	key := ref.Registry + "/" + ref.Repository
+// repository returns the shared client of a reference's repository.
+func (r *Remote) repository(ref reference.Reference) *repository {
+	key := ref.Scope
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if repo, ok := r.repos[key]; ok {
@@ -182,68 +184,36 @@ func (r *repository) referrers(ctx context.Context, desc ocispec.Descriptor, art
 	})
 }
 
-// ParseReference parses host[:port]/repository followed by :tag, @digest
-// or both. A reference without a tag or digest is refused, as notation
-// refuses it.
-func ParseReference(reference string) (registry.Reference, error) {
-	ref, err := registry.ParseReference(reference)
-	if err != nil {
-		return registry.Reference{}, fmt.Errorf("reference %q is not host[:port]/repository:tag or host[:port]/repository@sha256:digest: %w", reference, err)
-	}
-	if ref.Reference == "" {
-		return registry.Reference{}, fmt.Errorf("reference %q names no tag or digest: append :tag or @sha256:<digest>", reference)
-	}
-	return ref, nil
-}
-
 // Resolve resolves a reference to its manifest descriptor. A tag is resolved
 // once per Remote; a digest reference is checked against what the registry
 // serves.
-func (r *Remote) Resolve(ctx context.Context, reference string) (Artifact, error) {
-	ref, err := ParseReference(reference)
-	if err != nil {
-		return Artifact{}, err
+func (r *Remote) Resolve(ctx context.Context, ref reference.Reference) (Artifact, error) {
+	if ref.IsLayout() || ref.Registry == "" {
+		return Artifact{}, fmt.Errorf("reference %q does not name a registry", ref.Raw)
 	}
-	scope := ref.Registry + "/" + ref.Repository
-	tag := tagOf(reference)
-	desc, err := r.resolved.do(ctx, scope+"@"+ref.Reference, func() (ocispec.Descriptor, error) {
-		desc, err := r.repository(ref).Resolve(ctx, ref.Reference)
+	object := ref.Object()
+	desc, err := r.resolved.do(ctx, ref.Scope+"@"+object, func() (ocispec.Descriptor, error) {
+		desc, err := r.repository(ref).Resolve(ctx, object)
 		if err != nil {
-			return desc, describe(ref.Registry, fmt.Sprintf("resolve %s", reference), err)
+			return desc, describe(ref.Registry, fmt.Sprintf("resolve %s", ref.Raw), err)
 		}
-		if ref.ValidateReferenceAsDigest() == nil && desc.Digest.String() != ref.Reference {
-			return desc, fmt.Errorf("user input digest %s does not match the resolved digest %s", ref.Reference, desc.Digest)
+		if ref.Digest != "" && desc.Digest != ref.Digest {
+			return desc, fmt.Errorf("user input digest %s does not match the resolved digest %s", ref.Digest, desc.Digest)
 		}
 		return desc, nil
 	})
 	if err != nil {
 		return Artifact{}, err
 	}
-	return Artifact{Reference: reference, Scope: scope, Tag: tag, Descriptor: desc}, nil
-}
-
-// tagOf returns the tag of host/repo:tag, host/repo:tag@digest (where the
-// digest decides and the tag is only reported), or "".
-func tagOf(reference string) string {
-	if i := strings.LastIndex(reference, "@"); i >= 0 {
-		reference = reference[:i]
-	}
-	name := reference[strings.LastIndex(reference, "/")+1:]
-	if i := strings.LastIndex(name, ":"); i >= 0 {
-		return name[i+1:]
-	}
-	return ""
+	return Artifact{Reference: ref, Descriptor: desc}, nil
 }
 
 // Signatures lists the artifact's signature manifests through the
 // referrers API, or the referrers tag schema where the API is missing.
 func (r *Remote) Signatures(ctx context.Context, a Artifact, fn func(ocispec.Descriptor) error) error {
-	ref, err := ParseReference(a.Reference)
-	if err != nil {
-		return err
-	}
+	ref := a.Reference
 	repo := r.repository(ref)
-	err = repo.referrers(ctx, a.Descriptor, ArtifactTypeSignature, func(referrers []ocispec.Descriptor) error {
+	err := repo.referrers(ctx, a.Descriptor, ArtifactTypeSignature, func(referrers []ocispec.Descriptor) error {
 		for _, d := range referrers {
 			if !isSignatureManifest(d) {
 				continue // a registry that ignored the artifactType filter
@@ -274,11 +244,8 @@ func (e *callbackError) Error() string { return e.err.Error() }
 
 // Fetch fetches a signature manifest and its envelope, each once per Remote.
 func (r *Remote) Fetch(ctx context.Context, a Artifact, manifest ocispec.Descriptor) (*Signature, error) {
-	ref, err := ParseReference(a.Reference)
-	if err != nil {
-		return nil, err
-	}
-	key := ref.Registry + "/" + ref.Repository + "@" + manifest.Digest.String() + "#" + a.Descriptor.Digest.String()
+	ref := a.Reference
+	key := ref.Scope + "@" + manifest.Digest.String() + "#" + a.Descriptor.Digest.String()
 	return r.fetched.do(ctx, key, func() (*Signature, error) {
 		repo := r.repository(ref)
 		rc, err := repo.Manifests().Fetch(ctx, manifest)

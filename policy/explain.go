@@ -8,12 +8,24 @@ import (
 	"time"
 )
 
+// ExplainedReference is the artifact reference an explanation is for.
+type ExplainedReference struct {
+	// Raw is the reference as given.
+	Raw string `json:"reference"`
+	// Repository is the registry scope the statement was selected by.
+	Repository string `json:"repository"`
+	// Digest is the digest the reference names, if any.
+	Digest string `json:"digest,omitempty"`
+	// Tag is the tag the reference names, if any.
+	Tag string `json:"tag,omitempty"`
+}
+
 // Explanation says which statement applies to an artifact, why, and what
 // verification under it does. It is plain data for text and JSON output.
 type Explanation struct {
-	File      string       `json:"file,omitempty"`
-	Type      DocumentType `json:"type"`
-	Reference *Reference   `json:"reference,omitempty"`
+	File      string              `json:"file,omitempty"`
+	Type      DocumentType        `json:"type"`
+	Reference *ExplainedReference `json:"reference,omitempty"`
 	// PolicyName is the blob policy name asked for ("" for the global one).
 	PolicyName string `json:"policyName,omitempty"`
 
@@ -100,9 +112,9 @@ func Explain(d *Document, sel Selection, opts ExplainOptions) Explanation {
 	}
 	if d.typ == TypeOCI {
 		ref := sel.Reference
-		e.Reference = &ref
+		e.Reference = &ExplainedReference{Raw: ref.Raw, Repository: ref.Scope, Digest: ref.Digest.String(), Tag: ref.Tag}
 		if ref.Tag != "" {
-			e.Notes = append(e.Notes, fmt.Sprintf("%q is a tag: notation resolves it to a digest and verifies %s@<digest>; the statement is the same because selection reads only the repository", ref.Raw, ref.Repository))
+			e.Notes = append(e.Notes, fmt.Sprintf("%q is a tag: notation resolves it to a digest and verifies %s@<digest>; the statement is the same because selection reads only the repository", ref.Raw, ref.Scope))
 		}
 	}
 	if s.level == LevelSkip {

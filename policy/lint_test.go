@@ -152,7 +152,7 @@ func TestExplain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sel, err := doc.Select("registry.example.com/app:v1")
+	sel, err := doc.Select(mustRef(t, "registry.example.com/app:v1"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+
+	"github.com/keyward/keyward/reference"
 )
 
 // WildcardScope is the registry scope that matches every repository no
@@ -55,59 +57,6 @@ func CheckRegistryScope(scope string) error {
 	return nil
 }
 
-// Reference is an OCI artifact reference as policy selection reads it.
-type Reference struct {
-	// Raw is the reference as given.
-	Raw string `json:"reference"`
-	// Repository is host[:port]/path, the part compared with registry scopes.
-	Repository string `json:"repository"`
-	// Digest is the part after '@' ("" for a tag reference).
-	Digest string `json:"digest,omitempty"`
-	// Tag is set for host/repo:tag references. notation resolves a tag to a
-	// digest before it selects a statement; selection by repository is the
-	// same, but verification is by digest.
-	Tag string `json:"tag,omitempty"`
-}
-
-// ParseReference reads host[:port]/repo@digest, or host[:port]/repo:tag.
-// The repository must pass the registry scope grammar. Errors carry
-// notation's message ("artifact URI ... could not be parsed") or a
-// [*ScopeError].
-func ParseReference(ref string) (Reference, error) {
-	r := Reference{Raw: ref}
-	if i := strings.LastIndex(ref, "@"); i >= 0 {
-		// notation-go getArtifactPathFromReference: everything before the
-		// last '@' is the repository.
-		r.Repository, r.Digest = ref[:i], ref[i+1:]
-		if err := CheckRegistryScope(r.Repository); err != nil {
-			if repo, tag, ok := cutTag(r.Repository); ok && CheckRegistryScope(repo) == nil {
-				return r, fmt.Errorf("%w (the reference has both a tag %q and a digest: give only repository@digest)", err, tag)
-			}
-			return r, err
-		}
-		return r, nil
-	}
-	repo, tag, ok := cutTag(ref)
-	if !ok {
-		return r, fmt.Errorf("artifact URI %q could not be parsed, make sure it is the fully qualified oci artifact URI without the scheme/protocol. e.g domain.com:80/my/repository@sha256:digest", ref)
-	}
-	r.Repository, r.Tag = repo, tag
-	if err := CheckRegistryScope(repo); err != nil {
-		return r, err
-	}
-	return r, nil
-}
-
-// cutTag splits repo:tag at the last ':' after the last '/'.
-func cutTag(s string) (repo, tag string, ok bool) {
-	slash := strings.LastIndex(s, "/")
-	colon := strings.LastIndex(s, ":")
-	if colon <= slash || colon == len(s)-1 {
-		return "", "", false
-	}
-	return s[:colon], s[colon+1:], true
-}
-
 // Match says how a statement was selected.
 type Match string
 
@@ -128,8 +77,8 @@ const (
 type Selection struct {
 	Statement *Statement
 	Match     Match
-	// Reference is the parsed artifact reference (OCI documents).
-	Reference Reference
+	// Reference is the artifact reference (OCI documents).
+	Reference reference.Reference
 	// Reason explains the choice in a sentence.
 	Reason string
 }
@@ -146,28 +95,29 @@ func (e *noStatementError) Unwrap() error { return ErrNoApplicableStatement }
 
 // Select returns the statement of an OCI document that applies to the
 // artifact reference (spec "Selecting a trust policy based on artifact
-// URI"): the statement whose registryScopes contains the reference's
-// repository exactly (case-sensitive, no normalisation), else the "*"
-// statement, else an error wrapping [ErrNoApplicableStatement] with
-// notation's message. A tag reference selects like its repository; the
-// Selection's Reference.Tag says so.
-func (d *Document) Select(reference string) (Selection, error) {
+// URI"): the statement whose registryScopes contains the reference's scope
+// exactly (case-sensitive, no normalisation), else the "*" statement, else
+// an error wrapping [ErrNoApplicableStatement] with notation's message. The
+// scope must pass the registry scope grammar (a [*ScopeError] otherwise,
+// notation-go v1.3.2 verifier/trustpolicy/oci.go
+// GetApplicableTrustPolicy). A tag reference selects like its repository:
+// selection reads only the scope.
+func (d *Document) Select(ref reference.Reference) (Selection, error) {
 	if d.typ != TypeOCI {
-		return Selection{}, fmt.Errorf("a blob trust policy selects statements by name, not by artifact reference")
+		return Selection{}, fmt.Errorf("a blob trust policy selects statements by artifact reference, not by name")
 	}
-	ref, err := ParseReference(reference)
-	if err != nil {
+	if err := CheckRegistryScope(ref.Scope); err != nil {
 		return Selection{Reference: ref}, err
 	}
-	if s := d.byScope[ref.Repository]; s != nil {
+	if s := d.byScope[ref.Scope]; s != nil {
 		return Selection{Statement: s, Match: MatchScope, Reference: ref,
-			Reason: fmt.Sprintf("statement %q lists the registry scope %q, the artifact's repository (an exact match takes precedence over \"*\")", s.name, ref.Repository)}, nil
+			Reason: fmt.Sprintf("statement %q lists the registry scope %q, the artifact's repository (an exact match takes precedence over \"*\")", s.name, ref.Scope)}, nil
 	}
 	if d.wildcard != nil {
 		return Selection{Statement: d.wildcard, Match: MatchWildcard, Reference: ref,
-			Reason: fmt.Sprintf("no statement lists the repository %q in its registryScopes, so statement %q with the wildcard scope \"*\" applies", ref.Repository, d.wildcard.name)}, nil
+			Reason: fmt.Sprintf("no statement lists the repository %q in its registryScopes, so statement %q with the wildcard scope \"*\" applies", ref.Scope, d.wildcard.name)}, nil
 	}
-	return Selection{Reference: ref}, &noStatementError{fmt.Sprintf("artifact %q has no applicable trust policy statement. Trust policy applicability for a given artifact is determined by registryScopes. To create a trust policy, see: %s", reference, trustPolicyLink)}
+	return Selection{Reference: ref}, &noStatementError{fmt.Sprintf("artifact %q has no applicable trust policy statement. Trust policy applicability for a given artifact is determined by registryScopes. To create a trust policy, see: %s", ref.Raw, trustPolicyLink)}
 }
 
 // SelectBlob returns the statement of a blob document for a blob: the
@@ -192,4 +142,15 @@ func (d *Document) SelectBlob(name string) (Selection, error) {
 		return Selection{Statement: s, Match: MatchName, Reason: fmt.Sprintf("statement %q has the policy name given", name)}, nil
 	}
 	return Selection{}, &noStatementError{fmt.Sprintf("no applicable blob trust policy with name %q", name)}
+}
+
+// cutTag splits repo:tag at the last ':' after the last '/'; scopeFix uses
+// it to suggest a scope for a registryScopes entry written with a tag.
+func cutTag(s string) (repo, tag string, ok bool) {
+	slash := strings.LastIndex(s, "/")
+	colon := strings.LastIndex(s, ":")
+	if colon <= slash || colon == len(s)-1 {
+		return "", "", false
+	}
+	return s[:colon], s[colon+1:], true
 }

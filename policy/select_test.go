@@ -8,29 +8,47 @@ import (
 	"testing"
 
 	"github.com/notaryproject/notation-go/verifier/trustpolicy"
+
+	"github.com/keyward/keyward/reference"
 )
 
+// testDigest is a valid digest for references in tests.
+const testDigest = "sha256:2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae"
+
+// mustRef parses a registry reference.
+func mustRef(t *testing.T, s string) reference.Reference {
+	t.Helper()
+	r, err := reference.Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
 // TestSelectMatchesNotation selects statements for references with
-// keyward and with notation-go v1.3.2's GetApplicableTrustPolicy: the same
-// statement, or both refuse with the same message. Tags are the exception:
-// keyward selects by repository and marks the reference as a tag.
+// keyward and with notation-go v1.3.2's GetApplicableTrustPolicy, given the
+// reference as the notation CLI hands it over (repository@digest, after
+// parsing the user's reference with the distribution grammar): the same
+// statement, or both refuse with the same message. References the grammar
+// refuses never reach selection, in notation as in keyward.
 func TestSelectMatchesNotation(t *testing.T) {
 	docs := map[string]string{
 		"with wildcard": oci(stmt("app", "registryScopes", `["registry.example.com/app", "localhost:5000/app"]`), stmt("rest", "registryScopes", `["*"]`)),
 		"without":       oci(stmt("app", "registryScopes", `["registry.example.com/app"]`)),
 	}
 	refs := []string{
-		"registry.example.com/app@sha256:abc",
-		"localhost:5000/app@sha256:abc",
-		"registry.example.com/other@sha256:abc",
-		"registry.example.com/App@sha256:abc",
-		"docker.io/library/app@sha256:abc",
-		"registry.example.com/app:v1@sha256:abc",
-		"registry.example.com/app",
-		"https://registry.example.com/app@sha256:abc",
-		"registry.example.com/app@",
-		"@sha256:abc",
+		"registry.example.com/app@" + testDigest,
+		"localhost:5000/app@" + testDigest,
+		"registry.example.com/other@" + testDigest,
+		"registry.example.com/App@" + testDigest,
+		"docker.io/library/app@" + testDigest,
+		"registry.example.com/app:v1@" + testDigest,
 		"registry.example.com/app:v1",
+		"[::1]:5000/app@" + testDigest,
+		"registry.example.com/app",
+		"https://registry.example.com/app@" + testDigest,
+		"registry.example.com/app@",
+		"@" + testDigest,
 	}
 	for name, src := range docs {
 		doc, err := Parse([]byte(src), "", TypeOCI)
@@ -41,23 +59,26 @@ func TestSelectMatchesNotation(t *testing.T) {
 		if err := json.NewDecoder(bytes.NewReader([]byte(src))).Decode(&ndoc); err != nil {
 			t.Fatal(err)
 		}
-		for _, ref := range refs {
-			t.Run(name+"/"+ref, func(t *testing.T) {
-				sel, err := doc.Select(ref)
-				np, nerr := ndoc.GetApplicableTrustPolicy(ref)
-				if sel.Reference.Tag != "" && !strings.Contains(ref, "@") {
-					if nerr == nil || err != nil && !errors.Is(err, ErrNoApplicableStatement) {
-						t.Fatalf("tag reference: keyward %v, notation %v", err, nerr)
+		for _, raw := range refs {
+			t.Run(name+"/"+raw, func(t *testing.T) {
+				ref, err := reference.Parse(raw)
+				if err != nil {
+					var re *reference.Error
+					if !errors.As(err, &re) {
+						t.Fatalf("parse error %v is not a *reference.Error", err)
 					}
 					return
 				}
+				sel, err := doc.Select(ref)
+				np, nerr := ndoc.GetApplicableTrustPolicy(ref.Scope + "@" + testDigest)
 				switch {
 				case err == nil && nerr == nil:
 					if sel.Statement.Name() != np.Name {
 						t.Fatalf("keyward selects %q, notation %q", sel.Statement.Name(), np.Name)
 					}
 				case err != nil && nerr != nil:
-					if !strings.HasPrefix(err.Error(), nerr.Error()) {
+					want := strings.ReplaceAll(nerr.Error(), ref.Scope+"@"+testDigest, raw)
+					if !strings.HasPrefix(err.Error(), want) {
 						t.Fatalf("keyward %q, notation %q", err, nerr)
 					}
 				default:
@@ -73,12 +94,12 @@ func TestSelectReasons(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sel, err := doc.Select("registry.example.com/app:v2")
-	if err != nil || sel.Match != MatchScope || sel.Reference.Tag != "v2" || sel.Reference.Repository != "registry.example.com/app" || !strings.Contains(sel.Reason, `lists the registry scope "registry.example.com/app"`) {
+	sel, err := doc.Select(mustRef(t, "registry.example.com/app:v2"))
+	if err != nil || sel.Match != MatchScope || sel.Reference.Tag != "v2" || sel.Reference.Scope != "registry.example.com/app" || !strings.Contains(sel.Reason, `lists the registry scope "registry.example.com/app"`) {
 		t.Errorf("tag: %+v %v", sel, err)
 	}
-	sel, err = doc.Select("registry.example.com/x@sha256:00")
-	if err != nil || sel.Match != MatchWildcard || sel.Statement.Name() != "rest" || sel.Reference.Digest != "sha256:00" {
+	sel, err = doc.Select(mustRef(t, "registry.example.com/x@"+testDigest))
+	if err != nil || sel.Match != MatchWildcard || sel.Statement.Name() != "rest" || sel.Reference.Digest != testDigest {
 		t.Errorf("wildcard: %+v %v", sel, err)
 	}
 	if _, err := doc.SelectBlob("app"); err == nil {
@@ -110,7 +131,7 @@ func TestSelectBlob(t *testing.T) {
 	if _, err := noGlobal.SelectBlob(""); !errors.Is(err, ErrNoApplicableStatement) || err.Error() != "no global blob trust policy" {
 		t.Errorf("no global: %v", err)
 	}
-	if _, err := doc.Select("registry.example.com/app@sha256:00"); err == nil {
+	if _, err := doc.Select(mustRef(t, "registry.example.com/app@"+testDigest)); err == nil {
 		t.Error("Select on a blob document")
 	}
 }

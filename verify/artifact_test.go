@@ -19,6 +19,7 @@ import (
 
 	"github.com/keyward/keyward/internal/testenv"
 	"github.com/keyward/keyward/oci"
+	"github.com/keyward/keyward/reference"
 	"github.com/keyward/keyward/verify"
 )
 
@@ -222,8 +223,12 @@ func TestFromOCILayout(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	layout, dgst := testenv.NewOCILayout(t, filepath.Join(t.TempDir(), "layout"))
-	src := oci.NewLayouts(scope)
-	a, err := src.Resolve(ctx, layout+"@"+dgst)
+	ref, err := reference.ParseLayout(layout+"@"+dgst, scope)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := oci.NewLayouts()
+	a, err := src.Resolve(ctx, ref)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -258,13 +263,13 @@ func TestFromOCILayout(t *testing.T) {
 	}
 
 	// A fresh source: a layout is read once per source.
-	src = oci.NewLayouts(scope)
-	if a, err = src.Resolve(ctx, layout+"@"+dgst); err != nil {
+	src = oci.NewLayouts()
+	if a, err = src.Resolve(ctx, ref); err != nil {
 		t.Fatal(err)
 	}
 	st := f.keywardStatement(t, policyDocument(variant{level: "strict"}, []string{"ca:main"}, []string{"*"}, ""))
 	res, err := f.keywardVerifier(t).VerifyArtifact(ctx, verify.ArtifactRequest{
-		Request:       verify.Request{Statement: st, Artifact: a.Descriptor, Reference: a.Reference},
+		Request:       verify.Request{Statement: st, Artifact: a.Descriptor, Reference: a.Reference.Pinned(a.Descriptor.Digest)},
 		MaxSignatures: verify.DefaultMaxSignatures,
 	}, verify.FromOCI(src, a))
 	if err != nil {

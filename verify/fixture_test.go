@@ -24,6 +24,7 @@ import (
 
 	"github.com/keyward/keyward/internal/testpki"
 	"github.com/keyward/keyward/policy"
+	"github.com/keyward/keyward/reference"
 	"github.com/keyward/keyward/verify"
 )
 
@@ -305,7 +306,11 @@ func (f *fixture) keywardStatement(t testing.TB, doc []byte) *policy.Statement {
 	if err != nil {
 		t.Fatalf("policy.Parse: %v\n%s", err, doc)
 	}
-	sel, err := d.Select(f.reference())
+	ref, err := reference.Parse(f.reference())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sel, err := d.Select(ref)
 	if err != nil {
 		t.Fatal(err)
 	}

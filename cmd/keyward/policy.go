@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/keyward/keyward/policy"
+	"github.com/keyward/keyward/reference"
 )
 
 func newPolicyCommand(e *env) *cobra.Command {
@@ -411,7 +412,11 @@ func policyExplain(e *env, f policyFlags, file, arg string) error {
 		if arg == "" {
 			return usageErrorf("an OCI trust policy needs the artifact reference to explain (host[:port]/repository@digest)")
 		}
-		sel, err = r.doc.Select(arg)
+		ref, perr := reference.Parse(arg)
+		if perr != nil {
+			return perr
+		}
+		sel, err = r.doc.Select(ref)
 	} else {
 		sel, err = r.doc.SelectBlob(arg)
 	}

@@ -28,7 +28,7 @@ type exampleCase struct {
 }
 
 var exampleCases = []exampleCase{
-	{"one-team-per-repository", "trustpolicy.json", "registry.example.com/team-a/api@sha256:4a6c2d8e0f0b3e1c5a7d9b2f4e6a8c0d2b4f6e8a0c2e4a6b8d0f2c4e6a8b0d2f4"},
+	{"one-team-per-repository", "trustpolicy.json", "registry.example.com/team-a/api@sha256:4a6c2d8e0f0b3e1c5a7d9b2f4e6a8c0d2b4f6e8a0c2e4a6b8d0f2c4e6a8b0d2f"},
 	{"global-audit", "trustpolicy.json", "registry.example.com/experiments/tool:v2"},
 	{"timestamped-signatures", "trustpolicy.json", "registry.example.com/base/debian@sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"},
 	{"signing-authority", "trustpolicy.json", "registry.example.com/vendor/agent@sha256:2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae"},
@@ -199,9 +199,9 @@ func TestPolicyValidateExitStatus(t *testing.T) {
 			`the trust store "vendor" of type "signingAuthority" does not exist`, "[trust-store-unusable]"}, nil},
 		{"lint bad fail-on", []string{"policy", "lint", "--fail-on", "sometimes", good}, exitUsage, nil, []string{`--fail-on "sometimes"`}},
 		{"explain needs a reference", []string{"policy", "explain", "--policy", good}, exitUsage, nil, []string{"needs the artifact reference"}},
-		{"explain no statement", []string{"policy", "explain", "--policy", good, "other.example/app@sha256:00"}, exitFailure, nil, []string{`artifact "other.example/app@sha256:00" has no applicable trust policy statement`}},
-		{"explain invalid policy", []string{"policy", "explain", "--policy", bad, "registry.example.com/app@sha256:00"}, exitFailure, nil, []string{"invalid OCI trust policy, 3 problems"}},
-		{"explain bad reference", []string{"policy", "explain", "--policy", good, "https://registry.example.com/app"}, exitFailure, nil, []string{`could not be parsed`}},
+		{"explain no statement", []string{"policy", "explain", "--policy", good, "other.example/app@sha256:2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae"}, exitFailure, nil, []string{`artifact "other.example/app@sha256:2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae" has no applicable trust policy statement`}},
+		{"explain invalid policy", []string{"policy", "explain", "--policy", bad, "registry.example.com/app@sha256:2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae"}, exitFailure, nil, []string{"invalid OCI trust policy, 3 problems"}},
+		{"explain bad reference", []string{"policy", "explain", "--policy", good, "https://registry.example.com/app"}, exitFailure, nil, []string{`reference "https://registry.example.com/app" is not host[:port]/repository:tag`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -291,7 +291,7 @@ func TestPolicyDefaultsToNotationConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	env := map[string]string{"HOME": t.TempDir(), "XDG_CONFIG_HOME": xdg}
-	status, stdout, stderr := runPolicy(t, env, "policy", "explain", "registry.example.com/vendor/agent@sha256:00")
+	status, stdout, stderr := runPolicy(t, env, "policy", "explain", "registry.example.com/vendor/agent@sha256:2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae")
 	if status != exitOK || !strings.Contains(stdout, "vendor-root.crt: CN=Vendor Root CA") || !strings.Contains(stdout, filepath.Join(cfg, "truststore", "x509", "signingAuthority", "vendor")) {
 		t.Errorf("status %d\n%s%s", status, stdout, stderr)
 	}

@@ -13,10 +13,8 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"time"
 
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/spf13/cobra"
 	"oras.land/oras-go/v2/registry/remote/auth"
 	"oras.land/oras-go/v2/registry/remote/credentials"
@@ -26,14 +24,11 @@ import (
 	"github.com/keyward/keyward/keys"
 	"github.com/keyward/keyward/oci"
 	"github.com/keyward/keyward/policy"
+	"github.com/keyward/keyward/reference"
 	"github.com/keyward/keyward/verify"
 )
 
 func verifyResultSchema() []byte { return keyward.VerifyResultSchema() }
-
-// ResultVersion is the version of the JSON result format
-// (verify-result.schema.json).
-const ResultVersion = "1"
 
 // verifyFlags are the flags of keyward verify.
 type verifyFlags struct {
@@ -286,11 +281,16 @@ func runVerify(ctx context.Context, e *env, f *verifyFlags, args []string) error
 	if err != nil {
 		return err
 	}
-
+	batch := &verify.Batch{
+		Policy:        doc,
+		Verifier:      verifier,
+		Source:        src,
+		MaxSignatures: f.maxSignatures,
+		PluginConfig:  f.pluginConfigMap,
+		UserMetadata:  f.metadataMap,
+	}
 	out := &resultWriter{e: e, json: f.output == "json", verbose: f.verbose}
-	failed := verifyAll(ctx, refs, f.concurrency, func(ctx context.Context, ref string) *referenceResult {
-		return verifyReference(ctx, f, doc, verifier, src, ref)
-	}, out.write)
+	failed := batch.VerifyAll(ctx, refs, f.parser(), f.concurrency, out.write)
 	if failed > 0 {
 		if !out.json {
 			fmt.Fprintf(e.stderr, "%d of %d reference%s did not verify\n", failed, len(refs), plural(len(refs)))
@@ -298,6 +298,15 @@ func runVerify(ctx context.Context, e *env, f *verifyFlags, args []string) error
 		return &exitError{status: exitFailure}
 	}
 	return nil
+}
+
+// parser returns how the references are read: registry references, or
+// with --oci-layout layout references selected by --scope.
+func (f *verifyFlags) parser() verify.Parser {
+	if f.ociLayout {
+		return func(s string) (reference.Reference, error) { return reference.ParseLayout(s, f.scope) }
+	}
+	return reference.Parse
 }
 
 // pluginDir is notation's plugin folder: {NOTATION_LIBEXEC}/plugins, with
@@ -316,7 +325,7 @@ func pluginDir(e *env) string {
 // source returns where the references' artifacts are read from.
 func (f *verifyFlags) source(e *env, refs []string) (oci.Source, error) {
 	if f.ociLayout {
-		return oci.NewLayouts(f.scope), nil
+		return oci.NewLayouts(), nil
 	}
 	o := oci.RemoteOptions{
 		PlainHTTP: func(host string) bool {
@@ -362,7 +371,7 @@ func (f *verifyFlags) credential(e *env, refs []string) (auth.CredentialFunc, er
 		}
 		hosts := map[string]bool{}
 		for _, r := range refs {
-			if ref, err := oci.ParseReference(r); err == nil {
+			if ref, err := reference.Parse(r); err == nil {
 				hosts[ref.Registry] = true
 			}
 		}
@@ -397,160 +406,6 @@ func dockerConfigPath(e *env) string {
 	return ""
 }
 
-// referenceResult is one line of --output json: the verification of one
-// reference (verify-result.schema.json).
-type referenceResult struct {
-	Version   string `json:"version"`
-	Reference string `json:"reference"`
-	// Scope is the registry scope the statement was selected by.
-	Scope string `json:"scope,omitempty"`
-	// Tag is the tag the reference named, resolved to Artifact.Digest.
-	Tag      string              `json:"tag,omitempty"`
-	Artifact *ocispec.Descriptor `json:"artifact,omitempty"`
-	// Statement and Level name the trust policy statement applied.
-	Statement string       `json:"statement,omitempty"`
-	Level     policy.Level `json:"level,omitempty"`
-	Verified  bool         `json:"verified"`
-	// Skipped: the statement's level is skip; nothing was fetched.
-	Skipped bool `json:"skipped"`
-	// Signatures are the signatures evaluated, in order; evaluation stops
-	// at the first that passes, as in notation.
-	Signatures []*verify.Result `json:"signatures"`
-	Error      *resultError     `json:"error,omitempty"`
-	// Elapsed is the wall time of this reference, in milliseconds.
-	ElapsedMS int64 `json:"elapsedMs"`
-}
-
-// resultError says why a reference did not verify.
-type resultError struct {
-	// Kind is no-signature, limit-exceeded, verification-failed,
-	// retrieval-failed (the evaluator's), or policy (no statement applies)
-	// or resolve (the reference could not be resolved).
-	Kind    string `json:"kind"`
-	Message string `json:"message"`
-}
-
-func failure(r *referenceResult, kind string, err error) *referenceResult {
-	r.Error = &resultError{Kind: kind, Message: err.Error()}
-	return r
-}
-
-// policyReference is the reference the trust policy selects by: host/repo
-// (or the layout's scope) with the digest or tag.
-func policyReference(f *verifyFlags, ref string) (scope, selectBy string, err error) {
-	if f.ociLayout {
-		if i := strings.LastIndex(ref, "@"); i >= 0 {
-			return f.scope, f.scope + ref[i:], nil
-		}
-		slash := strings.LastIndex(ref, "/")
-		if i := strings.LastIndex(ref, ":"); i > slash {
-			return f.scope, f.scope + ref[i:], nil
-		}
-		return "", "", fmt.Errorf("OCI layout reference %q names no tag or digest: use <path>@sha256:<digest> or <path>:<tag>", ref)
-	}
-	r, err := oci.ParseReference(ref)
-	if err != nil {
-		return "", "", err
-	}
-	scope = r.Registry + "/" + r.Repository
-	if strings.Contains(r.Reference, ":") {
-		return scope, scope + "@" + r.Reference, nil
-	}
-	return scope, scope + ":" + r.Reference, nil
-}
-
-// verifyReference verifies one reference; it never fails the batch.
-func verifyReference(ctx context.Context, f *verifyFlags, doc *policy.Document, v *verify.Verifier, src oci.Source, ref string) *referenceResult {
-	start := time.Now()
-	r := &referenceResult{Version: ResultVersion, Reference: ref, Signatures: []*verify.Result{}}
-	defer func() { r.ElapsedMS = time.Since(start).Milliseconds() }()
-
-	scope, selectBy, err := policyReference(f, ref)
-	if err != nil {
-		return failure(r, "resolve", err)
-	}
-	r.Scope = scope
-	// The statement is chosen by repository before anything is fetched, so
-	// that a skip statement never touches the registry (spec "Signature
-	// Verification" step 2).
-	sel, err := doc.Select(selectBy)
-	if err != nil {
-		return failure(r, "policy", err)
-	}
-	st := sel.Statement
-	r.Statement, r.Level = st.Name(), st.Level()
-	if st.SkipsVerification() {
-		r.Verified, r.Skipped = true, true
-		r.Tag = sel.Reference.Tag
-		return r
-	}
-	a, err := src.Resolve(ctx, ref)
-	if err != nil {
-		return failure(r, "resolve", err)
-	}
-	r.Tag = a.Tag
-	desc := a.Descriptor
-	r.Artifact = &desc
-	res, err := v.VerifyArtifact(ctx, verify.ArtifactRequest{
-		Request: verify.Request{
-			Statement:    st,
-			Artifact:     a.Descriptor,
-			Reference:    scope + "@" + a.Descriptor.Digest.String(),
-			PluginConfig: f.pluginConfigMap,
-			UserMetadata: f.metadataMap,
-		},
-		MaxSignatures: f.maxSignatures,
-	}, verify.FromOCI(src, a))
-	if res != nil {
-		r.Signatures = append(r.Signatures, res.Signatures...)
-		r.Verified = res.Passed
-	}
-	if err != nil {
-		kind := "verification-failed"
-		var ae *verify.ArtifactError
-		if errors.As(err, &ae) {
-			kind = string(ae.Kind)
-		}
-		r.Verified = false
-		return failure(r, kind, err)
-	}
-	return r
-}
-
-// verifyAll verifies refs with at most n at once and hands each result to
-// emit as it completes (emit is called by one goroutine at a time). It
-// returns how many did not verify.
-func verifyAll(ctx context.Context, refs []string, n int, one func(context.Context, string) *referenceResult, emit func(*referenceResult)) int {
-	results := make(chan *referenceResult)
-	work := make(chan string)
-	var wg sync.WaitGroup
-	for range min(n, len(refs)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for ref := range work {
-				results <- one(ctx, ref)
-			}
-		}()
-	}
-	go func() {
-		for _, ref := range refs {
-			work <- ref
-		}
-		close(work)
-		wg.Wait()
-		close(results)
-	}()
-	failed := 0
-	for r := range results {
-		if !r.Verified {
-			failed++
-		}
-		emit(r)
-	}
-	return failed
-}
-
 // resultWriter prints results as they complete.
 type resultWriter struct {
 	e       *env
@@ -558,7 +413,7 @@ type resultWriter struct {
 	verbose bool
 }
 
-func (w *resultWriter) write(r *referenceResult) {
+func (w *resultWriter) write(r *verify.ReferenceResult) {
 	if w.json {
 		enc := json.NewEncoder(w.e.stdout)
 		enc.SetEscapeHTML(false)
@@ -582,7 +437,7 @@ func (w *resultWriter) write(r *referenceResult) {
 }
 
 // summary is the one line of a reference in text output.
-func summary(r *referenceResult) string {
+func summary(r *verify.ReferenceResult) string {
 	name := r.Reference
 	if r.Artifact != nil && !strings.Contains(r.Reference, "@") {
 		name += " (" + r.Artifact.Digest.String() + ")"
@@ -611,7 +466,7 @@ func short(d string) string {
 }
 
 // writeDetails prints every check of every signature evaluated.
-func writeDetails(w io.Writer, r *referenceResult) {
+func writeDetails(w io.Writer, r *verify.ReferenceResult) {
 	if r.Tag != "" && r.Artifact != nil {
 		fmt.Fprintf(w, "  tag %s resolved to %s\n", r.Tag, r.Artifact.Digest)
 	}

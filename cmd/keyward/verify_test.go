@@ -15,6 +15,7 @@ import (
 	keyward "github.com/keyward/keyward"
 	"github.com/keyward/keyward/internal/testenv"
 	"github.com/keyward/keyward/internal/testpki"
+	"github.com/keyward/keyward/verify"
 )
 
 // runVerifyCmd runs keyward in-process with stdin and an environment.
@@ -110,7 +111,7 @@ var (
 
 // decodeLines decodes JSON Lines output, validating each line against the
 // published schema.
-func decodeLines(t *testing.T, out string) []referenceResult {
+func decodeLines(t *testing.T, out string) []verify.ReferenceResult {
 	t.Helper()
 	schemaOnce.Do(func() {
 		c := jsonschema.NewCompiler()
@@ -122,7 +123,7 @@ func decodeLines(t *testing.T, out string) []referenceResult {
 	if schemaErr != nil {
 		t.Fatal(schemaErr)
 	}
-	var results []referenceResult
+	var results []verify.ReferenceResult
 	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
 		var v any
 		if err := json.Unmarshal([]byte(line), &v); err != nil {
@@ -131,7 +132,7 @@ func decodeLines(t *testing.T, out string) []referenceResult {
 		if err := schema.Validate(v); err != nil {
 			t.Fatalf("line does not match verify-result.schema.json: %v\n%s", err, line)
 		}
-		var r referenceResult
+		var r verify.ReferenceResult
 		if err := json.Unmarshal([]byte(line), &r); err != nil {
 			t.Fatal(err)
 		}
@@ -247,7 +248,7 @@ func TestVerifyRegistries(t *testing.T) {
 	if status != exitFailure {
 		t.Fatalf("status %d, want 1 (one unsigned, one missing)\n%s%s", status, out, errOut)
 	}
-	byRef := map[string]referenceResult{}
+	byRef := map[string]verify.ReferenceResult{}
 	for _, r := range decodeLines(t, out) {
 		byRef[r.Reference] = r
 	}
