@@ -2,64 +2,293 @@ package oci
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
+	"path"
 	"sync"
 
+	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-	"oras.land/oras-go/v2/content/oci"
-	"oras.land/oras-go/v2/errdef"
 
+	"github.com/keyward/keyward/internal/bounded"
 	"github.com/keyward/keyward/reference"
+)
+
+// Bounds on an OCI image layout (SECURITY.md). Manifests and envelopes have
+// the registry bounds MaxManifestSize and MaxEnvelopeSize.
+const (
+	// MaxLayoutIndexSize bounds a layout's index.json.
+	MaxLayoutIndexSize = 16 << 20
+	// MaxLayoutManifests bounds the manifests and indexes read from one
+	// layout when it is opened.
+	MaxLayoutManifests = 1 << 16
+	// maxLayoutFileSize bounds the oci-layout file.
+	maxLayoutFileSize = 4 << 10
+)
+
+// Media types of manifests whose content the layout reader follows (the
+// ones oras-go's oci store indexes, which notation reads layouts with).
+const (
+	mediaTypeDockerManifest     = "application/vnd.docker.distribution.manifest.v2+json"
+	mediaTypeDockerManifestList = "application/vnd.docker.distribution.manifest.list.v2+json"
+	mediaTypeOctetStream        = "application/octet-stream"
 )
 
 // Layouts reads artifacts from OCI image layouts on disk, named by
 // references parsed with [reference.ParseLayout] (path@sha256:<digest> or
 // path:tag, as notation's --oci-layout takes them).
+//
+// A layout is read as oras-go's oci store reads it for notation (index.json
+// and every manifest reachable from it; tags from the
+// org.opencontainers.image.ref.name annotation, the last entry winning),
+// with bounds: index.json to MaxLayoutIndexSize, manifests to
+// MaxManifestSize (checked on the declared size, before anything is
+// allocated), at most MaxLayoutManifests of them; only regular files are
+// read (a FIFO or device never blocks the reader), and symbolic links may
+// not lead out of the layout folder.
 type Layouts struct {
-	mu     sync.Mutex
-	stores map[string]*layoutStore
+	mu      sync.Mutex
+	layouts map[string]*layoutEntry
 }
 
 var _ Source = (*Layouts)(nil)
 
-type layoutStore struct {
-	once  sync.Once
-	store *oci.ReadOnlyStore
-	err   error
+type layoutEntry struct {
+	once   sync.Once
+	layout *layout
+	err    error
 }
 
 // NewLayouts returns a Source of OCI image layouts.
 func NewLayouts() *Layouts {
-	return &Layouts{stores: map[string]*layoutStore{}}
+	return &Layouts{layouts: map[string]*layoutEntry{}}
 }
 
-func (l *Layouts) store(ctx context.Context, path string) (*oci.ReadOnlyStore, error) {
+// layout is an opened OCI image layout.
+type layout struct {
+	root *os.Root
+	path string
+	// byName resolves tags (full descriptors) and the digests of
+	// index.json's entries (plain descriptors).
+	byName map[string]ocispec.Descriptor
+	// referrers lists, per subject digest, the manifests naming it as
+	// their subject, in the order they were found.
+	referrers map[digest.Digest][]ocispec.Descriptor
+}
+
+func (l *Layouts) open(p string) (*layout, error) {
 	l.mu.Lock()
-	s, ok := l.stores[path]
+	e, ok := l.layouts[p]
 	if !ok {
-		s = &layoutStore{}
-		l.stores[path] = s
+		e = &layoutEntry{}
+		l.layouts[p] = e
 	}
 	l.mu.Unlock()
-	s.once.Do(func() {
-		fi, err := os.Stat(path)
-		if err != nil {
-			s.err = fmt.Errorf("OCI layout %q: %w", path, err)
-			return
+	e.once.Do(func() { e.layout, e.err = openLayout(p) })
+	return e.layout, e.err
+}
+
+// openLayout reads the layout at p: its oci-layout file, its index.json and
+// every manifest reachable from it.
+func openLayout(p string) (*layout, error) {
+	fi, err := os.Stat(p)
+	if err != nil {
+		return nil, fmt.Errorf("OCI layout %q: %w", p, err)
+	}
+	if !fi.IsDir() {
+		return nil, fmt.Errorf("OCI layout %q is not a directory", p)
+	}
+	root, err := os.OpenRoot(p)
+	if err != nil {
+		return nil, fmt.Errorf("OCI layout %q: %w", p, err)
+	}
+	lay := &layout{root: root, path: p, byName: map[string]ocispec.Descriptor{}, referrers: map[digest.Digest][]ocispec.Descriptor{}}
+	if err := lay.load(); err != nil {
+		root.Close()
+		return nil, fmt.Errorf("OCI layout %q cannot be read: %w", p, err)
+	}
+	return lay, nil
+}
+
+// readFile reads a regular file of the layout of at most limit bytes.
+func (l *layout) readFile(name string, limit int64) ([]byte, error) {
+	f, err := l.open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return bounded.ReadAll(f, limit, name)
+}
+
+func (l *layout) load() error {
+	raw, err := l.readFile(ocispec.ImageLayoutFile, maxLayoutFileSize)
+	if err != nil {
+		return fmt.Errorf("invalid OCI Image Layout: %w", err)
+	}
+	var marker ocispec.ImageLayout
+	if err := json.Unmarshal(raw, &marker); err != nil {
+		return fmt.Errorf("invalid OCI Image Layout: %s is not JSON: %w", ocispec.ImageLayoutFile, err)
+	}
+	if marker.Version != ocispec.ImageLayoutVersion {
+		return fmt.Errorf("invalid OCI Image Layout: version %q, not %q", marker.Version, ocispec.ImageLayoutVersion)
+	}
+	raw, err = l.readFile(ocispec.ImageIndexFile, MaxLayoutIndexSize)
+	if err != nil {
+		return fmt.Errorf("invalid OCI Image Index: %w", err)
+	}
+	var index ocispec.Index
+	if err := json.Unmarshal(raw, &index); err != nil {
+		return fmt.Errorf("invalid OCI Image Index: %s is not JSON: %w", ocispec.ImageIndexFile, err)
+	}
+	w := &walk{l: l, seen: map[digest.Digest]bool{}}
+	for _, d := range index.Manifests {
+		if err := d.Digest.Validate(); err != nil {
+			return fmt.Errorf("invalid OCI Image Index: descriptor digest %q: %w", d.Digest, err)
 		}
-		if !fi.IsDir() {
-			s.err = fmt.Errorf("OCI layout %q is not a directory", path)
-			return
+		plain := ocispec.Descriptor{MediaType: d.MediaType, Digest: d.Digest, Size: d.Size}
+		tagged := d
+		if name := d.Annotations[ocispec.AnnotationRefName]; name != "" {
+			l.byName[name] = tagged
 		}
-		s.store, s.err = oci.NewFromFS(ctx, os.DirFS(path))
-		if s.err != nil {
-			s.err = fmt.Errorf("OCI layout %q cannot be read: %w", path, s.err)
+		l.byName[d.Digest.String()] = plain
+		if err := w.visit(plain); err != nil {
+			return fmt.Errorf("invalid OCI Image Index: %w", err)
 		}
-	})
-	return s.store, s.err
+	}
+	return nil
+}
+
+// walk reads the manifests reachable from index.json once each.
+type walk struct {
+	l     *layout
+	seen  map[digest.Digest]bool
+	count int
+}
+
+// isManifest reports media types whose content names other content.
+func isManifest(mediaType string) bool {
+	switch mediaType {
+	case ocispec.MediaTypeImageManifest, ocispec.MediaTypeImageIndex, mediaTypeArtifactManifest,
+		mediaTypeDockerManifest, mediaTypeDockerManifestList:
+		return true
+	}
+	return false
+}
+
+func (w *walk) visit(d ocispec.Descriptor) error {
+	if !isManifest(d.MediaType) || w.seen[d.Digest] {
+		return nil
+	}
+	w.seen[d.Digest] = true
+	if w.count++; w.count > MaxLayoutManifests {
+		return fmt.Errorf("more than %d manifests", MaxLayoutManifests)
+	}
+	raw, err := w.l.blob(d, MaxManifestSize)
+	if err != nil {
+		return err
+	}
+	var m struct {
+		Manifests []ocispec.Descriptor `json:"manifests"`
+		Subject   *ocispec.Descriptor  `json:"subject"`
+	}
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return fmt.Errorf("manifest %s is not JSON: %w", d.Digest, err)
+	}
+	if m.Subject != nil {
+		if err := m.Subject.Digest.Validate(); err != nil {
+			return fmt.Errorf("manifest %s: subject digest %q: %w", d.Digest, m.Subject.Digest, err)
+		}
+		w.l.referrers[m.Subject.Digest] = append(w.l.referrers[m.Subject.Digest], d)
+		if err := w.visit(*m.Subject); err != nil {
+			return err
+		}
+	}
+	if d.MediaType == ocispec.MediaTypeImageIndex || d.MediaType == mediaTypeDockerManifestList {
+		for _, c := range m.Manifests {
+			if err := c.Digest.Validate(); err != nil {
+				return fmt.Errorf("index %s: descriptor digest %q: %w", d.Digest, c.Digest, err)
+			}
+			if err := w.visit(ocispec.Descriptor{MediaType: c.MediaType, Digest: c.Digest, Size: c.Size}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// blobPath is blobs/<algorithm>/<encoded> of a valid digest.
+func blobPath(d digest.Digest) (string, error) {
+	if err := d.Validate(); err != nil {
+		return "", fmt.Errorf("invalid digest %q: %w", d, err)
+	}
+	return path.Join("blobs", d.Algorithm().String(), d.Encoded()), nil
+}
+
+// blob reads the content a descriptor describes, of at most limit bytes:
+// the declared size is checked first, then the file's size and type, and
+// the digest of what was read.
+func (l *layout) blob(d ocispec.Descriptor, limit int64) ([]byte, error) {
+	if d.Size < 0 || d.Size > limit {
+		return nil, fmt.Errorf("%s is %d bytes, more than the %d allowed", d.Digest, d.Size, limit)
+	}
+	name, err := blobPath(d.Digest)
+	if err != nil {
+		return nil, err
+	}
+	f, err := l.open(name)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%s is missing from the layout", d.Digest)
+		}
+		return nil, err
+	}
+	defer f.Close()
+	return readVerified(f, d, limit)
+}
+
+// open opens a regular file of the layout without blocking.
+func (l *layout) open(name string) (*os.File, error) {
+	fi, err := l.root.Stat(name)
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", name)
+	}
+	f, err := l.root.OpenFile(name, os.O_RDONLY|nonBlock, 0)
+	if err != nil {
+		return nil, err
+	}
+	if fi2, err := f.Stat(); err != nil || !os.SameFile(fi, fi2) {
+		f.Close()
+		return nil, fmt.Errorf("%s changed while it was opened", name)
+	}
+	return f, nil
+}
+
+// resolve finds a tag or digest as oras-go's oci store does: a tag or an
+// index.json digest gives its descriptor; another digest, the blob as
+// application/octet-stream.
+func (l *layout) resolve(object string) (ocispec.Descriptor, error) {
+	if d, ok := l.byName[object]; ok {
+		return d, nil
+	}
+	d, err := digest.Parse(object)
+	if err != nil {
+		return ocispec.Descriptor{}, fs.ErrNotExist
+	}
+	name, err := blobPath(d)
+	if err != nil {
+		return ocispec.Descriptor{}, fs.ErrNotExist
+	}
+	fi, err := l.root.Stat(name)
+	if err != nil || !fi.Mode().IsRegular() {
+		return ocispec.Descriptor{}, fs.ErrNotExist
+	}
+	return ocispec.Descriptor{MediaType: mediaTypeOctetStream, Digest: d, Size: fi.Size()}, nil
 }
 
 // Resolve resolves path@digest or path:tag in its layout.
@@ -67,45 +296,36 @@ func (l *Layouts) Resolve(ctx context.Context, ref reference.Reference) (Artifac
 	if !ref.IsLayout() {
 		return Artifact{}, fmt.Errorf("reference %q does not name an OCI layout", ref.Raw)
 	}
-	path := ref.Path
-	store, err := l.store(ctx, path)
+	lay, err := l.open(ref.Path)
 	if err != nil {
 		return Artifact{}, err
 	}
 	object := ref.Object()
-	desc, err := store.Resolve(ctx, object)
+	desc, err := lay.resolve(object)
 	if err != nil {
-		if errors.Is(err, errdef.ErrNotFound) {
-			return Artifact{}, fmt.Errorf("%s not found in OCI layout %q", object, path)
-		}
-		return Artifact{}, fmt.Errorf("resolve %s in OCI layout %q: %w", object, path, err)
+		return Artifact{}, fmt.Errorf("%s not found in OCI layout %q", object, ref.Path)
 	}
 	return Artifact{Reference: ref, Descriptor: desc}, nil
 }
 
 // Signatures lists the manifests in the layout whose subject is the
 // artifact and which are Notary Project signatures (notation-go reads
-// layouts the same way: oci.Store has no referrers API).
+// layouts the same way: an oci store has no referrers API).
 func (l *Layouts) Signatures(ctx context.Context, a Artifact, fn func(ocispec.Descriptor) error) error {
-	path := a.Reference.Path
-	store, err := l.store(ctx, path)
+	lay, err := l.open(a.Reference.Path)
 	if err != nil {
 		return err
 	}
-	preds, err := store.Predecessors(ctx, a.Descriptor)
-	if err != nil {
-		return fmt.Errorf("list the signatures of %s in OCI layout %q: %w", a.Descriptor.Digest, path, err)
-	}
-	for _, p := range preds {
+	for _, p := range lay.referrers[a.Descriptor.Digest] {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		if p.MediaType != ocispec.MediaTypeImageManifest && p.MediaType != mediaTypeArtifactManifest {
 			continue
 		}
-		if p.Size > MaxManifestSize {
-			continue
-		}
-		raw, err := fetchAll(ctx, store, p, MaxManifestSize)
+		raw, err := lay.blob(p, MaxManifestSize)
 		if err != nil {
-			return fmt.Errorf("read manifest %s in OCI layout %q: %w", p.Digest, path, err)
+			return fmt.Errorf("read manifest %s in OCI layout %q: %w", p.Digest, lay.path, err)
 		}
 		if _, _, err := readManifest(raw, p, a.Descriptor); err != nil {
 			continue // another kind of referrer
@@ -122,12 +342,11 @@ func (l *Layouts) Signatures(ctx context.Context, a Artifact, fn func(ocispec.De
 
 // Fetch reads a signature manifest and its envelope from the layout.
 func (l *Layouts) Fetch(ctx context.Context, a Artifact, manifest ocispec.Descriptor) (*Signature, error) {
-	path := a.Reference.Path
-	store, err := l.store(ctx, path)
+	lay, err := l.open(a.Reference.Path)
 	if err != nil {
 		return nil, err
 	}
-	raw, err := fetchAll(ctx, store, manifest, MaxManifestSize)
+	raw, err := lay.blob(manifest, MaxManifestSize)
 	if err != nil {
 		return nil, fmt.Errorf("signature manifest: %w", err)
 	}
@@ -135,21 +354,9 @@ func (l *Layouts) Fetch(ctx context.Context, a Artifact, manifest ocispec.Descri
 	if err != nil {
 		return nil, err
 	}
-	data, err := fetchAll(ctx, store, env, MaxEnvelopeSize)
+	data, err := lay.blob(env, MaxEnvelopeSize)
 	if err != nil {
 		return nil, fmt.Errorf("signature envelope: %w", err)
 	}
 	return &Signature{Manifest: manifest, MediaType: env.MediaType, Envelope: data, Annotations: annotations}, nil
-}
-
-func fetchAll(ctx context.Context, store *oci.ReadOnlyStore, desc ocispec.Descriptor, limit int64) ([]byte, error) {
-	rc, err := store.Fetch(ctx, desc)
-	if err != nil {
-		if errors.Is(err, errdef.ErrNotFound) || errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("%s is missing from the layout", desc.Digest)
-		}
-		return nil, err
-	}
-	defer rc.Close()
-	return readVerified(rc, desc, limit)
 }

@@ -31,6 +31,7 @@ import (
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/keyward/keyward/internal/bounded"
 	"github.com/keyward/keyward/reference"
 )
 
@@ -75,6 +76,17 @@ type Signature struct {
 	Envelope []byte
 	// Annotations are the signature manifest's annotations.
 	Annotations map[string]string
+
+	release func()
+}
+
+// Release tells the source that the envelope has been judged, so that the
+// bytes it holds count no more against its bound on envelopes in flight.
+// It may be called more than once; the Signature must not be used after.
+func (s *Signature) Release() {
+	if s != nil && s.release != nil {
+		s.release()
+	}
 }
 
 // Source is where artifacts and their signatures live.
@@ -85,7 +97,8 @@ type Source interface {
 	// the artifact, in the order the registry lists them, until fn returns
 	// an error (ErrStop ends the listing without error).
 	Signatures(ctx context.Context, a Artifact, fn func(ocispec.Descriptor) error) error
-	// Fetch fetches and checks a signature manifest and its envelope.
+	// Fetch fetches and checks a signature manifest and its envelope. The
+	// caller calls Release on the Signature once it has judged it.
 	Fetch(ctx context.Context, a Artifact, manifest ocispec.Descriptor) (*Signature, error)
 }
 
@@ -156,7 +169,8 @@ func readManifest(raw []byte, desc ocispec.Descriptor, subject ocispec.Descripto
 }
 
 // readVerified reads exactly desc.Size bytes (at most limit) and checks
-// their digest.
+// their digest; a declared size over the limit fails before anything is
+// read.
 func readVerified(r io.Reader, desc ocispec.Descriptor, limit int64) ([]byte, error) {
 	if desc.Size < 0 || desc.Size > limit {
 		return nil, fmt.Errorf("%s is %d bytes, more than the %d allowed", desc.Digest, desc.Size, limit)
@@ -164,12 +178,13 @@ func readVerified(r io.Reader, desc ocispec.Descriptor, limit int64) ([]byte, er
 	if err := desc.Digest.Validate(); err != nil {
 		return nil, fmt.Errorf("invalid digest %q: %w", desc.Digest, err)
 	}
-	data, err := io.ReadAll(io.LimitReader(r, desc.Size+1))
+	data, err := bounded.ReadExactly(r, desc.Size, limit, desc.Digest.String())
 	if err != nil {
+		var sm *bounded.SizeMismatchError
+		if errors.As(err, &sm) {
+			return nil, fmt.Errorf("%s: got %d bytes, the descriptor says %d", desc.Digest, sm.Got, desc.Size)
+		}
 		return nil, fmt.Errorf("read %s: %w", desc.Digest, err)
-	}
-	if int64(len(data)) != desc.Size {
-		return nil, fmt.Errorf("%s: got %d bytes, the descriptor says %d", desc.Digest, len(data), desc.Size)
 	}
 	if got := desc.Digest.Algorithm().FromBytes(data); got != desc.Digest {
 		return nil, fmt.Errorf("%s: content has digest %s", desc.Digest, got)

@@ -39,7 +39,9 @@ type RemoteOptions struct {
 	// MaxConnsPerHost bounds the connections kept open to one registry
 	// (default 16).
 	MaxConnsPerHost int
-	// RequestTimeout bounds one HTTP request, retries aside (default 30s).
+	// RequestTimeout bounds one HTTP request from the connection to the
+	// last byte of its body; each retry has its own (default
+	// DefaultRequestTimeout).
 	RequestTimeout time.Duration
 	// Retries is how often a request that failed with 408, 429, 5xx or
 	// a timeout is retried (default 4); RetryWait is the first wait,
@@ -47,10 +49,20 @@ type RemoteOptions struct {
 	// A Retry-After header from the registry is honoured.
 	Retries   int
 	RetryWait time.Duration
+	// CacheBytes bounds the envelopes kept to serve again during the run
+	// (default DefaultCacheBytes); envelopes over 1 MiB are never kept.
+	CacheBytes int64
+	// MaxInFlightBytes bounds the envelope bytes read or being judged at
+	// once, all references together (default DefaultMaxInFlightBytes).
+	MaxInFlightBytes int64
 	// Transport replaces the HTTP transport (tests); the options above
 	// that configure a transport are then ignored.
 	Transport http.RoundTripper
 }
+
+// maxRedirects bounds the redirects one request follows (net/http's
+// default is 10).
+const maxRedirects = 5
 
 // Remote reads artifacts and signatures from registries.
 type Remote struct {
@@ -60,22 +72,24 @@ type Remote struct {
 	mu       sync.Mutex
 	repos    map[string]*repository
 	resolved memo[ocispec.Descriptor]
-	fetched  memo[*Signature]
+	fetching memo[*Signature] // in flight only: entries leave when done
+	sigs     *sigCache        // small envelopes, within a byte budget
+	inFlight *byteSem         // envelope bytes read or being judged
 }
 
 var _ Source = (*Remote)(nil)
 
 // NewRemote returns a Remote. It makes no request until used.
 func NewRemote(o RemoteOptions) *Remote {
+	timeout := o.RequestTimeout
+	if timeout <= 0 {
+		timeout = DefaultRequestTimeout
+	}
 	base := o.Transport
 	if base == nil {
 		conns := o.MaxConnsPerHost
 		if conns <= 0 {
 			conns = 16
-		}
-		timeout := o.RequestTimeout
-		if timeout <= 0 {
-			timeout = 30 * time.Second
 		}
 		base = &http.Transport{
 			Proxy:                 http.ProxyFromEnvironment,
@@ -107,7 +121,17 @@ func NewRemote(o RemoteOptions) *Remote {
 	client := &auth.Client{
 		// oras' retry transport retries only what is safe to repeat: every
 		// request here is a GET or HEAD.
-		Client:     &http.Client{Transport: &retry.Transport{Base: base, Policy: func() retry.Policy { return policy }}},
+		Client: &http.Client{
+			Transport: &retry.Transport{Base: &guardTransport{base: base, timeout: timeout}, Policy: func() retry.Policy { return policy }},
+			// A registry that redirects in a loop stops here, well before
+			// the request budget.
+			CheckRedirect: func(req *http.Request, via []*http.Request) error {
+				if len(via) >= maxRedirects {
+					return fmt.Errorf("stopped after %d redirects", maxRedirects)
+				}
+				return nil
+			},
+		},
 		Cache:      auth.NewCache(),
 		Credential: o.Credential,
 	}
@@ -118,7 +142,15 @@ func NewRemote(o RemoteOptions) *Remote {
 	if plain == nil {
 		plain = func(string) bool { return false }
 	}
-	return &Remote{client: client, plainHTTP: plain, repos: map[string]*repository{}}
+	cacheBytes, inFlight := o.CacheBytes, o.MaxInFlightBytes
+	if cacheBytes <= 0 {
+		cacheBytes = DefaultCacheBytes
+	}
+	if inFlight <= 0 {
+		inFlight = DefaultMaxInFlightBytes
+	}
+	return &Remote{client: client, plainHTTP: plain, repos: map[string]*repository{},
+		sigs: newSigCache(cacheBytes), inFlight: &byteSem{max: inFlight}}
 }
 
 // repository returns the shared client of a reference's repository.
@@ -192,6 +224,7 @@ func (r *Remote) Resolve(ctx context.Context, ref reference.Reference) (Artifact
 		return Artifact{}, fmt.Errorf("reference %q does not name a registry", ref.Raw)
 	}
 	object := ref.Object()
+	ctx = ensureBudget(ctx)
 	desc, err := r.resolved.do(ctx, ref.Scope+"@"+object, func() (ocispec.Descriptor, error) {
 		desc, err := r.repository(ref).Resolve(ctx, object)
 		if err != nil {
@@ -213,6 +246,7 @@ func (r *Remote) Resolve(ctx context.Context, ref reference.Reference) (Artifact
 func (r *Remote) Signatures(ctx context.Context, a Artifact, fn func(ocispec.Descriptor) error) error {
 	ref := a.Reference
 	repo := r.repository(ref)
+	ctx = withListing(ensureBudget(ctx))
 	err := repo.referrers(ctx, a.Descriptor, ArtifactTypeSignature, func(referrers []ocispec.Descriptor) error {
 		for _, d := range referrers {
 			if !isSignatureManifest(d) {
@@ -242,36 +276,73 @@ type callbackError struct{ err error }
 
 func (e *callbackError) Error() string { return e.err.Error() }
 
-// Fetch fetches a signature manifest and its envelope, each once per Remote.
+// Fetch fetches a signature manifest and its envelope. Signatures with
+// small envelopes are kept (within CacheBytes) and fetched once per Remote;
+// concurrent fetches of the same signature share one download. The bytes of
+// envelopes read and not yet released count against MaxInFlightBytes:
+// Fetch waits while the budget is spent.
 func (r *Remote) Fetch(ctx context.Context, a Artifact, manifest ocispec.Descriptor) (*Signature, error) {
 	ref := a.Reference
+	ctx = ensureBudget(ctx)
 	key := ref.Scope + "@" + manifest.Digest.String() + "#" + a.Descriptor.Digest.String()
-	return r.fetched.do(ctx, key, func() (*Signature, error) {
-		repo := r.repository(ref)
-		rc, err := repo.Manifests().Fetch(ctx, manifest)
-		if err != nil {
-			return nil, describe(ref.Registry, "fetch signature manifest "+manifest.Digest.String(), err)
-		}
-		raw, err := readVerified(rc, manifest, MaxManifestSize)
-		rc.Close()
-		if err != nil {
-			return nil, fmt.Errorf("signature manifest: %w", err)
-		}
-		env, annotations, err := readManifest(raw, manifest, a.Descriptor)
-		if err != nil {
-			return nil, err
-		}
-		rc, err = repo.Blobs().Fetch(ctx, env)
-		if err != nil {
-			return nil, describe(ref.Registry, "fetch signature envelope "+env.Digest.String(), err)
-		}
-		defer rc.Close()
-		data, err := readVerified(rc, env, MaxEnvelopeSize)
-		if err != nil {
-			return nil, fmt.Errorf("signature envelope: %w", err)
-		}
-		return &Signature{Manifest: manifest, MediaType: env.MediaType, Envelope: data, Annotations: annotations}, nil
+	if sig, ok := r.sigs.get(key); ok {
+		return sig, nil
+	}
+	sig, err := r.fetching.do(ctx, key, func() (*Signature, error) {
+		defer r.fetching.forget(key)
+		return r.fetch(ctx, ref, a.Descriptor, manifest)
 	})
+	if err != nil {
+		return nil, err
+	}
+	if len(sig.Envelope) <= maxCachedEnvelope {
+		r.sigs.put(key, sig)
+	}
+	return sig, nil
+}
+
+// fetch reads and checks a signature manifest and its envelope, holding
+// the envelope's bytes against the in-flight budget until the Signature
+// is released (at once for envelopes small enough to keep).
+func (r *Remote) fetch(ctx context.Context, ref reference.Reference, subject, manifest ocispec.Descriptor) (*Signature, error) {
+	repo := r.repository(ref)
+	rc, err := repo.Manifests().Fetch(ctx, manifest)
+	if err != nil {
+		return nil, describe(ref.Registry, "fetch signature manifest "+manifest.Digest.String(), err)
+	}
+	raw, err := readVerified(rc, manifest, MaxManifestSize)
+	rc.Close()
+	if err != nil {
+		return nil, fmt.Errorf("signature manifest: %w", err)
+	}
+	env, annotations, err := readManifest(raw, manifest, subject)
+	if err != nil {
+		return nil, err
+	}
+	held := env.Size
+	if held <= maxCachedEnvelope {
+		held = 0 // kept in the cache, whose own budget bounds it
+	}
+	if err := r.inFlight.acquire(ctx, held); err != nil {
+		return nil, err
+	}
+	release := sync.OnceFunc(func() { r.inFlight.release(held) })
+	rc, err = repo.Blobs().Fetch(ctx, env)
+	if err != nil {
+		release()
+		return nil, describe(ref.Registry, "fetch signature envelope "+env.Digest.String(), err)
+	}
+	defer rc.Close()
+	data, err := readVerified(rc, env, MaxEnvelopeSize)
+	if err != nil {
+		release()
+		return nil, fmt.Errorf("signature envelope: %w", err)
+	}
+	sig := &Signature{Manifest: manifest, MediaType: env.MediaType, Envelope: data, Annotations: annotations}
+	if held > 0 {
+		sig.release = release
+	}
+	return sig, nil
 }
 
 // describe turns a registry error into a message that says what failed
@@ -331,6 +402,14 @@ type memoEntry[T any] struct {
 	done chan struct{}
 	val  T
 	err  error
+}
+
+// forget drops a key, so that its value is no longer kept once the callers
+// waiting for it have it.
+func (m *memo[T]) forget(key string) {
+	m.mu.Lock()
+	delete(m.m, key)
+	m.mu.Unlock()
 }
 
 func (m *memo[T]) do(ctx context.Context, key string, f func() (T, error)) (T, error) {

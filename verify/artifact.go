@@ -129,6 +129,9 @@ func (v *Verifier) VerifyArtifact(ctx context.Context, req ArtifactRequest, src 
 			env.Manifest = manifest
 		}
 		r := v.Verify(ctx, req.Request, env)
+		// Judged: the envelope's bytes are released (oci bounds those in
+		// flight) and dropped.
+		env.Release()
 		res.Signatures = append(res.Signatures, r)
 		if r.Passed {
 			res.Passed, res.Verified = true, r
@@ -185,5 +188,5 @@ func (s *ociSource) Fetch(ctx context.Context, manifest ocispec.Descriptor) (Env
 	if err != nil {
 		return Envelope{}, err
 	}
-	return Envelope{MediaType: sig.MediaType, Bytes: sig.Envelope, Manifest: sig.Manifest}, nil
+	return Envelope{MediaType: sig.MediaType, Bytes: sig.Envelope, Manifest: sig.Manifest, release: sig.Release}, nil
 }

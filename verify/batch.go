@@ -95,6 +95,11 @@ func (b *Batch) Verify(ctx context.Context, ref reference.Reference) *ReferenceR
 	start := time.Now()
 	r := &ReferenceResult{Version: ResultVersion, Reference: ref.Raw, Scope: ref.Scope, Signatures: []*Result{}}
 	defer func() { r.ElapsedMS = time.Since(start).Milliseconds() }()
+	maxSignatures := b.MaxSignatures
+	if maxSignatures <= 0 {
+		maxSignatures = DefaultMaxSignatures
+	}
+	ctx = oci.WithRequestBudget(ctx, RequestBudget(maxSignatures))
 
 	// The statement is chosen by scope before anything is fetched, so that
 	// a skip statement never touches the registry (spec "Signature
@@ -120,10 +125,6 @@ func (b *Batch) Verify(ctx context.Context, ref reference.Reference) *ReferenceR
 	r.Tag = ref.Tag
 	desc := a.Descriptor
 	r.Artifact = &desc
-	maxSignatures := b.MaxSignatures
-	if maxSignatures <= 0 {
-		maxSignatures = DefaultMaxSignatures
-	}
 	res, err := b.Verifier.VerifyArtifact(ctx, ArtifactRequest{
 		Request: Request{
 			Statement:    st,
@@ -148,6 +149,15 @@ func (b *Batch) Verify(ctx context.Context, ref reference.Reference) *ReferenceR
 		return fail(r, kind, err)
 	}
 	return r
+}
+
+// RequestBudget is how many registry requests one reference may cost when
+// at most maxSignatures signatures are evaluated: the resolution, every page
+// of the referrers listing, a manifest and an envelope per signature, with
+// room for retries and token requests. A registry that pages, redirects or
+// fails without end is stopped there (SECURITY.md).
+func RequestBudget(maxSignatures int) int {
+	return 16 + oci.MaxListingPages + 4*maxSignatures
 }
 
 func fail(r *ReferenceResult, kind ArtifactErrorKind, err error) *ReferenceResult {

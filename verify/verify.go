@@ -194,6 +194,16 @@ type Envelope struct {
 	// Manifest describes the signature manifest the envelope came from,
 	// if any; its digest names the signature in results and messages.
 	Manifest ocispec.Descriptor
+
+	release func()
+}
+
+// Release tells the envelope's source that it has been judged. It is
+// called by VerifyArtifact after each evaluation; Verify does not call it.
+func (e Envelope) Release() {
+	if e.release != nil {
+		e.release()
+	}
 }
 
 // CheckName names one step of the evaluation of a signature. The steps run
