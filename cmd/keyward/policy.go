@@ -133,7 +133,7 @@ func writeProblem(w io.Writer, indent string, p policy.Problem) {
 	if loc != "" {
 		loc += ": "
 	}
-	fmt.Fprintf(w, "%s%s%s: %s [%s]\n", indent, loc, p.Severity, p.Message, p.Rule)
+	fmt.Fprintf(w, "%s%s%s: %s [%s]\n", indent, loc, p.Severity, safeLines(p.Message, indent+"    "), p.Rule)
 	var at []string
 	ptr := p.Pointer
 	if ptr == "" {
@@ -148,7 +148,7 @@ func writeProblem(w io.Writer, indent string, p policy.Problem) {
 	}
 	fmt.Fprintf(w, "%s    %s\n", indent, strings.Join(at, ", "))
 	if p.Fix != "" {
-		fmt.Fprintf(w, "%s    fix: %s\n", indent, p.Fix)
+		fmt.Fprintf(w, "%s    fix: %s\n", indent, safeLines(p.Fix, indent+"    "))
 	}
 }
 
@@ -438,8 +438,8 @@ func policyExplain(e *env, f policyFlags, file, arg string) error {
 func writeExplanation(w io.Writer, ex policy.Explanation) {
 	fmt.Fprintf(w, "Policy:      %s (%s)\n", ex.File, typeNoun(ex.Type))
 	if ex.Reference != nil {
-		fmt.Fprintf(w, "Artifact:    %s\n", ex.Reference.Raw)
-		fmt.Fprintf(w, "Repository:  %s\n", ex.Reference.Repository)
+		fmt.Fprintf(w, "Artifact:    %s\n", safe(ex.Reference.Raw))
+		fmt.Fprintf(w, "Repository:  %s\n", safe(ex.Reference.Repository))
 	} else if ex.PolicyName != "" {
 		fmt.Fprintf(w, "Policy name: %s\n", ex.PolicyName)
 	} else {
@@ -484,7 +484,7 @@ func writeExplanation(w io.Writer, ex policy.Explanation) {
 			if c.SelfSigned {
 				kind += ", self-signed"
 			}
-			fmt.Fprintf(w, "    %s: %s (%s)\n", c.File, c.Subject, kind)
+			fmt.Fprintf(w, "    %s: %s (%s)\n", safe(c.File), safe(c.Subject), kind)
 			fmt.Fprintf(w, "      valid %s to %s, %s; sha256 %s\n", c.NotBefore.Format("2006-01-02"), c.NotAfter.Format("2006-01-02"), c.Status, c.SHA256)
 		}
 	}
@@ -493,7 +493,7 @@ func writeExplanation(w io.Writer, ex policy.Explanation) {
 		fmt.Fprintf(w, "  (none)\n")
 	}
 	for _, id := range ex.TrustedIdentities {
-		fmt.Fprintf(w, "  %s\n    %s\n", id.Identity, id.Meaning)
+		fmt.Fprintf(w, "  %s\n    %s\n", safe(id.Identity), safeLines(id.Meaning, "    "))
 	}
 }
 

@@ -429,18 +429,20 @@ func (w *resultWriter) write(r *verify.ReferenceResult) {
 		for _, s := range r.Signatures {
 			if s.Passed {
 				for _, c := range s.Warnings() {
-					fmt.Fprintf(w.e.stdout, "  warning: %s was set to %q and failed: %s\n", c.Check, c.Action, c.Message)
+					fmt.Fprintf(w.e.stdout, "  warning: %s was set to %q and failed: %s\n", c.Check, c.Action, safeLines(c.Message, "    "))
 				}
 			}
 		}
 	}
 }
 
-// summary is the one line of a reference in text output.
+// summary is the one line of a reference in text output; continuation
+// lines of a multi-line message are indented under it.
 func summary(r *verify.ReferenceResult) string {
-	name := r.Reference
+	const indent = "          "
+	name := safe(r.Reference)
 	if r.Artifact != nil && !strings.Contains(r.Reference, "@") {
-		name += " (" + r.Artifact.Digest.String() + ")"
+		name += " (" + safe(r.Artifact.Digest.String()) + ")"
 	}
 	switch {
 	case r.Skipped:
@@ -449,11 +451,11 @@ func summary(r *verify.ReferenceResult) string {
 		s := r.Signatures[len(r.Signatures)-1]
 		who := ""
 		if s.Signer != nil {
-			who = ", signed by " + s.Signer.Subject
+			who = ", signed by " + safe(s.Signer.Subject)
 		}
-		return fmt.Sprintf("VERIFIED  %s: signature %s passed statement %q (%s)%s", name, short(s.Signature), r.Statement, r.Level, who)
+		return fmt.Sprintf("VERIFIED  %s: signature %s passed statement %q (%s)%s", name, safe(short(s.Signature)), r.Statement, r.Level, who)
 	case r.Error != nil:
-		return fmt.Sprintf("FAILED    %s: %s", name, r.Error.Message)
+		return fmt.Sprintf("FAILED    %s: %s", name, safeLines(r.Error.Message, indent))
 	}
 	return fmt.Sprintf("FAILED    %s", name)
 }
@@ -468,7 +470,7 @@ func short(d string) string {
 // writeDetails prints every check of every signature evaluated.
 func writeDetails(w io.Writer, r *verify.ReferenceResult) {
 	if r.Tag != "" && r.Artifact != nil {
-		fmt.Fprintf(w, "  tag %s resolved to %s\n", r.Tag, r.Artifact.Digest)
+		fmt.Fprintf(w, "  tag %s resolved to %s\n", safe(r.Tag), safe(r.Artifact.Digest.String()))
 	}
 	if r.Statement != "" {
 		fmt.Fprintf(w, "  statement %q, level %s\n", r.Statement, r.Level)
@@ -478,9 +480,9 @@ func writeDetails(w io.Writer, r *verify.ReferenceResult) {
 		if s.Passed {
 			verdict = "passed"
 		}
-		fmt.Fprintf(w, "  signature %d %s (%s): %s\n", i+1, s.Signature, s.MediaType, verdict)
+		fmt.Fprintf(w, "  signature %d %s (%s): %s\n", i+1, safe(s.Signature), safe(s.MediaType), verdict)
 		if s.Signer != nil {
-			fmt.Fprintf(w, "    signer %s, %s, signed %s", s.Signer.Subject, s.Signer.SigningScheme, s.Signer.SigningTime.UTC().Format(time.RFC3339))
+			fmt.Fprintf(w, "    signer %s, %s, signed %s", safe(s.Signer.Subject), safe(string(s.Signer.SigningScheme)), s.Signer.SigningTime.UTC().Format(time.RFC3339))
 			if s.Signer.Expiry != nil {
 				fmt.Fprintf(w, ", expires %s", s.Signer.Expiry.UTC().Format(time.RFC3339))
 			}
@@ -489,7 +491,7 @@ func writeDetails(w io.Writer, r *verify.ReferenceResult) {
 		for _, c := range s.Checks {
 			line := fmt.Sprintf("    %-19s %-7s %-8s", c.Check, orDash(string(c.Action)), c.Outcome)
 			if c.Message != "" {
-				line += " " + c.Message
+				line += " " + safeLines(c.Message, "                                        ")
 			}
 			fmt.Fprintln(w, strings.TrimRight(line, " "))
 		}
