@@ -120,6 +120,9 @@ func (l *layout) readFile(name string, limit int64) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Close()
+	if fi, err := f.Stat(); err == nil && fi.Size() > limit {
+		return nil, fmt.Errorf("%s is %d bytes, more than the %d allowed", name, fi.Size(), limit)
+	}
 	return bounded.ReadAll(f, limit, name)
 }
 

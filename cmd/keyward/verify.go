@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -20,6 +19,7 @@ import (
 	"oras.land/oras-go/v2/registry/remote/credentials"
 
 	keyward "github.com/keyward/keyward"
+	"github.com/keyward/keyward/internal/bounded"
 	"github.com/keyward/keyward/internal/version"
 	"github.com/keyward/keyward/keys"
 	"github.com/keyward/keyward/oci"
@@ -46,6 +46,7 @@ type verifyFlags struct {
 	pluginConfig     []string
 	ocspTimeout      time.Duration
 	crlTimeout       time.Duration
+	requestTimeout   time.Duration
 	concurrency      int
 	fromFile         string
 	output           string
@@ -110,6 +111,7 @@ usage error.`,
 	fl.StringArrayVar(&f.pluginConfig, "plugin-config", nil, "key=value passed to verification plugins (repeatable)")
 	fl.DurationVar(&f.ocspTimeout, "ocsp-timeout", verify.DefaultOCSPTimeout, "timeout of each OCSP request")
 	fl.DurationVar(&f.crlTimeout, "crl-timeout", verify.DefaultCRLTimeout, "timeout of each CRL download")
+	fl.DurationVar(&f.requestTimeout, "request-timeout", oci.DefaultRequestTimeout, "time one registry request may take, its whole answer included")
 	fl.IntVar(&f.concurrency, "concurrency", 16, "references verified at once")
 	fl.StringVar(&f.fromFile, "from-file", "", "read references from this file, one a line ('-' for standard input; # starts a comment)")
 	fl.StringVarP(&f.output, "output", "o", "text", "output format: text or json (JSON Lines)")
@@ -138,6 +140,9 @@ func (f *verifyFlags) check(refs []string) error {
 	}
 	if f.maxSignatures <= 0 {
 		return usageErrorf("--max-signatures %d: it must be greater than 0", f.maxSignatures)
+	}
+	if f.requestTimeout <= 0 {
+		return usageErrorf("--request-timeout %s: it must be greater than 0", f.requestTimeout)
 	}
 	if f.concurrency <= 0 {
 		return usageErrorf("--concurrency %d: it must be greater than 0", f.concurrency)
@@ -179,29 +184,33 @@ func (f *verifyFlags) check(refs []string) error {
 	return nil
 }
 
-// maxReferencesFile bounds --from-file.
-const maxReferencesFile = 16 << 20
+// Bounds on what keyward verify reads from the command line's files.
+const (
+	// maxReferencesFile bounds --from-file.
+	maxReferencesFile = 16 << 20
+	// maxCAFile bounds --ca-file.
+	maxCAFile = 4 << 20
+	// maxPassword bounds the password read by --password-stdin; registry
+	// tokens (ACR refresh tokens, ECR passwords) are a few KiB.
+	maxPassword = 64 << 10
+)
 
 // readReferences returns the references of --from-file, one a line; blank
 // lines and lines starting with # are skipped.
 func readReferences(e *env, path string) ([]string, error) {
-	var r io.Reader
+	var data []byte
+	var err error
 	if path == "-" {
-		r = e.stdin
+		data, err = bounded.ReadAll(e.stdin, maxReferencesFile, "standard input")
 	} else {
-		file, err := os.Open(path)
-		if err != nil {
-			return nil, usageErrorf("--from-file: %v", err)
-		}
-		defer file.Close()
-		r = file
+		data, err = bounded.ReadFile(path, maxReferencesFile, path)
 	}
-	data, err := io.ReadAll(io.LimitReader(r, maxReferencesFile+1))
-	if err != nil {
-		return nil, fmt.Errorf("read --from-file %s: %w", path, err)
-	}
-	if len(data) > maxReferencesFile {
-		return nil, usageErrorf("--from-file %s is larger than %d bytes", path, maxReferencesFile)
+	var tooLarge *bounded.TooLargeError
+	switch {
+	case errors.As(err, &tooLarge):
+		return nil, usageErrorf("--from-file %s is larger than %d bytes: split the references over several runs", path, maxReferencesFile)
+	case err != nil:
+		return nil, usageErrorf("--from-file: %v", err)
 	}
 	var refs []string
 	sc := bufio.NewScanner(bytes.NewReader(data))
@@ -333,13 +342,14 @@ func (f *verifyFlags) source(e *env, refs []string) (oci.Source, error) {
 		},
 		UserAgent:       "keyward/" + version.Version,
 		MaxConnsPerHost: f.concurrency,
+		RequestTimeout:  f.requestTimeout,
 	}
 	if f.caFile != "" {
 		pool, err := x509.SystemCertPool()
 		if err != nil {
 			pool = x509.NewCertPool()
 		}
-		pem, err := os.ReadFile(f.caFile)
+		pem, err := bounded.ReadFile(f.caFile, maxCAFile, "--ca-file "+f.caFile)
 		if err != nil {
 			return nil, usageErrorf("--ca-file: %v", err)
 		}
@@ -361,7 +371,11 @@ func (f *verifyFlags) source(e *env, refs []string) (oci.Source, error) {
 // else the docker credential store.
 func (f *verifyFlags) credential(e *env, refs []string) (auth.CredentialFunc, error) {
 	if f.passwordStdin {
-		data, err := io.ReadAll(io.LimitReader(e.stdin, 64<<10))
+		data, err := bounded.ReadAll(e.stdin, maxPassword, "the password on standard input")
+		var tooLarge *bounded.TooLargeError
+		if errors.As(err, &tooLarge) {
+			return nil, usageErrorf("--password-stdin: the password on standard input is longer than %d bytes: pass the password or token itself, not a file of them", maxPassword)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("read the password from standard input: %w", err)
 		}

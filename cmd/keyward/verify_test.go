@@ -432,3 +432,25 @@ func TestVerifyTLS(t *testing.T) {
 		t.Errorf("missing --ca-file: status %d, stderr %q", status, errOut)
 	}
 }
+
+// TestVerifyPasswordStdinBound refuses a password over its bound instead of
+// truncating it, and never prints it.
+func TestVerifyPasswordStdinBound(t *testing.T) {
+	dir := t.TempDir()
+	p := testpki.WriteFile(t, dir, "p.json", []byte(`{"version":"1.0","trustPolicies":[{"name":"s","registryScopes":["*"],"signatureVerification":{"level":"strict"},"trustStores":["ca:x"],"trustedIdentities":["*"]}]}`), 0o644)
+	long := strings.Repeat("p", maxPassword+1)
+	status, out, errOut := runVerifyCmd(t, map[string]string{"HOME": dir}, long,
+		"--policy", p, "--trust-store", dir, "--username", "me", "--password-stdin", "--plain-http", "127.0.0.1:1/app:v1")
+	if status != exitUsage || !strings.Contains(errOut, "longer than 65536 bytes") {
+		t.Errorf("status %d, stderr %q", status, errOut)
+	}
+	if strings.Contains(out+errOut, long[:64]) {
+		t.Error("the password was printed")
+	}
+	// Exactly at the bound it is accepted (the registry is unreachable).
+	status, out, _ = runVerifyCmd(t, map[string]string{"HOME": dir}, long[:maxPassword],
+		"--policy", p, "--trust-store", dir, "--username", "me", "--password-stdin", "--plain-http", "127.0.0.1:1/app:v1")
+	if status != exitFailure || !strings.Contains(out, "cannot reach registry") {
+		t.Errorf("at the bound: status %d, %q", status, out)
+	}
+}
