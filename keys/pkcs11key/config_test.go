@@ -82,7 +82,7 @@ func TestResolveModule(t *testing.T) {
 				if err == nil || !strings.Contains(err.Error(), want) {
 					t.Fatalf("resolveModule error %v, want %q", err, want)
 				}
-				if keys.KindOf(err) != keys.KindInvalid {
+				if !isKind(err, keys.KindInvalid) {
 					t.Errorf("error kind %v, want KindInvalid", keys.KindOf(err))
 				}
 				return
