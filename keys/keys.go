@@ -21,6 +21,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/keyward/keyward/internal/chainrules"
 )
 
 // Key is an opened signing key with its certificate chain.
@@ -125,10 +127,10 @@ func (o *Opener) Open(ctx context.Context, keyID string, cfg Config, ignored ...
 	if err != nil {
 		return nil, err
 	}
-	issued := issuedBy
+	issued := chainrules.IssuedBy
 	known := o.chains.verified(k.Chain)
 	if known {
-		issued = namedBy
+		issued = chainrules.NamedBy
 	}
 	if err := checkChain(k.Signer.Public(), k.Chain, k.ChainSource, o.now(), issued); err != nil {
 		_ = k.Release()

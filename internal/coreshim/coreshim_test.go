@@ -4,8 +4,6 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"errors"
-	"os"
-	"path/filepath"
 	"reflect"
 	"runtime/debug"
 	"strings"
@@ -18,6 +16,7 @@ import (
 
 	"github.com/keyward/keyward/internal/coreshim"
 	"github.com/keyward/keyward/internal/testpki"
+	"github.com/keyward/keyward/internal/upstream"
 )
 
 // TestPinnedVersion fails when keyward builds with another notation-core-go
@@ -25,7 +24,11 @@ import (
 // re-read that file at the new version, update coreshim.Verify, then
 // coreshim.Version.
 func TestPinnedVersion(t *testing.T) {
-	versions := map[string]string{"go.mod requires": requiredVersion(t, coreshim.Module)}
+	required, err := upstream.Required(".", coreshim.Module)
+	if err != nil {
+		t.Fatal(err)
+	}
+	versions := map[string]string{"go.mod requires": required}
 	// Test binaries carry no dependency list today; a build that has one
 	// must link the same version.
 	if bi, ok := debug.ReadBuildInfo(); ok {
@@ -44,45 +47,6 @@ func TestPinnedVersion(t *testing.T) {
 				"signature/internal/base/envelope.go, bring coreshim.Verify and Unwrap in line, then set coreshim.Version",
 				what, coreshim.Module, v, coreshim.Version, v)
 		}
-	}
-}
-
-// requiredVersion reads the version of module that the repository's go.mod
-// (found upwards from the package folder) requires; a replace directive for
-// the module fails the test, as the copy may no longer match.
-func requiredVersion(t *testing.T, module string) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		data, err := os.ReadFile(filepath.Join(dir, "go.mod"))
-		if err == nil {
-			version := ""
-			for _, line := range strings.Split(string(data), "\n") {
-				fields := strings.Fields(line)
-				if len(fields) > 0 && (fields[0] == "require" || fields[0] == "replace") {
-					fields = fields[1:]
-				}
-				switch {
-				case len(fields) >= 2 && fields[0] == module && fields[1] == "=>",
-					len(fields) >= 3 && fields[0] == module && fields[2] == "=>":
-					t.Fatalf("%s/go.mod replaces %s: check internal/coreshim against the replacement, then pin it", dir, module)
-				case len(fields) >= 2 && fields[0] == module:
-					version = fields[1]
-				}
-			}
-			if version == "" {
-				t.Fatalf("%s/go.mod does not require %s", dir, module)
-			}
-			return version
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the package folder")
-		}
-		dir = parent
 	}
 }
 
