@@ -3,13 +3,17 @@ package keys_test
 import (
 	"crypto"
 	"crypto/x509"
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	nx509 "github.com/notaryproject/notation-core-go/x509"
 
+	"github.com/keyward/keyward/internal/chainrules"
 	"github.com/keyward/keyward/internal/testpki"
+	"github.com/keyward/keyward/internal/upstream"
 	"github.com/keyward/keyward/keys"
 )
 
@@ -240,7 +244,7 @@ func TestCheckChain(t *testing.T) {
 			if err == nil {
 				t.Fatalf("CheckChain() = nil, want an error containing %q", tc.want)
 			}
-			if keys.KindOf(err) != keys.KindInvalid {
+			if !isKind(err, keys.KindInvalid) {
 				t.Errorf("KindOf(err) = %v, want KindInvalid", keys.KindOf(err))
 			}
 			for _, w := range tc.want {
@@ -267,5 +271,115 @@ func TestSpecOf(t *testing.T) {
 				t.Errorf("SpecByName(%s) = %v, %v; want %v", spec, byName, err, got)
 			}
 		})
+	}
+}
+
+// isKind reports whether err's chain holds a [*keys.Error] of the kind.
+func isKind(err error, kind keys.ErrorKind) bool {
+	var ke *keys.Error
+	return errors.As(err, &ke) && ke.Kind == kind
+}
+
+// TestCheckChainCoversNotation holds CheckChain, whose certificate rules
+// are internal/chainrules' copy of notation-core-go's, to refusing every
+// chain notation-core-go's ValidateCodeSigningCertChain refuses, over chains
+// that vary each property those rules read (key usage bits and
+// criticality, extended key usages, basic constraints, path length, order,
+// validity); Opener relies on it to skip verifying remembered chains'
+// signatures. It fails first when go.mod requires another notation-core-go
+// than the one chainrules was read from.
+func TestCheckChainCoversNotation(t *testing.T) {
+	required, err := upstream.Required(".", chainrules.Module)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if required != chainrules.Version {
+		t.Fatalf("go.mod requires %s %s, but internal/chainrules copies %s: re-read notation-core-go %s x509/codesigning_cert_validations.go and x509/helper.go, "+
+			"bring internal/chainrules in line, then set chainrules.Version", chainrules.Module, required, chainrules.Version, required)
+	}
+
+	now := time.Now()
+	root := testpki.Root(t, "covers root")
+	inter := root.Intermediate(t, "covers inter")
+	caTmpl := func(isCA bool) testpki.Option {
+		return testpki.WithTemplate(func(c *x509.Certificate) { c.BasicConstraintsValid, c.IsCA = true, isCA })
+	}
+	type chainCase struct {
+		name  string
+		chain []*x509.Certificate
+	}
+	var cases []chainCase
+	leafCase := func(name string, opts ...testpki.Option) {
+		cases = append(cases, chainCase{"leaf " + name, testpki.Chain(inter.Leaf(t, "covers leaf "+name, opts...), inter, root)})
+	}
+	leafCase("valid")
+	for _, ku := range []x509.KeyUsage{0, x509.KeyUsageContentCommitment, x509.KeyUsageKeyEncipherment, x509.KeyUsageDataEncipherment,
+		x509.KeyUsageKeyAgreement, x509.KeyUsageCertSign, x509.KeyUsageCRLSign, x509.KeyUsageEncipherOnly | x509.KeyUsageKeyAgreement,
+		x509.KeyUsageDecipherOnly | x509.KeyUsageKeyAgreement} {
+		leafCase(fmt.Sprintf("key usage digitalSignature|%#x", ku), testpki.WithKeyUsage(x509.KeyUsageDigitalSignature|ku))
+		if ku != 0 {
+			leafCase(fmt.Sprintf("key usage %#x alone", ku), testpki.WithKeyUsage(ku))
+		}
+	}
+	leafCase("without key usage", testpki.WithoutKeyUsage())
+	leafCase("non-critical key usage", testpki.WithKeyUsage(x509.KeyUsageDigitalSignature), testpki.WithNonCriticalKeyUsage())
+	for _, eku := range []x509.ExtKeyUsage{x509.ExtKeyUsageAny, x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth,
+		x509.ExtKeyUsageEmailProtection, x509.ExtKeyUsageTimeStamping, x509.ExtKeyUsageOCSPSigning} {
+		leafCase(fmt.Sprintf("extended key usage %d", eku), testpki.WithEKU(eku))
+		leafCase(fmt.Sprintf("extended key usages codeSigning and %d", eku), testpki.WithEKU(x509.ExtKeyUsageCodeSigning, eku))
+	}
+	leafCase("without extended key usage", testpki.WithEKU())
+	leafCase("CA", caTmpl(true))
+	leafCase("CA with keyCertSign", caTmpl(true), testpki.WithKeyUsage(x509.KeyUsageDigitalSignature|x509.KeyUsageCertSign))
+	leafCase("expired", testpki.WithValidity(now.Add(-2*time.Hour), now.Add(-time.Hour)))
+	leafCase("not yet valid", testpki.WithValidity(now.Add(time.Hour), now.Add(2*time.Hour)))
+
+	interCase := func(name string, opts ...testpki.Option) {
+		i := root.Intermediate(t, "covers inter "+name, opts...)
+		cases = append(cases, chainCase{"intermediate " + name, testpki.Chain(i.Leaf(t, "covers leaf under "+name), i, root)})
+	}
+	interCase("without keyCertSign", testpki.WithKeyUsage(x509.KeyUsageDigitalSignature))
+	interCase("without key usage", testpki.WithoutKeyUsage())
+	interCase("non-critical key usage", testpki.WithKeyUsage(x509.KeyUsageCertSign), testpki.WithNonCriticalKeyUsage())
+	interCase("not a CA", caTmpl(false))
+	interCase("path length 0", testpki.WithMaxPathLen(0))
+	interCase("expired", testpki.WithValidity(now.Add(-2*time.Hour), now.Add(-time.Hour)))
+	short := testpki.Root(t, "covers root path length 0", testpki.WithMaxPathLen(0))
+	shortInter := short.Intermediate(t, "covers inter under path length 0")
+	cases = append(cases, chainCase{"root path length 0 above an intermediate", testpki.Chain(shortInter.Leaf(t, "covers leaf under path length 0"), shortInter, short)})
+
+	leaf := inter.Leaf(t, "covers leaf order")
+	self := testpki.SelfSignedLeaf(t, "covers self-signed")
+	cases = append(cases,
+		chainCase{"order leaf root intermediate", testpki.Chain(leaf, root, inter)},
+		chainCase{"order without root", testpki.Chain(leaf, inter)},
+		chainCase{"order leaf alone", testpki.Chain(leaf)},
+		chainCase{"order intermediate root", testpki.Chain(inter, root)},
+		chainCase{"order root alone", testpki.Chain(root)},
+		chainCase{"order self-signed leaf alone", testpki.Chain(self)},
+		chainCase{"order self-signed leaf above a root", testpki.Chain(self, root)},
+		chainCase{"order root twice", testpki.Chain(leaf, inter, root, root)},
+	)
+
+	refused := 0
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			coreErr := nx509.ValidateCodeSigningCertChain(c.chain, &now)
+			err := keys.CheckChain(c.chain[0].PublicKey, c.chain, "the test chain", now)
+			if coreErr != nil {
+				refused++
+				if err == nil {
+					t.Fatalf("notation-core-go refuses the chain (%v) but CheckChain accepts it", coreErr)
+				}
+			}
+			if err != nil && !isKind(err, keys.KindInvalid) {
+				t.Errorf("CheckChain() error is not a KindInvalid *keys.Error: %v", err)
+			}
+		})
+	}
+	// The corpus must exercise notation's refusals, or the test proves
+	// nothing.
+	if refused < len(cases)/2 {
+		t.Errorf("notation-core-go refuses only %d of %d chains: the corpus no longer varies what it checks", refused, len(cases))
 	}
 }

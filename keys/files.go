@@ -3,43 +3,39 @@ package keys
 import (
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
+
+	"github.com/keyward/keyward/internal/bounded"
 )
 
 // OpenRegular opens path for reading if it is a regular file (symlinks are
-// followed, as Kubernetes secret mounts need). It never blocks: the type is
-// checked before the open and the open is non-blocking, so a FIFO or device
-// named in a key id or plugin config cannot hang the plugin. what names the
-// file in messages ("key file", "PIN file").
+// followed, as Kubernetes secret mounts need). It never blocks
+// ([bounded.OpenRegular]), so a FIFO or device named in a key id or plugin
+// config cannot hang the plugin. what names the file in messages ("key
+// file", "PIN file"); errors are [KindInvalid], or [KindAccessDenied] for a
+// file this user may not read.
 func OpenRegular(what, path string) (*os.File, fs.FileInfo, error) {
-	fi, err := os.Stat(path)
+	f, fi, err := bounded.OpenRegular(path)
 	if err != nil {
-		switch {
-		case errors.Is(err, fs.ErrNotExist):
-			return nil, nil, Invalidf("%s %q does not exist", what, path)
-		case errors.Is(err, fs.ErrPermission):
-			return nil, nil, Deniedf("%s %q cannot be read by this user: %v", what, path, errors.Unwrap(err))
-		}
-		return nil, nil, Invalidf("%s %q cannot be opened: %v", what, path, errors.Unwrap(err))
+		return nil, nil, openError(what, path, err)
 	}
-	if !fi.Mode().IsRegular() {
-		return nil, nil, Invalidf("%s %q is not a regular file", what, path)
+	return f, fi, nil
+}
+
+// openError says why [bounded.OpenRegular] refused path, as a [*Error].
+func openError(what, path string, err error) error {
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return Invalidf("%s %q does not exist", what, path)
+	case errors.Is(err, fs.ErrPermission):
+		return Deniedf("%s %q cannot be read by this user: %v", what, path, errors.Unwrap(err))
+	case errors.Is(err, bounded.ErrNotRegular):
+		return Invalidf("%s %q is not a regular file", what, path)
+	case errors.Is(err, bounded.ErrChanged):
+		return Invalidf("%s %q changed while it was opened", what, path)
 	}
-	f, err := os.OpenFile(path, os.O_RDONLY|nonBlock, 0)
-	if err != nil {
-		if errors.Is(err, fs.ErrPermission) {
-			return nil, nil, Deniedf("%s %q cannot be read by this user: %v", what, path, errors.Unwrap(err))
-		}
-		return nil, nil, Invalidf("%s %q cannot be opened: %v", what, path, errors.Unwrap(err))
-	}
-	fi2, err := f.Stat()
-	if err != nil || !os.SameFile(fi, fi2) {
-		f.Close()
-		return nil, nil, Invalidf("%s %q changed while it was opened", what, path)
-	}
-	return f, fi2, nil
+	return Invalidf("%s %q cannot be opened: %v", what, path, errors.Unwrap(err))
 }
 
 // CheckPrivate refuses, as ssh does ("UNPROTECTED PRIVATE KEY FILE"), a
@@ -52,8 +48,9 @@ func CheckPrivate(what, path string, fi fs.FileInfo) error {
 	return nil
 }
 
-// ReadFile reads a regular file of at most limit bytes. With private, the
-// file must also pass [CheckPrivate].
+// ReadFile reads a regular file of at most limit bytes (see [OpenRegular]).
+// With private, the file must also pass [CheckPrivate]. A file over the
+// limit is a [KindInvalid] error.
 func ReadFile(what, path string, limit int64, private bool) ([]byte, error) {
 	f, fi, err := OpenRegular(what, path)
 	if err != nil {
@@ -65,12 +62,17 @@ func ReadFile(what, path string, limit int64, private bool) ([]byte, error) {
 			return nil, err
 		}
 	}
-	data, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, fmt.Errorf("read %s %q: %w", what, path, err)
+	tooLarge := func() error { return Invalidf("%s %q is larger than %d bytes", what, path, limit) }
+	if fi.Size() > limit {
+		return nil, tooLarge()
 	}
-	if int64(len(data)) > limit {
-		return nil, Invalidf("%s %q is larger than %d bytes", what, path, limit)
+	data, err := bounded.ReadAll(f, limit, what)
+	var tl *bounded.TooLargeError
+	switch {
+	case errors.As(err, &tl):
+		return nil, tooLarge()
+	case err != nil:
+		return nil, fmt.Errorf("read %s %q: %w", what, path, err)
 	}
 	return data, nil
 }

@@ -17,12 +17,12 @@ import (
 	"context"
 	"crypto"
 	"crypto/x509"
-	"errors"
-	"fmt"
 	"slices"
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/keyward/keyward/internal/chainrules"
 )
 
 // Key is an opened signing key with its certificate chain.
@@ -127,10 +127,10 @@ func (o *Opener) Open(ctx context.Context, keyID string, cfg Config, ignored ...
 	if err != nil {
 		return nil, err
 	}
-	issued := issuedBy
+	issued := chainrules.IssuedBy
 	known := o.chains.verified(k.Chain)
 	if known {
-		issued = namedBy
+		issued = chainrules.NamedBy
 	}
 	if err := checkChain(k.Signer.Public(), k.Chain, k.ChainSource, o.now(), issued); err != nil {
 		_ = k.Release()
@@ -201,62 +201,4 @@ func checkConfigKeys(b Backend, cfg Config, ignored []string) error {
 	return Invalidf("plugin config key %q is not used with %s: keys; the supported keys are %s "+
 		"(a misspelt key would otherwise be ignored silently)",
 		unknown[0], b.Scheme(), strings.Join(known, ", "))
-}
-
-// Kind classifies an error for the plugin protocol's error codes.
-type Kind int
-
-// Error kinds. The zero value is an internal error.
-const (
-	// KindInternal is an unexpected failure (protocol code ERROR).
-	KindInternal Kind = iota
-	// KindInvalid is a problem with the request, the key id, the plugin
-	// config or the key material that the user must fix (VALIDATION_ERROR).
-	KindInvalid
-	// KindAccessDenied is a refused secret: wrong PIN or passphrase, a
-	// locked token (ACCESS_DENIED).
-	KindAccessDenied
-	// KindTimeout is a device or service that did not answer in time;
-	// notation may retry (TIMEOUT).
-	KindTimeout
-	// KindBusy is a device or service that refused for load; notation may
-	// retry (THROTTLED).
-	KindBusy
-)
-
-// Error is an error of a known [Kind].
-type Error struct {
-	Kind Kind
-	Err  error
-}
-
-func (e *Error) Error() string { return e.Err.Error() }
-func (e *Error) Unwrap() error { return e.Err }
-
-// KindOf returns the kind of the first [*Error] in err's chain, or
-// KindInternal.
-func KindOf(err error) Kind {
-	var e *Error
-	if errors.As(err, &e) {
-		return e.Kind
-	}
-	return KindInternal
-}
-
-// Invalidf returns a KindInvalid error.
-func Invalidf(format string, args ...any) error {
-	return &Error{Kind: KindInvalid, Err: fmt.Errorf(format, args...)}
-}
-
-// Deniedf returns a KindAccessDenied error.
-func Deniedf(format string, args ...any) error {
-	return &Error{Kind: KindAccessDenied, Err: fmt.Errorf(format, args...)}
-}
-
-// WithKind returns err classified as kind, keeping its message and chain.
-func WithKind(kind Kind, err error) error {
-	if err == nil {
-		return nil
-	}
-	return &Error{Kind: kind, Err: err}
 }

@@ -13,7 +13,8 @@ import (
 
 // SignMessage hashes message with the hash of the key's spec and signs the
 // digest, returning the signature in the form the Notary Project envelopes
-// carry (spec-digest §1.7):
+// carry (specification signature-specification.md "Algorithm Selection";
+// notation-plugin-framework-go v1.0.0 plugin/algorithm.go):
 //   - ECDSA: the raw fixed-width r||s (IEEE P1363), each half ceil(bits/8)
 //     bytes. JWS (RFC 7518 §3.4) and COSE (RFC 9053 §2.1) both use it, and
 //     notation rejects ASN.1 DER signatures.

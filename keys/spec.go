@@ -26,7 +26,8 @@ type Spec struct {
 	Bits int
 }
 
-// The key specs, as listed in spec-digest §1.7 (pfw algorithm.go).
+// The key specs (specification signature-specification.md "Algorithm
+// Selection"; notation-plugin-framework-go v1.0.0 plugin/algorithm.go).
 var specs = []Spec{
 	{Name: "RSA-2048", Hash: crypto.SHA256, HashName: "SHA-256", Algorithm: "RSASSA-PSS-SHA-256", RSA: true, Bits: 2048},
 	{Name: "RSA-3072", Hash: crypto.SHA384, HashName: "SHA-384", Algorithm: "RSASSA-PSS-SHA-384", RSA: true, Bits: 3072},

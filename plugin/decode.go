@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"unicode/utf8"
+
+	"github.com/keyward/keyward/internal/bounded"
 )
 
 // malformed is the prefix notation-plugin-framework-go uses for requests
@@ -19,12 +21,13 @@ const malformed = "Input is not a valid JSON"
 // compatibility; everything else that is not exactly one JSON object is a
 // VALIDATION_ERROR that says what is wrong.
 func decode(r io.Reader, v any) error {
-	data, err := io.ReadAll(io.LimitReader(r, MaxRequestSize+1))
-	if err != nil {
-		return validationErrorf("%s: reading standard input failed: %v", malformed, err)
-	}
-	if len(data) > MaxRequestSize {
+	data, err := bounded.ReadAll(r, MaxRequestSize, "request")
+	var tl *bounded.TooLargeError
+	switch {
+	case errors.As(err, &tl):
 		return validationErrorf("%s: the request is larger than %d bytes, the most keyward accepts", malformed, MaxRequestSize)
+	case err != nil:
+		return validationErrorf("%s: reading standard input failed: %v", malformed, err)
 	}
 	trimmed := bytes.TrimSpace(data)
 	if len(trimmed) == 0 {

@@ -10,24 +10,29 @@ import (
 	"github.com/keyward/keyward/keys"
 )
 
-// Protocol error codes (plugin-extensibility.md "Error codes"). notation may
-// retry after TIMEOUT and THROTTLED.
+// ErrorCode is a protocol error code (specification
+// plugin-extensibility.md "Error codes"), the errorCode of an [Error].
+type ErrorCode string
+
+// Protocol error codes, notation-plugin-framework-go's. notation may retry
+// after TIMEOUT and THROTTLED.
 const (
-	CodeValidation                 = string(pfw.ErrorCodeValidation)
-	CodeUnsupportedContractVersion = string(pfw.ErrorCodeUnsupportedContractVersion)
-	CodeAccessDenied               = string(pfw.ErrorCodeAccessDenied)
-	CodeTimeout                    = string(pfw.ErrorCodeTimeout)
-	CodeThrottled                  = string(pfw.ErrorCodeThrottled)
-	CodeGeneric                    = string(pfw.ErrorCodeGeneric)
+	CodeValidation                 = ErrorCode(pfw.ErrorCodeValidation)
+	CodeUnsupportedContractVersion = ErrorCode(pfw.ErrorCodeUnsupportedContractVersion)
+	CodeAccessDenied               = ErrorCode(pfw.ErrorCodeAccessDenied)
+	CodeTimeout                    = ErrorCode(pfw.ErrorCodeTimeout)
+	CodeThrottled                  = ErrorCode(pfw.ErrorCodeThrottled)
+	CodeGeneric                    = ErrorCode(pfw.ErrorCodeGeneric)
 )
 
 // Error is the protocol's error response, written as JSON on standard error.
 type Error struct {
-	Code    string `json:"errorCode"`
-	Message string `json:"errorMessage"`
+	Code    ErrorCode `json:"errorCode"`
+	Message string    `json:"errorMessage"`
 }
 
-func (e *Error) Error() string { return e.Code + ": " + e.Message }
+// Error returns the code and the message.
+func (e *Error) Error() string { return string(e.Code) + ": " + e.Message }
 
 // JSON returns the error response bytes.
 func (e *Error) JSON() []byte {
@@ -40,11 +45,14 @@ func (e *Error) JSON() []byte {
 
 // codedError is an error that already carries its protocol code.
 type codedError struct {
-	code string
+	code ErrorCode
 	err  error
 }
 
+// Error returns the wrapped error's message.
 func (e *codedError) Error() string { return e.err.Error() }
+
+// Unwrap returns the wrapped error.
 func (e *codedError) Unwrap() error { return e.err }
 
 func validationErrorf(format string, args ...any) error {
@@ -52,8 +60,8 @@ func validationErrorf(format string, args ...any) error {
 }
 
 // toError maps an error to the protocol: an explicit code wins, then the key
-// backend's classification, then context cancellation; anything else is the
-// generic ERROR.
+// backend's classification ([keys.ErrorKind]), then context cancellation;
+// anything else is the generic ERROR.
 func toError(err error) *Error {
 	var ce *codedError
 	if errors.As(err, &ce) {

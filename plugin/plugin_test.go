@@ -85,7 +85,7 @@ func mustRun(t testing.TB, command string, request any, out any) {
 	}
 }
 
-func wantError(t *testing.T, perr *plugin.Error, code string, parts ...string) {
+func wantError(t *testing.T, perr *plugin.Error, code plugin.ErrorCode, parts ...string) {
 	t.Helper()
 	if perr == nil {
 		t.Fatalf("no error, want %s", code)
@@ -472,7 +472,7 @@ func FuzzRun(f *testing.F) {
 			f.Add(uint8(i), []byte(s))
 		}
 	}
-	codes := map[string]bool{plugin.CodeValidation: true, plugin.CodeUnsupportedContractVersion: true,
+	codes := map[plugin.ErrorCode]bool{plugin.CodeValidation: true, plugin.CodeUnsupportedContractVersion: true,
 		plugin.CodeAccessDenied: true, plugin.CodeTimeout: true, plugin.CodeThrottled: true, plugin.CodeGeneric: true}
 	p := newPlugin()
 	f.Fuzz(func(t *testing.T, cmd uint8, in []byte) {

@@ -9,13 +9,14 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
 
 	corecrl "github.com/notaryproject/notation-core-go/revocation/crl"
+
+	"github.com/keyward/keyward/internal/bounded"
 )
 
 // Bounds of the CRL file cache. notation-core-go downloads CRLs of at most
@@ -93,17 +94,21 @@ func (c *FileCache) Get(ctx context.Context, url string) (*corecrl.Bundle, error
 	if fi.Size() > maxCRLCacheEntry {
 		return nil, fmt.Errorf("crl cache: %s is %d bytes, more than the %d allowed", p, fi.Size(), maxCRLCacheEntry)
 	}
-	f, err := os.Open(p)
+	// bounded.OpenRegular checks the type again and opens without
+	// blocking: a FIFO put in place of the entry since the Lstat cannot
+	// hang the verification.
+	f, _, err := bounded.OpenRegular(p)
 	if err != nil {
 		return nil, fmt.Errorf("crl cache: %w", err)
 	}
 	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxCRLCacheEntry+1))
-	if err != nil {
-		return nil, fmt.Errorf("crl cache: read %s: %w", p, err)
-	}
-	if len(data) > maxCRLCacheEntry {
+	data, err := bounded.ReadAll(f, maxCRLCacheEntry, "")
+	var tl *bounded.TooLargeError
+	switch {
+	case errors.As(err, &tl):
 		return nil, fmt.Errorf("crl cache: %s is more than %d bytes", p, maxCRLCacheEntry)
+	case err != nil:
+		return nil, fmt.Errorf("crl cache: read %s: %w", p, err)
 	}
 	gotURL, base, delta, err := decodeCRLFile(data)
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -161,6 +162,14 @@ func TestFileCacheRefusesBadFiles(t *testing.T) {
 		}, false},
 		{"directory", func(t *testing.T, c *FileCache, p string) {
 			if err := os.Mkdir(p, 0o700); err != nil {
+				t.Fatal(err)
+			}
+		}, false},
+		{"fifo (must not hang)", func(t *testing.T, c *FileCache, p string) {
+			if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+				t.Fatal(err)
+			}
+			if err := syscall.Mkfifo(p, 0o600); err != nil {
 				t.Fatal(err)
 			}
 		}, false},

@@ -4,6 +4,8 @@ import (
 	"context"
 
 	"github.com/notaryproject/notation-core-go/signature"
+
+	"github.com/keyward/keyward/internal/coreshim"
 )
 
 // CacheSizes reports how many entries each in-memory cache of v holds, for
@@ -30,5 +32,5 @@ func VerifyEnvelope(v *Verifier, mediaType string, b []byte) (ours, theirs *sign
 	}
 	ours, oursErr = v.verifyEnvelope(context.Background(), env)
 	theirs, theirsErr = env.Verify()
-	return ours, theirs, oursErr, theirsErr, unwrapEnvelope(env) != nil
+	return ours, theirs, oursErr, theirsErr, coreshim.Unwrap(env) != nil
 }

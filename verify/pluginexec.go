@@ -126,14 +126,6 @@ func pluginStderrError(stderr []byte) error {
 	return &pluginError{code: e.ErrCode, msg: e.Message}
 }
 
-// pluginError is an error a plugin reported; Error is its message.
-type pluginError struct {
-	code pfw.ErrorCode
-	msg  string
-}
-
-func (e *pluginError) Error() string { return e.msg }
-
 // metadata runs get-plugin-metadata and checks the answer as notation-go
 // does (plugin.CLIPlugin.GetMetadata): every required field present,
 // contract 1.0 supported, and the name equal to the installed name.
@@ -196,16 +188,6 @@ func (b *boundedBuffer) Write(p []byte) (int, error) {
 	}
 	return b.Buffer.Write(p)
 }
-
-// notationError carries notation's message for a failure and, for
-// CheckResult.Detail, the cause notation does not print.
-type notationError struct {
-	msg   string
-	cause error
-}
-
-func (e *notationError) Error() string { return e.msg }
-func (e *notationError) Unwrap() error { return e.cause }
 
 func truncate(b []byte, n int) []byte {
 	if len(b) > n {

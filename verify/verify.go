@@ -304,17 +304,6 @@ type CheckResult struct {
 	Inconclusive bool `json:"inconclusive,omitempty"`
 }
 
-// CheckError is the error of an enforced failure: Error returns the
-// message notation gives.
-type CheckError struct {
-	Check        CheckName
-	Msg          string
-	Inconclusive bool
-}
-
-// Error returns notation's message for the failure.
-func (e *CheckError) Error() string { return e.Msg }
-
 // Result is the evaluation of one signature.
 type Result struct {
 	// Signature is the digest of the signature manifest ("" if unknown).

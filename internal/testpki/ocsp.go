@@ -5,7 +5,6 @@ import (
 	"crypto/x509"
 	"encoding/asn1"
 	"encoding/base64"
-	"io"
 	"math/big"
 	"net/http"
 	"net/url"
@@ -15,6 +14,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ocsp"
+
+	"github.com/keyward/keyward/internal/bounded"
 )
 
 // OCSPResponder is an RFC 6960 OCSP responder on 127.0.0.1 for the
@@ -181,8 +182,8 @@ func (o *OCSPResponder) serve(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "Content-Type must be application/ocsp-request", http.StatusUnsupportedMediaType)
 			return
 		}
-		body, err := io.ReadAll(io.LimitReader(r.Body, maxRequestBody+1))
-		if err != nil || len(body) > maxRequestBody {
+		body, err := bounded.ReadAll(r.Body, maxRequestBody, "OCSP request")
+		if err != nil {
 			writeOCSP(w, ocsp.MalformedRequestErrorResponse)
 			return
 		}

@@ -11,12 +11,13 @@ import (
 	"encoding/asn1"
 	"errors"
 	"fmt"
-	"io"
 	"math/big"
 	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/keyward/keyward/internal/bounded"
 )
 
 // Object identifiers of RFC 3161 time-stamping and the CMS around it.
@@ -381,8 +382,8 @@ func (a *TSA) serve(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "Content-Type must be application/timestamp-query", http.StatusUnsupportedMediaType)
 		return
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxRequestBody+1))
-	if err != nil || len(body) > maxRequestBody {
+	body, err := bounded.ReadAll(r.Body, maxRequestBody, "timestamp request")
+	if err != nil {
 		http.Error(w, "request too large", http.StatusRequestEntityTooLarge)
 		return
 	}

@@ -150,15 +150,6 @@ func transient(err error) bool {
 	return isCode(err, pkcs11.CKR_GENERAL_ERROR) || errors.As(err, &nf)
 }
 
-// notFound is a missing token or key (KindInvalid).
-type notFound struct{ msg string }
-
-func (e *notFound) Error() string { return e.msg }
-
-func notFoundf(format string, args ...any) error {
-	return keys.WithKind(keys.KindInvalid, &notFound{msg: fmt.Sprintf(format, args...)})
-}
-
 func (k *signer) openTokenOnce() error {
 	m, err := loadModule(k.module)
 	if err != nil {

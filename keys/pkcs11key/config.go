@@ -5,13 +5,13 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
 
+	"github.com/keyward/keyward/internal/bounded"
 	"github.com/keyward/keyward/keys"
 )
 
@@ -250,15 +250,17 @@ func (b Backend) findModule(name string) (string, error) {
 // readP11KitModule reads the "module:" line of a p11-kit module config. A
 // relative module path is relative to p11-kit's module directory.
 func readP11KitModule(path, moduleDir string) (string, bool, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", false, nil // absent or unreadable: not this directory
-	}
-	defer f.Close()
-	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+	data, err := bounded.ReadFile(path, maxModuleConfig, "")
+	var tl *bounded.TooLargeError
+	switch {
+	case errors.As(err, &tl):
+		return "", false, invalidf("p11-kit module config %q is larger than %d bytes: a module config is a few lines; fix it or use module-path in the key id", path, maxModuleConfig)
+	case err != nil:
+		// absent, unreadable or not a regular file (a FIFO cannot hang
+		// the plugin: bounded opens without blocking): not this directory
 		return "", false, nil
 	}
-	sc := bufio.NewScanner(io.LimitReader(f, maxModuleConfig))
+	sc := bufio.NewScanner(bytes.NewReader(data))
 	for sc.Scan() {
 		line := strings.TrimSpace(sc.Text())
 		k, v, ok := strings.Cut(line, ":")

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/keyward/keyward/keys"
@@ -42,6 +43,10 @@ func TestResolveModule(t *testing.T) {
 	os.WriteFile(filepath.Join(kitDir, "kit.module"), []byte("# comment\nmodule: "+kitLib+"\ncritical: no\n"), 0o644)
 	os.WriteFile(filepath.Join(kitDir, "rel.module"), []byte("module: bar.so\n"), 0o644)
 	os.WriteFile(filepath.Join(kitDir, "broken.module"), []byte("remote: x\n"), 0o644)
+	os.WriteFile(filepath.Join(kitDir, "huge.module"), []byte("module: "+kitLib+"\n"+strings.Repeat("#\n", maxModuleConfig)), 0o644)
+	if err := syscall.Mkfifo(filepath.Join(kitDir, "fifo.module"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	be := Backend{Getenv: env(map[string]string{EnvModule: b}), moduleDirs: []string{modDir}, p11kitDirs: []string{kitDir}}
 
 	tests := []struct {
@@ -59,6 +64,8 @@ func TestResolveModule(t *testing.T) {
 		{"module-name p11-kit relative", "pkcs11:?module-name=rel", nil, be, bar},
 		{"module-name p11-kit without module line", "pkcs11:?module-name=broken", nil, be, "error: has no \"module:\" line"},
 		{"module-name missing", "pkcs11:?module-name=nothere", nil, be, "error: module-name=nothere was not found"},
+		{"module-name p11-kit config too large", "pkcs11:?module-name=huge", nil, be, "error: is larger than 65536 bytes"},
+		{"module-name p11-kit FIFO (must not hang)", "pkcs11:?module-name=fifo", nil, be, "error: module-name=fifo was not found"},
 		{"path and matching name", "pkcs11:?module-path=" + libfoo + "&module-name=foo", nil, be, libfoo},
 		{"path and other name", "pkcs11:?module-path=" + a + "&module-name=foo", nil, be, "error: name different libraries"},
 		{"config", "pkcs11:", keys.Config{ConfigModule: a}, be, a},
@@ -82,7 +89,7 @@ func TestResolveModule(t *testing.T) {
 				if err == nil || !strings.Contains(err.Error(), want) {
 					t.Fatalf("resolveModule error %v, want %q", err, want)
 				}
-				if keys.KindOf(err) != keys.KindInvalid {
+				if !isKind(err, keys.KindInvalid) {
 					t.Errorf("error kind %v, want KindInvalid", keys.KindOf(err))
 				}
 				return

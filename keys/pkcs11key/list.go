@@ -2,7 +2,6 @@ package pkcs11key
 
 import (
 	"crypto/x509"
-	"errors"
 )
 
 // ListOptions selects what [List] reads.
@@ -19,10 +18,6 @@ type ListOptions struct {
 	// may return [ErrNoPIN] (or PIN may be nil) to list without login.
 	PIN func(TokenInventory) (string, error)
 }
-
-// ErrNoPIN tells [List] that no PIN is available: the token is listed
-// without logging in.
-var ErrNoPIN = errors.New("no PIN available")
 
 // Inventory is what a PKCS#11 module exposes.
 type Inventory struct {

@@ -424,16 +424,6 @@ func ckrName(err error) string {
 	return fmt.Sprintf("CKR 0x%08X", code)
 }
 
-// p11Error is a failed PKCS#11 call: a message naming the operation and
-// the CKR_ code, wrapping the pkcs11.Error.
-type p11Error struct {
-	msg  string
-	code pkcs11.Error
-}
-
-func (e *p11Error) Error() string { return e.msg }
-func (e *p11Error) Unwrap() error { return e.code }
-
 // ckrError classifies a failed PKCS#11 call: missing token or unusable key
 // → KindInvalid with the fix, refused PIN → KindAccessDenied, a full token
 // → KindBusy, anything else unclassified (ERROR). The message names the
@@ -444,7 +434,7 @@ func ckrError(op string, err error, label string) error {
 		return fmt.Errorf("%s: %w", op, err)
 	}
 	name := ckrName(err)
-	wrap := func(kind keys.Kind, format string, args ...any) error {
+	wrap := func(kind keys.ErrorKind, format string, args ...any) error {
 		e := &p11Error{msg: fmt.Sprintf("%s failed with %s", op, name) + fmt.Sprintf(format, args...), code: pkcs11.Error(code)}
 		if kind == keys.KindInternal {
 			return e

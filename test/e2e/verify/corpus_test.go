@@ -121,7 +121,9 @@ func cases() []corpusCase {
 		{name: "unknown-critical-attribute", sign: func(t *testing.T, w *world, tg *target, a *artifact) {
 			// notation-go v1.3.2 does not reject an unknown critical
 			// extended attribute when no verification plugin is named
-			// (spec-digest §6.11), so this passes.
+			// (notation-go v1.3.2 verifier/verifier.go checks them only in
+			// processPluginResponse, against a verification plugin's
+			// answer), so this passes.
 			env := w.attachBuilt(t, a, envelopeSpec{
 				mediaType: mediaTypeJWS, leaf: w.main, chain: w.chain(w.main), signingTime: time.Now(),
 				attributes: []signature.Attribute{{Key: "io.keyward.corpus.unknown", Critical: true, Value: "must-be-understood"}},

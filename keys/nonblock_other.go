@@ -1,5 +1,0 @@
-//go:build !unix
-
-package keys
-
-const nonBlock = 0
