@@ -509,3 +509,30 @@ func mustParseLayout(t *testing.T, s string) reference.Reference {
 	}
 	return r
 }
+
+// TestRemoteRequestBudget stops a reference whose requests exceed the
+// budget its context carries.
+func TestRemoteRequestBudget(t *testing.T) {
+	ctx := context.Background()
+	host, _ := startRegistry(t, true)
+	r := repo(t, host, "app")
+	art := pushArtifact(t, r)
+	pushSignature(t, r, art, "A", oci.MediaTypeJWS, []byte(`{"jws":"A"}`))
+	src := oci.NewRemote(oci.RemoteOptions{PlainHTTP: plain})
+	// Resolution costs one request: a budget of one lets it through and
+	// stops the listing that follows.
+	bctx := oci.WithRequestBudget(ctx, 1)
+	a, err := src.Resolve(bctx, mustParse(t, host+"/app:v1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = src.Signatures(bctx, a, func(ocispec.Descriptor) error { return nil })
+	if !errors.Is(err, oci.ErrRequestBudget) {
+		t.Fatalf("Signatures over budget = %v, want ErrRequestBudget", err)
+	}
+	// A fresh budget lists them.
+	n := 0
+	if err := src.Signatures(oci.WithRequestBudget(ctx, 10), a, func(ocispec.Descriptor) error { n++; return nil }); err != nil || n != 1 {
+		t.Fatalf("Signatures = %d, %v", n, err)
+	}
+}
