@@ -7,10 +7,13 @@ package hostile_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -25,9 +28,41 @@ import (
 	"github.com/keyward/keyward/verify"
 )
 
+var (
+	rsswrapOnce sync.Once
+	rsswrapBin  string
+	rsswrapErr  error
+)
+
+// rsswrap builds testdata/rsswrap, which runs keyward and reports its own
+// peak RSS: measured from this (large) test process, a child's ru_maxrss
+// would start from the test's.
+func rsswrap(t *testing.T) string {
+	t.Helper()
+	rsswrapOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "rsswrap")
+		if err != nil {
+			rsswrapErr = err
+			return
+		}
+		rsswrapBin = filepath.Join(dir, "rsswrap")
+		out, err := exec.Command("go", "build", "-o", rsswrapBin, "./testdata/rsswrap").CombinedOutput()
+		if err != nil {
+			rsswrapErr = fmt.Errorf("go build rsswrap: %v\n%s", err, out)
+		}
+	})
+	if rsswrapErr != nil {
+		t.Fatal(rsswrapErr)
+	}
+	return rsswrapBin
+}
+
 func TestMain(m *testing.M) {
 	code := m.Run()
 	testenv.Cleanup()
+	if rsswrapBin != "" {
+		os.RemoveAll(filepath.Dir(rsswrapBin))
+	}
 	os.Exit(code)
 }
 
@@ -63,8 +98,9 @@ func newWorld(t *testing.T) world {
 func (w world) verifyCmd(t *testing.T, timeout time.Duration, args ...string) run {
 	t.Helper()
 	bin := testenv.KeywardBinary(t)
-	cmd := exec.Command(bin, append([]string{"verify", "--policy", w.policy, "--trust-store", w.store}, args...)...)
-	cmd.Env = []string{"HOME=" + t.TempDir(), "PATH=" + os.Getenv("PATH")}
+	rssFile := filepath.Join(t.TempDir(), "rss")
+	cmd := exec.Command(rsswrap(t), append([]string{bin, "verify", "--policy", w.policy, "--trust-store", w.store}, args...)...)
+	cmd.Env = []string{"HOME=" + t.TempDir(), "PATH=" + os.Getenv("PATH"), "RSSWRAP_OUT=" + rssFile}
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	start := time.Now()
@@ -81,8 +117,12 @@ func (w world) verifyCmd(t *testing.T, timeout time.Duration, args ...string) ru
 		t.Fatalf("keyward verify %v still ran after %s\n%s%s", args, timeout, out.String(), errb.String())
 	}
 	r := run{status: cmd.ProcessState.ExitCode(), stdout: out.String(), stderr: errb.String(), elapsed: time.Since(start)}
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		r.maxRSS = int64(ru.Maxrss) * 1024 // kilobytes on Linux
+	raw, err := os.ReadFile(rssFile)
+	if err != nil {
+		t.Fatalf("rsswrap reported no peak RSS: %v\n%s", err, r.stderr)
+	}
+	if r.maxRSS, err = strconv.ParseInt(string(raw), 10, 64); err != nil {
+		t.Fatal(err)
 	}
 	t.Logf("keyward verify: exit %d in %s, peak RSS %d MiB", r.status, r.elapsed.Round(time.Millisecond), r.maxRSS>>20)
 	return r
