@@ -330,8 +330,11 @@ func (l *Layouts) Signatures(ctx context.Context, a Artifact, fn func(ocispec.De
 		if err != nil {
 			return fmt.Errorf("read manifest %s in OCI layout %q: %w", p.Digest, lay.path, err)
 		}
-		if _, _, err := readManifest(raw, p, a.Descriptor); err != nil {
+		if !isLayoutSignature(raw, p, a.Descriptor) {
 			continue // another kind of referrer
+		}
+		if _, _, err := readManifest(raw, p, a.Descriptor); err != nil {
+			continue
 		}
 		if err := fn(p); err != nil {
 			if errors.Is(err, ErrStop) {
@@ -341,6 +344,32 @@ func (l *Layouts) Signatures(ctx context.Context, a Artifact, fn func(ocispec.De
 		}
 	}
 	return nil
+}
+
+// isLayoutSignature reports whether a manifest in a layout is a signature
+// of subject as notation-go v1.3.2 finds them where there is no referrers
+// API (registry/repository.go signatureReferrers): an image manifest counts
+// by its config media type (form B, the form notation v1.3.2 writes; form A
+// with artifactType and the empty config is not seen), an artifact
+// manifest by its artifactType, and the subject must equal the artifact's
+// descriptor (media type, digest and size).
+func isLayoutSignature(raw []byte, desc, subject ocispec.Descriptor) bool {
+	var m struct {
+		ArtifactType string              `json:"artifactType"`
+		Config       ocispec.Descriptor  `json:"config"`
+		Subject      *ocispec.Descriptor `json:"subject"`
+	}
+	if json.Unmarshal(raw, &m) != nil || m.Subject == nil {
+		return false
+	}
+	s := m.Subject
+	if s.MediaType != subject.MediaType || s.Digest != subject.Digest || s.Size != subject.Size {
+		return false
+	}
+	if desc.MediaType == mediaTypeArtifactManifest {
+		return m.ArtifactType == ArtifactTypeSignature
+	}
+	return m.Config.MediaType == ArtifactTypeSignature
 }
 
 // Fetch reads a signature manifest and its envelope from the layout.

@@ -58,16 +58,24 @@ func checkSchema(t *testing.T, s *jsonschema.Schema, r *verify.ReferenceResult) 
 	}
 }
 
-// pushSignature stores an envelope as a signature manifest (form A) whose
-// subject is the artifact.
+// pushSignature stores an envelope as a signature manifest whose subject
+// is the artifact, in the form notation v1.3.2 writes (config media type
+// application/vnd.cncf.notary.signature).
 func pushSignature(t *testing.T, ctx context.Context, target oras.Target, artifact ocispec.Descriptor, mediaType string, envelope []byte) ocispec.Descriptor {
 	t.Helper()
-	layer := content.NewDescriptorFromBytes(mediaType, envelope)
-	if err := target.Push(ctx, layer, bytes.NewReader(envelope)); err != nil {
-		t.Fatal(err)
+	push := func(mediaType string, data []byte) ocispec.Descriptor {
+		d := content.NewDescriptorFromBytes(mediaType, data)
+		if exists, err := target.Exists(ctx, d); err != nil || !exists {
+			if err := target.Push(ctx, d, bytes.NewReader(data)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return d
 	}
-	d, err := oras.PackManifest(ctx, target, oras.PackManifestVersion1_1, oci.ArtifactTypeSignature,
-		oras.PackManifestOptions{Subject: &artifact, Layers: []ocispec.Descriptor{layer}})
+	layer := push(mediaType, envelope)
+	config := push(oci.ArtifactTypeSignature, []byte("{}"))
+	d, err := oras.PackManifest(ctx, target, oras.PackManifestVersion1_1, "",
+		oras.PackManifestOptions{Subject: &artifact, Layers: []ocispec.Descriptor{layer}, ConfigDescriptor: &config})
 	if err != nil {
 		t.Fatal(err)
 	}
