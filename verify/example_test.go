@@ -20,7 +20,13 @@ func printResult(name string, r *verify.ReferenceResult) {
 	}
 	fmt.Println()
 	for _, s := range r.Signatures {
-		fmt.Printf("  signature by %q passed %t", s.Signer.Subject, s.Passed)
+		// Signer is nil when the envelope's integrity could not be
+		// verified: nothing in it can be trusted then.
+		signer := "an unverified signer"
+		if s.Signer != nil {
+			signer = fmt.Sprintf("%q", s.Signer.Subject)
+		}
+		fmt.Printf("  signature by %s passed %t", signer, s.Passed)
 		if s.FailedCheck != "" {
 			fmt.Printf(", failed check %s", s.FailedCheck)
 		}
