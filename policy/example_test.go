@@ -150,3 +150,39 @@ func ExampleDocument_Select() {
 	//   statement everything-else (wildcard-scope)
 	//   no statement lists the repository "registry.example.com/team-b/api" in its registryScopes, so statement "everything-else" with the wildcard scope "*" applies
 }
+
+// Selection fails when no statement applies (an error wrapping
+// ErrNoApplicableStatement, with notation's message) and when the scope
+// breaks the registry scope grammar (a *ScopeError), before anything is
+// fetched.
+func ExampleDocument_Select_errors() {
+	doc, err := policy.Parse([]byte(`{"version": "1.0", "trustPolicies": [{
+		"name": "team-a", "registryScopes": ["registry.example.com/team-a/app"],
+		"signatureVerification": {"level": "strict"},
+		"trustStores": ["ca:team-a"], "trustedIdentities": ["*"]}]}`), "", policy.TypeOCI)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+
+	ref, err := reference.Parse("registry.example.com/team-b/api:v1")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	_, err = doc.Select(ref)
+	fmt.Println(errors.Is(err, policy.ErrNoApplicableStatement))
+
+	// An OCI layout reference carries the scope it is verified under.
+	ref, err = reference.ParseLayout("/var/lib/images/app:v1", "Local/App")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	_, err = doc.Select(ref)
+	var scopeErr *policy.ScopeError
+	fmt.Println(errors.As(err, &scopeErr), scopeErr.Scope)
+	// Output:
+	// true
+	// true Local/App
+}
