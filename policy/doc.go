@@ -50,17 +50,15 @@
 //
 // # Trust stores
 //
-// [TrustStore] reads named stores laid out as notation's
-// {NOTATION_CONFIG}/truststore/x509/<type>/<name>/, with notation-go's
-// rules and messages ([StoreError]); it keeps no cache, so long-running
-// callers cache per [StoreRef]. [ConfigDir] and [DefaultTrustStoreDir] find
-// notation's folder from an environment the caller passes in.
+// Package truststore reads the named stores statements reference
+// ([truststore.Ref]) with notation-go's rules and messages; [Lint],
+// [Explain] and [CheckTrustStores] take a [*truststore.TrustStore].
 //
 // # Trust boundary
 //
 // Policy files and certificate files are untrusted input: documents are
-// bounded by [MaxDocumentSize] and certificate files by
-// [MaxCertificateFileSize], symlinks and special files are refused, and no
+// bounded by [MaxDocumentSize] (and certificate files by
+// truststore.MaxCertificateFileSize), symlinks and special files are refused, and no
 // input makes the package panic (fuzz tests check this). [Lint] and
 // [Explain] only read.
 package policy

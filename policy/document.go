@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"strconv"
 	"strings"
+
+	"github.com/keyward/keyward/truststore"
 )
 
 // DocumentType says which kind of trust policy a document is.
@@ -144,7 +146,7 @@ type Statement struct {
 	overrides       map[Check]Action
 	overrideOrder   []Check // as written
 	verifyTimestamp TimestampOption
-	stores          []StoreRef
+	stores          []truststore.Ref
 	identities      []Identity
 	global          bool
 	pointer         string
@@ -216,13 +218,13 @@ func (s *Statement) SkipsVerification() bool { return s.level == LevelSkip }
 func (s *Statement) VerifyTimestamp() TimestampOption { return s.verifyTimestamp }
 
 // TrustStores returns the statement's trust store references.
-func (s *Statement) TrustStores() []StoreRef { return append([]StoreRef(nil), s.stores...) }
+func (s *Statement) TrustStores() []truststore.Ref { return append([]truststore.Ref(nil), s.stores...) }
 
 // TrustStoresOfType returns the statement's references of type t without
 // duplicates, in order (notation de-duplicates the same way).
-func (s *Statement) TrustStoresOfType(t StoreType) []StoreRef {
-	var out []StoreRef
-	seen := map[StoreRef]bool{}
+func (s *Statement) TrustStoresOfType(t truststore.Type) []truststore.Ref {
+	var out []truststore.Ref
+	seen := map[truststore.Ref]bool{}
 	for _, r := range s.stores {
 		if r.Type == t && !seen[r] {
 			seen[r] = true
@@ -234,7 +236,7 @@ func (s *Statement) TrustStoresOfType(t StoreType) []StoreRef {
 
 // HasTrustStoreType reports whether the statement references a store of
 // type t.
-func (s *Statement) HasTrustStoreType(t StoreType) bool {
+func (s *Statement) HasTrustStoreType(t truststore.Type) bool {
 	for _, r := range s.stores {
 		if r.Type == t {
 			return true
@@ -264,7 +266,7 @@ func (s *Statement) TrustsAnyIdentity() bool {
 // the signing chain expired at verification time). When it is false every
 // certificate of the chain must be valid at verification time instead.
 func (s *Statement) TimestampVerified(chainExpired bool) bool {
-	if !s.HasTrustStoreType(StoreTSA) || s.Action(CheckAuthenticTimestamp) == ActionSkip {
+	if !s.HasTrustStoreType(truststore.TypeTSA) || s.Action(CheckAuthenticTimestamp) == ActionSkip {
 		return false
 	}
 	return s.verifyTimestamp != TimestampAfterCertExpiry || chainExpired

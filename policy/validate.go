@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/keyward/keyward/truststore"
 )
 
 // validator checks one parsed document: the schema, then every rule
@@ -492,11 +494,11 @@ func (v *validator) checkVerifyTimestamp(rs *rawStatement, invalidSV func(string
 }
 
 // checkTrustStores: notation-go validateTrustStore, for every value.
-func (v *validator) checkTrustStores(rs *rawStatement) []StoreRef {
+func (v *validator) checkTrustStores(rs *rawStatement) []truststore.Ref {
 	if !isKind(rs.stores, kindArray) {
 		return nil
 	}
-	var refs []StoreRef
+	var refs []truststore.Ref
 	for j, e := range rs.stores.elems {
 		if e.kind != kindString {
 			continue
@@ -508,16 +510,16 @@ func (v *validator) checkTrustStores(rs *rawStatement) []StoreRef {
 			v.add(v.at(Problem{Rule: RuleStoreMalformed, Pointer: ptr, Statement: rs.name,
 				Message: fmt.Sprintf("trust policy statement %q has malformed trust store value %q. The required format is <TrustStoreType>:<TrustStoreName>", rs.name, e.str),
 				Fix:     storeRefFix(e.str)}, e))
-		case !StoreType(t).Valid():
+		case !truststore.Type(t).Valid():
 			v.add(v.at(Problem{Rule: RuleStoreType, Pointer: ptr, Statement: rs.name,
 				Message: fmt.Sprintf("trust policy statement %q uses an unsupported trust store type %q in trust store value %q", rs.name, t, e.str),
 				Fix:     "use the type ca, signingAuthority or tsa (case-sensitive)" + didYouMean(t, []string{"ca", "signingAuthority", "tsa"})}, e))
-		case !ValidStoreName(name):
+		case !truststore.ValidName(name):
 			v.add(v.at(Problem{Rule: RuleStoreName, Pointer: ptr, Statement: rs.name,
 				Message: fmt.Sprintf("trust policy statement %q uses an unsupported trust store name %q in trust store value %q. Named store name needs to follow [a-zA-Z0-9_.-]+ format", rs.name, name, e.str),
 				Fix:     "name the store (and its folder) with letters, digits, '_', '.' and '-' only"}, e))
 		default:
-			refs = append(refs, StoreRef{Type: StoreType(t), Name: name})
+			refs = append(refs, truststore.Ref{Type: truststore.Type(t), Name: name})
 		}
 	}
 	return refs
@@ -772,7 +774,7 @@ func (v *validator) checkGlobal(raws []*rawStatement, statements []*Statement, d
 
 // storeRefFix suggests a "<type>:<name>" for a value without ':'.
 func storeRefFix(s string) string {
-	if StoreType(s).Valid() {
+	if truststore.Type(s).Valid() {
 		return fmt.Sprintf(`write "%s:<name>", naming the folder truststore/x509/%s/<name>`, s, s)
 	}
 	return fmt.Sprintf(`write "<type>:<name>" with type ca, signingAuthority or tsa, e.g. "ca:%s"`, s)
