@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"strconv"
-	"strings"
 
+	"github.com/keyward/keyward/internal/jsonpos"
 	"github.com/keyward/keyward/truststore"
 )
 
@@ -46,8 +46,8 @@ type Document struct {
 	byScope    map[string]*Statement // OCI: exact scopes
 	wildcard   *Statement            // OCI: the "*" statement
 	global     *Statement            // blob: the globalPolicy statement
-	root       *node                 // for positions of values
-	lines      *lineIndex
+	root       *jsonpos.Node         // for positions of values
+	lines      *jsonpos.Lines
 }
 
 // Type returns the document's type.
@@ -68,11 +68,11 @@ func (d *Document) Statement(name string) *Statement { return d.byName[name] }
 // Position returns the 1-based line and column of the value at JSON
 // pointer ptr, or zeros if there is none.
 func (d *Document) Position(ptr string) (line, col int) {
-	off, ok := offsetOf(d.root, ptr)
-	if !ok {
+	n := jsonpos.Lookup(d.root, ptr)
+	if n == nil {
 		return 0, 0
 	}
-	return d.lines.position(off)
+	return d.lines.Position(n.Off)
 }
 
 // MarshalJSON encodes the document in a canonical form (fixed key order, no
@@ -281,33 +281,4 @@ func (s *Statement) x509Identities() []Identity {
 		}
 	}
 	return out
-}
-
-// offsetOf finds the byte offset of the value at JSON pointer ptr.
-func offsetOf(root *node, ptr string) (int, bool) {
-	n := root
-	for _, tok := range pointerTokens(ptr) {
-		switch {
-		case n == nil:
-			return 0, false
-		case n.kind == kindObject:
-			v, _, ok := n.get(tok)
-			if !ok {
-				return 0, false
-			}
-			n = v
-		case n.kind == kindArray:
-			i, err := strconv.Atoi(tok)
-			if err != nil || i < 0 || i >= len(n.elems) || strings.HasPrefix(tok, "+") {
-				return 0, false
-			}
-			n = n.elems[i]
-		default:
-			return 0, false
-		}
-	}
-	if n == nil {
-		return 0, false
-	}
-	return n.off, true
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/keyward/keyward/internal/jsonpos"
 	"github.com/keyward/keyward/truststore"
 )
 
@@ -161,7 +162,7 @@ func (l *linter) overrides(s *Statement) {
 		case CheckAuthenticTimestamp:
 			why = ": a signature made outside its certificates' validity only logs a warning"
 		}
-		l.add(s, sev, LintOverrideDowngrade, pointerJoin(s.pointer+"/signatureVerification/override", string(c)), strconv.Quote(string(a)),
+		l.add(s, sev, LintOverrideDowngrade, jsonpos.Join(s.pointer+"/signatureVerification/override", string(c)), strconv.Quote(string(a)),
 			fmt.Sprintf("the override weakens %s from %s (level %s) to %s%s", c, base, s.level, a, why),
 			fmt.Sprintf("remove the %q override unless the downgrade is intended", c))
 	}

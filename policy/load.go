@@ -9,8 +9,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
+
+	"github.com/keyward/keyward/internal/jsonpos"
 )
 
 // MaxDocumentSize bounds a trust policy document: 16 MiB holds about
@@ -103,16 +104,16 @@ func DetectType(file string, data []byte) (DocumentType, string) {
 	case base == "trustpolicy.json" || strings.HasSuffix(base, ".oci.json"):
 		return TypeOCI, "file name " + filepath.Base(file)
 	}
-	root, err := parseJSON(data)
+	root, err := jsonpos.Parse(data)
 	if err != nil {
 		return TypeOCI, "default"
 	}
-	tp, _, _ := root.get("trustPolicies")
-	if tp == nil || tp.kind != kindArray || len(tp.elems) == 0 {
+	tp, _, _ := root.Get("trustPolicies")
+	if tp == nil || tp.Kind != jsonpos.KindArray || len(tp.Elems) == 0 {
 		return TypeOCI, "default"
 	}
-	for _, s := range tp.elems {
-		if _, _, ok := s.get("registryScopes"); ok || s.kind != kindObject {
+	for _, s := range tp.Elems {
+		if _, _, ok := s.Get("registryScopes"); ok || s.Kind != jsonpos.KindObject {
 			return TypeOCI, "content: a statement has registryScopes"
 		}
 	}
@@ -143,16 +144,16 @@ func parse(data []byte, file string, typ DocumentType, alwaysSchema bool) (*Docu
 		}}}
 	}
 	data = bytes.Clone(data) // the Document keeps it for positions
-	lines := newLineIndex(data)
-	root, err := parseJSON(data)
+	lines := jsonpos.NewLines(data)
+	root, err := jsonpos.Parse(data)
 	var syntax []Problem
 	if err != nil {
-		var se *syntaxError
+		var se *jsonpos.SyntaxError
 		errors.As(err, &se)
-		line, col := lines.position(se.off)
+		line, col := lines.Position(se.Off)
 		p := Problem{
 			Rule: RuleJSONSyntax, Severity: SeverityError, File: file, Line: line, Column: col,
-			Message: "malformed trust policy: " + se.msg,
+			Message: "malformed trust policy: " + se.Msg,
 			Fix:     "correct the JSON syntax at this position",
 		}
 		if root == nil {
@@ -174,14 +175,14 @@ func parse(data []byte, file string, typ DocumentType, alwaysSchema bool) (*Docu
 
 // renderValue renders a value as compact JSON for Problem.Value, shortened
 // past 200 characters.
-func renderValue(n *node) string {
+func renderValue(n *jsonpos.Node) string {
 	if n == nil {
 		return ""
 	}
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
 	enc.SetEscapeHTML(false)
-	if err := enc.Encode(n.toAny()); err != nil {
+	if err := enc.Encode(n.ToAny()); err != nil {
 		return ""
 	}
 	s := strings.TrimSuffix(b.String(), "\n")
@@ -196,25 +197,3 @@ func renderValue(n *node) string {
 }
 
 func isRuneStart(b byte) bool { return b&0xC0 != 0x80 }
-
-// nodeAt returns the value at JSON pointer ptr, or nil.
-func nodeAt(root *node, ptr string) *node {
-	n := root
-	for _, tok := range pointerTokens(ptr) {
-		switch {
-		case n == nil:
-			return nil
-		case n.kind == kindObject:
-			n, _, _ = n.get(tok)
-		case n.kind == kindArray:
-			i, err := strconv.Atoi(tok)
-			if err != nil || i < 0 || i >= len(n.elems) {
-				return nil
-			}
-			n = n.elems[i]
-		default:
-			return nil
-		}
-	}
-	return n
-}

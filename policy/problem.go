@@ -151,32 +151,3 @@ func sortProblems(ps []Problem) {
 		return a.Message < b.Message
 	})
 }
-
-// pointerJoin appends reference tokens to a JSON pointer, escaping '~' and
-// '/' (RFC 6901 section 3).
-func pointerJoin(base string, tokens ...string) string {
-	var b strings.Builder
-	b.WriteString(base)
-	for _, t := range tokens {
-		b.WriteByte('/')
-		if strings.ContainsAny(t, "~/") {
-			t = strings.ReplaceAll(strings.ReplaceAll(t, "~", "~0"), "/", "~1")
-		}
-		b.WriteString(t)
-	}
-	return b.String()
-}
-
-// pointerTokens splits a JSON pointer into unescaped reference tokens.
-func pointerTokens(ptr string) []string {
-	if ptr == "" {
-		return nil
-	}
-	parts := strings.Split(strings.TrimPrefix(ptr, "/"), "/")
-	for i, t := range parts {
-		if strings.Contains(t, "~") {
-			parts[i] = strings.ReplaceAll(strings.ReplaceAll(t, "~1", "/"), "~0", "~")
-		}
-	}
-	return parts
-}

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/keyward/keyward/internal/jsonpos"
 	"github.com/keyward/keyward/truststore"
 )
 
@@ -15,8 +16,8 @@ import (
 type validator struct {
 	typ      DocumentType
 	file     string
-	lines    *lineIndex
-	root     *node
+	lines    *jsonpos.Lines
+	root     *jsonpos.Node
 	problems []Problem
 	// alwaysSchema runs the schema validator on every document.
 	alwaysSchema bool
@@ -28,16 +29,16 @@ type validator struct {
 type rawStatement struct {
 	index   int
 	ptr     string
-	n       *node
+	n       *jsonpos.Node
 	name    string
 	nameOK  bool // name present and a string
-	sv      *node
+	sv      *jsonpos.Node
 	level   string
 	levelOK bool // level present and a string
-	scopes  *node
-	stores  *node
-	ids     *node
-	global  *node
+	scopes  *jsonpos.Node
+	stores  *jsonpos.Node
+	ids     *jsonpos.Node
+	global  *jsonpos.Node
 }
 
 func (v *validator) add(p Problem) {
@@ -48,12 +49,12 @@ func (v *validator) add(p Problem) {
 
 // at fills the position of a problem from a node, or from the nearest
 // existing ancestor of the pointer when the value is missing.
-func (v *validator) at(p Problem, n *node) Problem {
+func (v *validator) at(p Problem, n *jsonpos.Node) Problem {
 	if n == nil {
 		ptr := p.Pointer
 		for n == nil && ptr != "" {
 			ptr = ptr[:strings.LastIndexByte(ptr, '/')]
-			n = nodeAt(v.root, ptr)
+			n = jsonpos.Lookup(v.root, ptr)
 		}
 		if n == nil {
 			n = v.root
@@ -61,14 +62,14 @@ func (v *validator) at(p Problem, n *node) Problem {
 	} else if p.Value == "" {
 		p.Value = renderValue(n)
 	}
-	p.Line, p.Column = v.lines.position(n.off)
+	p.Line, p.Column = v.lines.Position(n.Off)
 	return p
 }
 
-func isKind(n *node, k kind) bool { return n != nil && n.kind == k }
+func isKind(n *jsonpos.Node, k jsonpos.Kind) bool { return n != nil && n.Kind == k }
 
 // broken reports a value present with the wrong JSON type.
-func broken(n *node, k kind) bool { return n != nil && n.kind != k }
+func broken(n *jsonpos.Node, k jsonpos.Kind) bool { return n != nil && n.Kind != k }
 
 // run applies the rules, then the schema. The schema validator (the
 // slowest step) runs only when a rule failed or when the document's
@@ -79,12 +80,12 @@ func (v *validator) run() *Document {
 	v.checkDuplicateKeys(v.root, "")
 	root := v.root
 	doc := &Document{typ: v.typ, byName: map[string]*Statement{}, byScope: map[string]*Statement{}}
-	if v.root.kind == kindNull {
+	if v.root.Kind == jsonpos.KindNull {
 		// encoding/json decodes null into an empty document, which notation
 		// then finds without a version or statements; say so too.
-		v.root = &node{kind: kindObject, off: v.root.off}
+		v.root = &jsonpos.Node{Kind: jsonpos.KindObject, Off: v.root.Off}
 	}
-	if v.root.kind == kindObject {
+	if v.root.Kind == jsonpos.KindObject {
 		doc.version = v.checkVersion()
 		doc.statements = v.checkStatements(doc)
 	}
@@ -101,33 +102,33 @@ func (v *validator) run() *Document {
 // and strings where it expects them. Values (enumerations, patterns,
 // counts) are the rules' business; together, conforms and the rules imply
 // the schema.
-func conforms(root *node, typ DocumentType) bool {
-	if !objectWith(root, "version", "trustPolicies") || !isKind(root.field("version", false), kindString) {
+func conforms(root *jsonpos.Node, typ DocumentType) bool {
+	if !objectWith(root, "version", "trustPolicies") || !isKind(root.Field("version", false), jsonpos.KindString) {
 		return false
 	}
-	tp, _, _ := root.get("trustPolicies")
-	if !isKind(tp, kindArray) {
+	tp, _, _ := root.Get("trustPolicies")
+	if !isKind(tp, jsonpos.KindArray) {
 		return false
 	}
 	statementKeys := []string{"name", "registryScopes", "signatureVerification", "trustStores", "trustedIdentities"}
 	if typ == TypeBlob {
 		statementKeys = []string{"name", "signatureVerification", "trustStores", "trustedIdentities", "globalPolicy"}
 	}
-	for _, s := range tp.elems {
+	for _, s := range tp.Elems {
 		if !objectWith(s, statementKeys...) {
 			return false
 		}
-		for _, m := range s.members {
+		for _, m := range s.Members {
 			var ok bool
-			switch m.key {
+			switch m.Key {
 			case "name":
-				ok = m.val.kind == kindString
+				ok = m.Val.Kind == jsonpos.KindString
 			case "globalPolicy":
-				ok = m.val.kind == kindBool
+				ok = m.Val.Kind == jsonpos.KindBool
 			case "signatureVerification":
-				ok = conformsSV(m.val)
+				ok = conformsSV(m.Val)
 			default:
-				ok = stringArray(m.val)
+				ok = stringArray(m.Val)
 			}
 			if !ok {
 				return false
@@ -137,23 +138,23 @@ func conforms(root *node, typ DocumentType) bool {
 	return true
 }
 
-func conformsSV(sv *node) bool {
+func conformsSV(sv *jsonpos.Node) bool {
 	if !objectWith(sv, "level", "override", "verifyTimestamp") {
 		return false
 	}
-	for _, m := range sv.members {
-		switch m.key {
+	for _, m := range sv.Members {
+		switch m.Key {
 		case "override":
-			if m.val.kind != kindObject {
+			if m.Val.Kind != jsonpos.KindObject {
 				return false
 			}
-			for _, o := range m.val.members {
-				if o.val.kind != kindString {
+			for _, o := range m.Val.Members {
+				if o.Val.Kind != jsonpos.KindString {
 					return false
 				}
 			}
 		default:
-			if m.val.kind != kindString {
+			if m.Val.Kind != jsonpos.KindString {
 				return false
 			}
 		}
@@ -162,24 +163,24 @@ func conformsSV(sv *node) bool {
 }
 
 // objectWith reports whether n is an object whose keys are all in allowed.
-func objectWith(n *node, allowed ...string) bool {
-	if n == nil || n.kind != kindObject {
+func objectWith(n *jsonpos.Node, allowed ...string) bool {
+	if n == nil || n.Kind != jsonpos.KindObject {
 		return false
 	}
-	for _, m := range n.members {
-		if !contains(allowed, m.key) {
+	for _, m := range n.Members {
+		if !contains(allowed, m.Key) {
 			return false
 		}
 	}
 	return true
 }
 
-func stringArray(n *node) bool {
-	if n.kind != kindArray {
+func stringArray(n *jsonpos.Node) bool {
+	if n.Kind != jsonpos.KindArray {
 		return false
 	}
-	for _, e := range n.elems {
-		if e.kind != kindString {
+	for _, e := range n.Elems {
+		if e.Kind != jsonpos.KindString {
 			return false
 		}
 	}
@@ -188,73 +189,73 @@ func stringArray(n *node) bool {
 
 // checkDuplicateKeys reports repeated object keys: encoding/json (and so
 // notation) silently keeps the last one, which hides the first.
-func (v *validator) checkDuplicateKeys(n *node, ptr string) {
-	switch n.kind {
-	case kindObject:
-		seen := make(map[string]int, len(n.members))
-		for _, m := range n.members {
-			if first, dup := seen[m.key]; dup {
-				line, col := v.lines.position(first)
+func (v *validator) checkDuplicateKeys(n *jsonpos.Node, ptr string) {
+	switch n.Kind {
+	case jsonpos.KindObject:
+		seen := make(map[string]int, len(n.Members))
+		for _, m := range n.Members {
+			if first, dup := seen[m.Key]; dup {
+				line, col := v.lines.Position(first)
 				v.add(v.atOffset(Problem{
 					Rule:    RuleDuplicateKey,
-					Pointer: pointerJoin(ptr, m.key),
-					Value:   strconv.Quote(m.key),
-					Message: fmt.Sprintf("duplicate key %q: notation would silently use only the last value", m.key),
-					Fix:     fmt.Sprintf("keep one %q (the first is at line %d, column %d)", m.key, line, col),
-				}, m.keyOff))
+					Pointer: jsonpos.Join(ptr, m.Key),
+					Value:   strconv.Quote(m.Key),
+					Message: fmt.Sprintf("duplicate key %q: notation would silently use only the last value", m.Key),
+					Fix:     fmt.Sprintf("keep one %q (the first is at line %d, column %d)", m.Key, line, col),
+				}, m.KeyOff))
 			} else {
-				seen[m.key] = m.keyOff
+				seen[m.Key] = m.KeyOff
 			}
-			v.checkDuplicateKeys(m.val, pointerJoin(ptr, m.key))
+			v.checkDuplicateKeys(m.Val, jsonpos.Join(ptr, m.Key))
 		}
-	case kindArray:
-		for i, e := range n.elems {
+	case jsonpos.KindArray:
+		for i, e := range n.Elems {
 			v.checkDuplicateKeys(e, ptr+"/"+strconv.Itoa(i))
 		}
 	}
 }
 
 func (v *validator) atOffset(p Problem, off int) Problem {
-	p.Line, p.Column = v.lines.position(off)
+	p.Line, p.Column = v.lines.Position(off)
 	return p
 }
 
 // checkVersion: spec "version ... MUST be 1.0"; notation-go Document.Validate.
 func (v *validator) checkVersion() string {
-	n := v.root.field("version", false)
-	if broken(n, kindString) {
+	n := v.root.Field("version", false)
+	if broken(n, jsonpos.KindString) {
 		return ""
 	}
 	noun := v.typ.noun()
 	switch {
-	case n == nil || n.str == "":
+	case n == nil || n.Str == "":
 		msg := noun + " document has empty version, version must be specified"
 		v.add(v.at(Problem{Rule: RuleVersionMissing, Pointer: "/version", Message: msg,
 			Fix: `add "version": "1.0" at the top of the document`}, n))
 		return ""
-	case n.str != "1.0":
+	case n.Str != "1.0":
 		v.add(v.at(Problem{Rule: RuleVersionUnsupported, Pointer: "/version",
-			Message: fmt.Sprintf("%s document uses unsupported version %q", noun, n.str),
+			Message: fmt.Sprintf("%s document uses unsupported version %q", noun, n.Str),
 			Fix:     `use "version": "1.0", the only version notation supports`}, n))
 		return ""
 	}
-	return n.str
+	return n.Str
 }
 
 func (v *validator) checkStatements(doc *Document) []*Statement {
-	tp := v.root.field("trustPolicies", true)
-	if broken(tp, kindArray) {
+	tp := v.root.Field("trustPolicies", true)
+	if broken(tp, jsonpos.KindArray) {
 		return nil
 	}
-	if tp == nil || len(tp.elems) == 0 {
+	if tp == nil || len(tp.Elems) == 0 {
 		v.add(v.at(Problem{Rule: RuleStatementsMissing, Pointer: "/trustPolicies",
 			Message: v.typ.noun() + " document can not have zero trust policy statements",
 			Fix:     `add at least one statement to "trustPolicies"`}, tp))
 		return nil
 	}
-	raws := make([]*rawStatement, 0, len(tp.elems))
-	for i, e := range tp.elems {
-		if e.kind != kindObject {
+	raws := make([]*rawStatement, 0, len(tp.Elems))
+	for i, e := range tp.Elems {
+		if e.Kind != jsonpos.KindObject {
 			continue // the schema reports the type
 		}
 		raws = append(raws, v.readStatement(i, e))
@@ -278,21 +279,21 @@ func (v *validator) checkStatements(doc *Document) []*Statement {
 	return statements
 }
 
-func (v *validator) readStatement(i int, n *node) *rawStatement {
+func (v *validator) readStatement(i int, n *jsonpos.Node) *rawStatement {
 	rs := &rawStatement{index: i, ptr: "/trustPolicies/" + strconv.Itoa(i), n: n}
-	if name := n.field("name", false); name != nil && name.kind == kindString {
-		rs.name, rs.nameOK = name.str, true
+	if name := n.Field("name", false); name != nil && name.Kind == jsonpos.KindString {
+		rs.name, rs.nameOK = name.Str, true
 	}
-	rs.sv = n.field("signatureVerification", false)
-	if isKind(rs.sv, kindObject) {
-		if l := rs.sv.field("level", false); l != nil && l.kind == kindString {
-			rs.level, rs.levelOK = l.str, true
+	rs.sv = n.Field("signatureVerification", false)
+	if isKind(rs.sv, jsonpos.KindObject) {
+		if l := rs.sv.Field("level", false); l != nil && l.Kind == jsonpos.KindString {
+			rs.level, rs.levelOK = l.Str, true
 		}
 	}
-	rs.scopes = n.field("registryScopes", true)
-	rs.stores = n.field("trustStores", true)
-	rs.ids = n.field("trustedIdentities", true)
-	rs.global = n.field("globalPolicy", false)
+	rs.scopes = n.Field("registryScopes", true)
+	rs.stores = n.Field("trustStores", true)
+	rs.ids = n.Field("trustedIdentities", true)
+	rs.global = n.Field("globalPolicy", false)
 	return rs
 }
 
@@ -301,8 +302,8 @@ func (v *validator) readStatement(i int, n *node) *rawStatement {
 func (v *validator) checkNames(raws []*rawStatement) {
 	first := map[string]*rawStatement{}
 	for _, rs := range raws {
-		nameNode := rs.n.field("name", false)
-		if broken(nameNode, kindString) {
+		nameNode := rs.n.Field("name", false)
+		if broken(nameNode, jsonpos.KindString) {
 			continue
 		}
 		ptr := rs.ptr + "/name"
@@ -323,7 +324,7 @@ func (v *validator) checkNames(raws []*rawStatement) {
 	}
 }
 
-func (rs *rawStatement) position(v *validator) (int, int) { return v.lines.position(rs.n.off) }
+func (rs *rawStatement) position(v *validator) (int, int) { return v.lines.Position(rs.n.Off) }
 
 // checkCore applies notation-go's validatePolicyCore: level and overrides,
 // verifyTimestamp, trust stores and trusted identities. It returns the
@@ -340,10 +341,10 @@ func (v *validator) checkCore(rs *rawStatement) *Statement {
 
 	// Level (spec "Signature Verification details").
 	levelKnown := false
-	if !broken(rs.sv, kindObject) {
-		levelNode := rs.sv.field("level", false)
+	if !broken(rs.sv, jsonpos.KindObject) {
+		levelNode := rs.sv.Field("level", false)
 		switch {
-		case broken(levelNode, kindString):
+		case broken(levelNode, jsonpos.KindString):
 		case !rs.levelOK || rs.level == "":
 			v.add(v.at(Problem{Rule: RuleLevelMissing, Pointer: svPtr + "/level", Statement: name,
 				Message: invalidSV("signature verification level is empty or missing in the trust policy statement"),
@@ -362,7 +363,7 @@ func (v *validator) checkCore(rs *rawStatement) *Statement {
 	}
 
 	// Trust stores and identities against the level.
-	if levelKnown && !broken(rs.stores, kindArray) && !broken(rs.ids, kindArray) {
+	if levelKnown && !broken(rs.stores, jsonpos.KindArray) && !broken(rs.ids, jsonpos.KindArray) {
 		nStores, nIDs := arrayLen(rs.stores), arrayLen(rs.ids)
 		storesPtr, idsPtr := rs.ptr+"/trustStores", rs.ptr+"/trustedIdentities"
 		if st.level == LevelSkip {
@@ -395,11 +396,11 @@ func (v *validator) checkCore(rs *rawStatement) *Statement {
 	return st
 }
 
-func arrayLen(n *node) int {
+func arrayLen(n *jsonpos.Node) int {
 	if n == nil {
 		return 0
 	}
-	return len(n.elems)
+	return len(n.Elems)
 }
 
 func levelNames() []string {
@@ -413,8 +414,8 @@ func levelNames() []string {
 // checkOverride: notation-go SignatureVerification.GetVerificationLevel.
 // For each key the first failing check is reported, in notation's order.
 func (v *validator) checkOverride(rs *rawStatement, level Level, levelKnown bool, invalidSV func(string, ...any) string) (map[Check]Action, []Check) {
-	ov := rs.sv.field("override", true)
-	if ov == nil || ov.kind != kindObject || len(ov.members) == 0 {
+	ov := rs.sv.Field("override", true)
+	if ov == nil || ov.Kind != jsonpos.KindObject || len(ov.Members) == 0 {
 		return nil, nil
 	}
 	ovPtr := rs.ptr + "/signatureVerification/override"
@@ -426,37 +427,37 @@ func (v *validator) checkOverride(rs *rawStatement, level Level, levelKnown bool
 	out := map[Check]Action{}
 	var order []Check
 	seen := map[string]bool{}
-	for i := len(ov.members) - 1; i >= 0; i-- { // the last of repeated keys wins
-		m := ov.members[i]
-		if seen[m.key] {
+	for i := len(ov.Members) - 1; i >= 0; i-- { // the last of repeated keys wins
+		m := ov.Members[i]
+		if seen[m.Key] {
 			continue
 		}
-		seen[m.key] = true
-		ptr := pointerJoin(ovPtr, m.key)
-		c := Check(m.key)
+		seen[m.Key] = true
+		ptr := jsonpos.Join(ovPtr, m.Key)
+		c := Check(m.Key)
 		if !c.Valid() {
-			v.add(v.at(Problem{Rule: RuleOverrideCheck, Pointer: ptr, Statement: rs.name, Value: strconv.Quote(m.key),
-				Message: invalidSV("verification type %q in custom signature verification is not supported, supported values are %q", m.key, Checks()),
-				Fix:     "override one of authenticity, authenticTimestamp, expiry or revocation" + didYouMean(m.key, checkNames())}, m.val))
+			v.add(v.at(Problem{Rule: RuleOverrideCheck, Pointer: ptr, Statement: rs.name, Value: strconv.Quote(m.Key),
+				Message: invalidSV("verification type %q in custom signature verification is not supported, supported values are %q", m.Key, Checks()),
+				Fix:     "override one of authenticity, authenticTimestamp, expiry or revocation" + didYouMean(m.Key, checkNames())}, m.Val))
 			continue
 		}
-		if m.val.kind != kindString {
+		if m.Val.Kind != jsonpos.KindString {
 			continue
 		}
-		a := Action(m.val.str)
+		a := Action(m.Val.Str)
 		switch {
 		case !a.Valid():
 			v.add(v.at(Problem{Rule: RuleOverrideAction, Pointer: ptr, Statement: rs.name,
-				Message: invalidSV("verification action %q in custom signature verification is not supported, supported values are %q", m.val.str, Actions()),
-				Fix:     "use enforce or log (revocation also accepts skip)" + didYouMean(m.val.str, []string{"enforce", "log", "skip"})}, m.val))
+				Message: invalidSV("verification action %q in custom signature verification is not supported, supported values are %q", m.Val.Str, Actions()),
+				Fix:     "use enforce or log (revocation also accepts skip)" + didYouMean(m.Val.Str, []string{"enforce", "log", "skip"})}, m.Val))
 		case c == CheckIntegrity:
 			v.add(v.at(Problem{Rule: RuleOverrideIntegrity, Pointer: ptr, Statement: rs.name,
-				Message: invalidSV("%q verification can not be overridden in custom signature verification", m.key),
-				Fix:     `remove "integrity": it is always enforced (except at level skip)`}, m.val))
+				Message: invalidSV("%q verification can not be overridden in custom signature verification", m.Key),
+				Fix:     `remove "integrity": it is always enforced (except at level skip)`}, m.Val))
 		case c != CheckRevocation && a == ActionSkip:
 			v.add(v.at(Problem{Rule: RuleOverrideSkip, Pointer: ptr, Statement: rs.name,
-				Message: invalidSV("%q verification can not be skipped in custom signature verification", m.key),
-				Fix:     fmt.Sprintf("use %q: log to record failures without failing verification; only revocation can be skipped", m.key)}, m.val))
+				Message: invalidSV("%q verification can not be skipped in custom signature verification", m.Key),
+				Fix:     fmt.Sprintf("use %q: log to record failures without failing verification; only revocation can be skipped", m.Key)}, m.Val))
 		default:
 			out[c] = a
 			order = append(order, c)
@@ -479,15 +480,15 @@ func checkNames() []string {
 
 // checkVerifyTimestamp: notation-go validatePolicyCore.
 func (v *validator) checkVerifyTimestamp(rs *rawStatement, invalidSV func(string, ...any) string) TimestampOption {
-	n := rs.sv.field("verifyTimestamp", false)
-	if n == nil || n.kind != kindString {
+	n := rs.sv.Field("verifyTimestamp", false)
+	if n == nil || n.Kind != jsonpos.KindString {
 		return ""
 	}
-	o := TimestampOption(n.str)
+	o := TimestampOption(n.Str)
 	if !o.Valid() {
 		v.add(v.at(Problem{Rule: RuleVerifyTimestamp, Pointer: rs.ptr + "/signatureVerification/verifyTimestamp", Statement: rs.name,
-			Message: invalidSV("verifyTimestamp must be %q or %q, but got %q", TimestampAlways, TimestampAfterCertExpiry, n.str),
-			Fix:     `use "always" (the default) or "afterCertExpiry"` + didYouMean(n.str, []string{"always", "afterCertExpiry"})}, n))
+			Message: invalidSV("verifyTimestamp must be %q or %q, but got %q", TimestampAlways, TimestampAfterCertExpiry, n.Str),
+			Fix:     `use "always" (the default) or "afterCertExpiry"` + didYouMean(n.Str, []string{"always", "afterCertExpiry"})}, n))
 		return ""
 	}
 	return o
@@ -495,28 +496,28 @@ func (v *validator) checkVerifyTimestamp(rs *rawStatement, invalidSV func(string
 
 // checkTrustStores: notation-go validateTrustStore, for every value.
 func (v *validator) checkTrustStores(rs *rawStatement) []truststore.Ref {
-	if !isKind(rs.stores, kindArray) {
+	if !isKind(rs.stores, jsonpos.KindArray) {
 		return nil
 	}
 	var refs []truststore.Ref
-	for j, e := range rs.stores.elems {
-		if e.kind != kindString {
+	for j, e := range rs.stores.Elems {
+		if e.Kind != jsonpos.KindString {
 			continue
 		}
 		ptr := rs.ptr + "/trustStores/" + strconv.Itoa(j)
-		t, name, ok := strings.Cut(e.str, ":")
+		t, name, ok := strings.Cut(e.Str, ":")
 		switch {
 		case !ok:
 			v.add(v.at(Problem{Rule: RuleStoreMalformed, Pointer: ptr, Statement: rs.name,
-				Message: fmt.Sprintf("trust policy statement %q has malformed trust store value %q. The required format is <TrustStoreType>:<TrustStoreName>", rs.name, e.str),
-				Fix:     storeRefFix(e.str)}, e))
+				Message: fmt.Sprintf("trust policy statement %q has malformed trust store value %q. The required format is <TrustStoreType>:<TrustStoreName>", rs.name, e.Str),
+				Fix:     storeRefFix(e.Str)}, e))
 		case !truststore.Type(t).Valid():
 			v.add(v.at(Problem{Rule: RuleStoreType, Pointer: ptr, Statement: rs.name,
-				Message: fmt.Sprintf("trust policy statement %q uses an unsupported trust store type %q in trust store value %q", rs.name, t, e.str),
+				Message: fmt.Sprintf("trust policy statement %q uses an unsupported trust store type %q in trust store value %q", rs.name, t, e.Str),
 				Fix:     "use the type ca, signingAuthority or tsa (case-sensitive)" + didYouMean(t, []string{"ca", "signingAuthority", "tsa"})}, e))
 		case !truststore.ValidName(name):
 			v.add(v.at(Problem{Rule: RuleStoreName, Pointer: ptr, Statement: rs.name,
-				Message: fmt.Sprintf("trust policy statement %q uses an unsupported trust store name %q in trust store value %q. Named store name needs to follow [a-zA-Z0-9_.-]+ format", rs.name, name, e.str),
+				Message: fmt.Sprintf("trust policy statement %q uses an unsupported trust store name %q in trust store value %q. Named store name needs to follow [a-zA-Z0-9_.-]+ format", rs.name, name, e.Str),
 				Fix:     "name the store (and its folder) with letters, digits, '_', '.' and '-' only"}, e))
 		default:
 			refs = append(refs, truststore.Ref{Type: truststore.Type(t), Name: name})
@@ -528,14 +529,14 @@ func (v *validator) checkTrustStores(rs *rawStatement) []truststore.Ref {
 // checkIdentities: notation-go validateTrustedIdentities and the DN rules
 // of internal/pkix (spec "Trusted Identities Constraints").
 func (v *validator) checkIdentities(rs *rawStatement) []Identity {
-	if !isKind(rs.ids, kindArray) {
+	if !isKind(rs.ids, jsonpos.KindArray) {
 		return nil
 	}
 	idsPtr := rs.ptr + "/trustedIdentities"
 	name := rs.name
-	if len(rs.ids.elems) > 1 {
-		for _, e := range rs.ids.elems {
-			if e.kind == kindString && e.str == WildcardIdentity {
+	if len(rs.ids.Elems) > 1 {
+		for _, e := range rs.ids.Elems {
+			if e.Kind == jsonpos.KindString && e.Str == WildcardIdentity {
 				v.add(v.at(Problem{Rule: RuleIdentityWildcardMixed, Pointer: idsPtr, Statement: name,
 					Message: fmt.Sprintf("trust policy statement %q uses a wildcard trusted identity '*', a wildcard identity cannot be used in conjunction with other values", name),
 					Fix:     `keep either ["*"] (any signer the trust stores vouch for) or the list of x509.subject identities`}, rs.ids))
@@ -550,12 +551,12 @@ func (v *validator) checkIdentities(rs *rawStatement) []Identity {
 	}
 	var ids []Identity
 	var dns []parsed
-	for j, e := range rs.ids.elems {
-		if e.kind != kindString {
+	for j, e := range rs.ids.Elems {
+		if e.Kind != jsonpos.KindString {
 			continue
 		}
 		ptr := idsPtr + "/" + strconv.Itoa(j)
-		id := e.str
+		id := e.Str
 		if id == "" {
 			v.add(v.at(Problem{Rule: RuleIdentityEmpty, Pointer: ptr, Statement: name,
 				Message: fmt.Sprintf("trust policy statement %q has an empty trusted identity", name),
@@ -609,7 +610,7 @@ func (v *validator) checkIdentities(rs *rawStatement) []Identity {
 			}
 			p := v.at(Problem{Rule: RuleIdentityOverlap, Pointer: idsPtr + "/" + strconv.Itoa(dns[b].j), Statement: name,
 				Message: fmt.Sprintf("trust policy statement %q has overlapping x509 trustedIdentities, %q overlaps with %q", name, x.raw, y.raw),
-				Fix:     fmt.Sprintf("remove one of them: every certificate %q matches is also matched by %q", y.raw, x.raw)}, rs.ids.elems[dns[b].j])
+				Fix:     fmt.Sprintf("remove one of them: every certificate %q matches is also matched by %q", y.raw, x.raw)}, rs.ids.Elems[dns[b].j])
 			v.add(p)
 		}
 	}
@@ -635,14 +636,14 @@ func (v *validator) checkScopes(raws []*rawStatement, statements []*Statement, d
 	type use struct {
 		stmt string
 		ptr  string
-		n    *node
+		n    *jsonpos.Node
 	}
 	firstUse := map[string]use{}
 	scopesOf := map[int][]string{}
 	valid := map[int]bool{}
 	for _, rs := range raws {
 		ptr := rs.ptr + "/registryScopes"
-		if broken(rs.scopes, kindArray) {
+		if broken(rs.scopes, jsonpos.KindArray) {
 			continue
 		}
 		if arrayLen(rs.scopes) == 0 {
@@ -652,9 +653,9 @@ func (v *validator) checkScopes(raws []*rawStatement, statements []*Statement, d
 			continue
 		}
 		ok := true
-		if len(rs.scopes.elems) > 1 {
-			for _, e := range rs.scopes.elems {
-				if e.kind == kindString && e.str == WildcardScope {
+		if len(rs.scopes.Elems) > 1 {
+			for _, e := range rs.scopes.Elems {
+				if e.Kind == jsonpos.KindString && e.Str == WildcardScope {
 					ok = false
 					v.add(v.at(Problem{Rule: RuleScopeWildcardMixed, Pointer: ptr, Statement: rs.name,
 						Message: fmt.Sprintf("trust policy statement %q uses wildcard registry scope '*', a wildcard scope cannot be used in conjunction with other scope values", rs.name),
@@ -664,33 +665,33 @@ func (v *validator) checkScopes(raws []*rawStatement, statements []*Statement, d
 			}
 		}
 		var scopes []string
-		for j, e := range rs.scopes.elems {
-			if e.kind != kindString {
+		for j, e := range rs.scopes.Elems {
+			if e.Kind != jsonpos.KindString {
 				ok = false
 				continue
 			}
 			sptr := ptr + "/" + strconv.Itoa(j)
-			if e.str != WildcardScope {
-				if err := CheckRegistryScope(e.str); err != nil {
+			if e.Str != WildcardScope {
+				if err := CheckRegistryScope(e.Str); err != nil {
 					ok = false
 					rule := RuleScopeInvalid
 					if err.(*ScopeError).Wildcard {
 						rule = RuleScopeWildcardChars
 					}
 					v.add(v.at(Problem{Rule: rule, Pointer: sptr, Statement: rs.name,
-						Message: err.Error(), Fix: scopeFix(e.str)}, e))
+						Message: err.Error(), Fix: scopeFix(e.Str)}, e))
 				}
 			}
-			if u, dup := firstUse[e.str]; dup {
+			if u, dup := firstUse[e.Str]; dup {
 				ok = false
-				line, col := v.lines.position(u.n.off)
+				line, col := v.lines.Position(u.n.Off)
 				v.add(v.at(Problem{Rule: RuleScopeDuplicate, Pointer: sptr, Statement: rs.name,
-					Message: fmt.Sprintf("registry scope %q is present in multiple trust policy statements, one registry scope value can only be associated with one statement", e.str),
-					Fix:     fmt.Sprintf("keep %q in one statement only: it is already listed by statement %q at line %d, column %d", e.str, u.stmt, line, col)}, e))
+					Message: fmt.Sprintf("registry scope %q is present in multiple trust policy statements, one registry scope value can only be associated with one statement", e.Str),
+					Fix:     fmt.Sprintf("keep %q in one statement only: it is already listed by statement %q at line %d, column %d", e.Str, u.stmt, line, col)}, e))
 			} else {
-				firstUse[e.str] = use{stmt: rs.name, ptr: sptr, n: e}
+				firstUse[e.Str] = use{stmt: rs.name, ptr: sptr, n: e}
 			}
-			scopes = append(scopes, e.str)
+			scopes = append(scopes, e.Str)
 		}
 		scopesOf[rs.index] = scopes
 		valid[rs.index] = ok
@@ -744,7 +745,7 @@ func (v *validator) checkGlobal(raws []*rawStatement, statements []*Statement, d
 		byIndex[s.index] = s
 	}
 	for _, rs := range raws {
-		if !isKind(rs.global, kindBool) || !rs.global.boolean {
+		if !isKind(rs.global, jsonpos.KindBool) || !rs.global.Bool {
 			continue
 		}
 		ptr := rs.ptr + "/globalPolicy"
@@ -759,7 +760,7 @@ func (v *validator) checkGlobal(raws []*rawStatement, statements []*Statement, d
 			first = rs
 		}
 		if rs.levelOK && Level(rs.level) == LevelSkip {
-			lvl := rs.sv.field("level", false)
+			lvl := rs.sv.Field("level", false)
 			v.add(v.at(Problem{Rule: RuleGlobalSkip, Pointer: rs.ptr + "/signatureVerification/level", Statement: rs.name,
 				Message: "global blob trust policy statement cannot have verification level set to skip",
 				Fix:     `give the global policy a verifying level (strict, permissive or audit), or make it a named statement without "globalPolicy"`}, lvl))
