@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/keyward/keyward/internal/dn"
 	"github.com/keyward/keyward/internal/jsonpos"
 	"github.com/keyward/keyward/truststore"
 )
@@ -204,24 +205,10 @@ func (l *linter) identities(s *Statement) {
 				continue
 			}
 			l.add(s, SeverityWarning, LintIdentityOverlap, idsPtr+"/"+strconv.Itoa(b), strconv.Quote(y.raw),
-				fmt.Sprintf("identities %q and %q overlap: a certificate whose subject has %s matches both (the specification forbids overlapping identities; notation detects only subsets)", x.raw, y.raw, unionDN(x.dn, y.dn)),
+				fmt.Sprintf("identities %q and %q overlap: a certificate whose subject has %s matches both (the specification forbids overlapping identities; notation detects only subsets)", x.raw, y.raw, dn.Union(x.dn, y.dn)),
 				"merge them, or add an attribute with different values to each so that no certificate matches both")
 		}
 	}
-}
-
-// unionDN renders the attributes of both DNs, a subject matching both.
-func unionDN(a, b DN) string {
-	u := DN{values: map[string]string{}}
-	for _, d := range []DN{a, b} {
-		for _, t := range d.types {
-			if _, ok := u.values[t]; !ok {
-				u.types = append(u.types, t)
-				u.values[t] = d.values[t]
-			}
-		}
-	}
-	return u.String()
 }
 
 func (l *linter) timestamps(s *Statement) {

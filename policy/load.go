@@ -20,27 +20,6 @@ import (
 // allocate small.
 const MaxDocumentSize = 16 << 20
 
-// FileError is a policy file that cannot be read at all (as opposed to a
-// document with problems, a [*ValidationError]). Messages for the cases
-// notation checks are notation's.
-type FileError struct {
-	Path string
-	// Kind is "not-found", "not-regular-file", "too-large" or "unreadable".
-	Kind string
-	msg  string
-	err  error
-}
-
-func (e *FileError) Error() string {
-	msg := e.Path + ": " + e.msg
-	if e.err != nil {
-		msg += ": " + e.err.Error()
-	}
-	return msg
-}
-
-func (e *FileError) Unwrap() error { return e.err }
-
 // LoadFile reads and validates the trust policy document at path. Like
 // notation it refuses a path that is a symlink or not a regular file, and
 // it refuses files over [MaxDocumentSize]. typ TypeAuto picks the type
@@ -59,32 +38,32 @@ func ReadFile(path string) ([]byte, error) {
 	fi, err := os.Lstat(path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, &FileError{Path: path, Kind: "not-found", msg: "trust policy is not present. To create a trust policy, see: " + trustPolicyLink}
+			return nil, &FileError{Path: path, Kind: FileNotFound, msg: "trust policy is not present. To create a trust policy, see: " + trustPolicyLink}
 		}
-		return nil, &FileError{Path: path, Kind: "unreadable", msg: "unable to read trust policy", err: err}
+		return nil, &FileError{Path: path, Kind: FileUnreadable, msg: "unable to read trust policy", err: err}
 	}
 	if !fi.Mode().IsRegular() {
 		// notation-go getDocument refuses directories and symlinks; keyward
 		// refuses devices and pipes too.
-		return nil, &FileError{Path: path, Kind: "not-regular-file", msg: "trust policy is not a regular file (symlinks are not supported). To create a trust policy, see: " + trustPolicyLink}
+		return nil, &FileError{Path: path, Kind: FileNotRegular, msg: "trust policy is not a regular file (symlinks are not supported). To create a trust policy, see: " + trustPolicyLink}
 	}
 	if fi.Size() > MaxDocumentSize {
-		return nil, &FileError{Path: path, Kind: "too-large", msg: fmt.Sprintf("trust policy is larger than %d bytes", MaxDocumentSize)}
+		return nil, &FileError{Path: path, Kind: FileTooLarge, msg: fmt.Sprintf("trust policy is larger than %d bytes", MaxDocumentSize)}
 	}
 	f, err := os.Open(path)
 	if err != nil {
 		if errors.Is(err, fs.ErrPermission) {
-			return nil, &FileError{Path: path, Kind: "unreadable", msg: "unable to read trust policy due to file permissions, please verify the permissions of " + path}
+			return nil, &FileError{Path: path, Kind: FileUnreadable, msg: "unable to read trust policy due to file permissions, please verify the permissions of " + path}
 		}
-		return nil, &FileError{Path: path, Kind: "unreadable", msg: "unable to read trust policy", err: err}
+		return nil, &FileError{Path: path, Kind: FileUnreadable, msg: "unable to read trust policy", err: err}
 	}
 	defer f.Close()
 	data, err := io.ReadAll(io.LimitReader(f, MaxDocumentSize+1))
 	if err != nil {
-		return nil, &FileError{Path: path, Kind: "unreadable", msg: "unable to read trust policy", err: err}
+		return nil, &FileError{Path: path, Kind: FileUnreadable, msg: "unable to read trust policy", err: err}
 	}
 	if len(data) > MaxDocumentSize {
-		return nil, &FileError{Path: path, Kind: "too-large", msg: fmt.Sprintf("trust policy is larger than %d bytes", MaxDocumentSize)}
+		return nil, &FileError{Path: path, Kind: FileTooLarge, msg: fmt.Sprintf("trust policy is larger than %d bytes", MaxDocumentSize)}
 	}
 	return data, nil
 }

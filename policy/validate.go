@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/keyward/keyward/internal/dn"
 	"github.com/keyward/keyward/internal/jsonpos"
 	"github.com/keyward/keyward/truststore"
 )
@@ -545,7 +546,7 @@ func (v *validator) checkIdentities(rs *rawStatement) []Identity {
 		}
 	}
 	type parsed struct {
-		j   int
+		j   int // index in trustedIdentities
 		raw string
 		dn  DN
 	}
@@ -596,36 +597,38 @@ func (v *validator) checkIdentities(rs *rawStatement) []Identity {
 		ids = append(ids, Identity{raw: id, prefix: prefix, value: value, dn: dn})
 		dns = append(dns, parsed{j: j, raw: id, dn: dn})
 	}
-	// Overlap: notation-go validateOverlappingDNs reports a pair where one
-	// DN is a subset of the other; each pair is reported once, oriented as
-	// notation would print it.
-	for b := 1; b < len(dns); b++ {
-		for a := 0; a < b; a++ {
-			x, y := dns[a], dns[b]
-			if !x.dn.SubsetOf(y.dn) {
-				if !y.dn.SubsetOf(x.dn) {
-					continue
-				}
-				x, y = y, x
-			}
-			p := v.at(Problem{Rule: RuleIdentityOverlap, Pointer: idsPtr + "/" + strconv.Itoa(dns[b].j), Statement: name,
-				Message: fmt.Sprintf("trust policy statement %q has overlapping x509 trustedIdentities, %q overlaps with %q", name, x.raw, y.raw),
-				Fix:     fmt.Sprintf("remove one of them: every certificate %q matches is also matched by %q", y.raw, x.raw)}, rs.ids.Elems[dns[b].j])
-			v.add(p)
-		}
+	// Overlap: notation-go v1.3.2 validateOverlappingDNs
+	// (verifier/trustpolicy/trustpolicy.go) refuses a statement where one
+	// DN is a subset of another. Each pair is reported once, at the later
+	// identity, oriented as notation prints it: "earlier overlaps with
+	// later" when the earlier is a subset of the later, else the reverse.
+	// dn.Subsets finds the pairs without comparing every pair.
+	list := make([]DN, len(dns))
+	for i, d := range dns {
+		list[i] = d.dn
 	}
+	dn.Subsets(list, func(sub, sup int) {
+		if sub > sup && list[sup].SubsetOf(list[sub]) {
+			return // reported when sup, the earlier, is the subset
+		}
+		x, y := dns[sub], dns[sup]
+		later := dns[max(sub, sup)]
+		v.add(v.at(Problem{Rule: RuleIdentityOverlap, Pointer: idsPtr + "/" + strconv.Itoa(later.j), Statement: name,
+			Message: fmt.Sprintf("trust policy statement %q has overlapping x509 trustedIdentities, %q overlaps with %q", name, x.raw, y.raw),
+			Fix:     fmt.Sprintf("remove one of them: every certificate %q matches is also matched by %q", y.raw, x.raw)}, rs.ids.Elems[later.j]))
+	})
 	return ids
 }
 
 func dnFix(e *DNError) string {
 	switch e.Kind {
-	case "unsupported-hex":
+	case DNUnsupportedHex:
 		return "write the attribute value as text: notation does not read '#'-encoded (BER) values"
-	case "multi-valued":
+	case DNMultiValued:
 		return "separate attributes with ',' instead of '+': multi-valued RDNs are not supported"
-	case "duplicate":
+	case DNDuplicate:
 		return fmt.Sprintf("keep one %s attribute: a trusted identity can give each attribute once", e.Attribute)
-	case "missing-mandatory":
+	case DNMissingMandatory:
 		return fmt.Sprintf("add %s=<value>: trusted identities need C, ST (or S) and O", e.Attribute)
 	}
 	return `write an RFC 4514 DN such as "C=US, ST=WA, O=example, CN=signer", escaping ',', '+', ';', '"', '\', '<', '>' and '=' in values with '\'`
