@@ -103,19 +103,28 @@ func DetectType(file string, data []byte) (DocumentType, string) {
 // problems ("" for none). typ TypeAuto picks the type with [DetectType].
 // Every problem found is returned in one [*ValidationError].
 func Parse(data []byte, file string, typ DocumentType) (*Document, error) {
-	return parse(data, file, typ, false)
+	return parse(data, file, typ, parseOptions{})
 }
 
-// parse is Parse; alwaysSchema runs the schema validator even on documents
-// the rules and the structure check accept (for benchmarks and tests).
-func parse(data []byte, file string, typ DocumentType, alwaysSchema bool) (*Document, error) {
+// parseOptions change Parse for benchmarks and tests.
+type parseOptions struct {
+	// alwaysSchema runs the schema validator even on documents the rules
+	// and the structure check accept.
+	alwaysSchema bool
+	// unbounded reads documents larger than MaxDocumentSize, to measure
+	// how the cost grows beyond it.
+	unbounded bool
+}
+
+// parse is Parse with options.
+func parse(data []byte, file string, typ DocumentType, opts parseOptions) (*Document, error) {
 	if typ == TypeAuto {
 		typ, _ = DetectType(file, data)
 	}
 	if typ != TypeOCI && typ != TypeBlob {
 		return nil, fmt.Errorf("unknown trust policy document type %q (want oci or blob)", typ)
 	}
-	if len(data) > MaxDocumentSize {
+	if len(data) > MaxDocumentSize && !opts.unbounded {
 		return nil, &ValidationError{File: file, Type: typ, Problems: []Problem{{
 			Rule: RuleTooLarge, Severity: SeverityError, File: file,
 			Message: fmt.Sprintf("the document is %d bytes, more than the %d bytes keyward reads", len(data), MaxDocumentSize),
@@ -141,7 +150,7 @@ func parse(data []byte, file string, typ DocumentType, alwaysSchema bool) (*Docu
 		p.Fix = "remove the text after the document: notation reads the first JSON value only and ignores the rest"
 		syntax = append(syntax, p)
 	}
-	v := &validator{typ: typ, file: file, lines: lines, root: root, problems: syntax, alwaysSchema: alwaysSchema}
+	v := &validator{typ: typ, file: file, lines: lines, root: root, problems: syntax, alwaysSchema: opts.alwaysSchema}
 	doc := v.run()
 	if len(v.problems) > 0 {
 		return nil, &ValidationError{File: file, Type: typ, Problems: v.problems}
