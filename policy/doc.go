@@ -25,6 +25,10 @@
 // UTF-8, a global blob statement with level skip); the differential test
 // against notation-go lists those cases by name.
 //
+// Comments cite the Notary Project specification
+// (specs/trust-store-trust-policy.md) as spec "<section title>", and
+// notation-go v1.3.2 by function or file.
+//
 // A Document never changes once loaded: accessors return copies, and its
 // [*Statement] values are read-only, so one Document can serve concurrent
 // verifications.

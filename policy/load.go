@@ -5,12 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 
+	"github.com/keyward/keyward/internal/bounded"
 	"github.com/keyward/keyward/internal/jsonpos"
 )
 
@@ -50,7 +50,9 @@ func ReadFile(path string) ([]byte, error) {
 	if fi.Size() > MaxDocumentSize {
 		return nil, &FileError{Path: path, Kind: FileTooLarge, msg: fmt.Sprintf("trust policy is larger than %d bytes", MaxDocumentSize)}
 	}
-	f, err := os.Open(path)
+	// bounded.OpenRegular opens without blocking and checks that the file
+	// opened is the one examined.
+	f, _, err := bounded.OpenRegular(path)
 	if err != nil {
 		if errors.Is(err, fs.ErrPermission) {
 			return nil, &FileError{Path: path, Kind: FileUnreadable, msg: "unable to read trust policy due to file permissions, please verify the permissions of " + path}
@@ -58,12 +60,13 @@ func ReadFile(path string) ([]byte, error) {
 		return nil, &FileError{Path: path, Kind: FileUnreadable, msg: "unable to read trust policy", err: err}
 	}
 	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, MaxDocumentSize+1))
+	data, err := bounded.ReadAll(f, MaxDocumentSize, "trust policy")
 	if err != nil {
+		var tooLarge *bounded.TooLargeError
+		if errors.As(err, &tooLarge) {
+			return nil, &FileError{Path: path, Kind: FileTooLarge, msg: fmt.Sprintf("trust policy is larger than %d bytes", MaxDocumentSize)}
+		}
 		return nil, &FileError{Path: path, Kind: FileUnreadable, msg: "unable to read trust policy", err: err}
-	}
-	if len(data) > MaxDocumentSize {
-		return nil, &FileError{Path: path, Kind: FileTooLarge, msg: fmt.Sprintf("trust policy is larger than %d bytes", MaxDocumentSize)}
 	}
 	return data, nil
 }
