@@ -78,18 +78,32 @@ func ReadFile(path string) ([]byte, error) {
 // whose statements all lack registryScopes is a blob trust policy), else
 // OCI.
 func DetectType(file string, data []byte) (DocumentType, string) {
-	base := strings.ToLower(filepath.Base(file))
-	switch {
-	case file == "":
-	case strings.HasSuffix(base, ".blob.json"):
-		return TypeBlob, "file name " + filepath.Base(file)
-	case base == "trustpolicy.json" || strings.HasSuffix(base, ".oci.json"):
-		return TypeOCI, "file name " + filepath.Base(file)
+	if typ, how, ok := typeByName(file); ok {
+		return typ, how
 	}
 	root, err := jsonpos.Parse(data)
 	if err != nil {
 		return TypeOCI, "default"
 	}
+	return typeByContent(root)
+}
+
+// typeByName is DetectType's decision by file name, if the name decides.
+func typeByName(file string) (DocumentType, string, bool) {
+	base := strings.ToLower(filepath.Base(file))
+	switch {
+	case file == "":
+	case strings.HasSuffix(base, ".blob.json"):
+		return TypeBlob, "file name " + filepath.Base(file), true
+	case base == "trustpolicy.json" || strings.HasSuffix(base, ".oci.json"):
+		return TypeOCI, "file name " + filepath.Base(file), true
+	}
+	return "", "", false
+}
+
+// typeByContent is DetectType's decision by the content of a document
+// read without error.
+func typeByContent(root *jsonpos.Node) (DocumentType, string) {
 	tp, _, _ := root.Get("trustPolicies")
 	if tp == nil || tp.Kind != jsonpos.KindArray || len(tp.Elems) == 0 {
 		return TypeOCI, "default"
@@ -121,13 +135,23 @@ type parseOptions struct {
 
 // parse is Parse with options.
 func parse(data []byte, file string, typ DocumentType, opts parseOptions) (*Document, error) {
+	// TypeAuto is decided by the file name, else by the content once it
+	// is read (reading it once).
+	byContent := false
 	if typ == TypeAuto {
-		typ, _ = DetectType(file, data)
+		if t, _, ok := typeByName(file); ok {
+			typ = t
+		} else {
+			byContent = true
+		}
 	}
-	if typ != TypeOCI && typ != TypeBlob {
+	if !byContent && typ != TypeOCI && typ != TypeBlob {
 		return nil, fmt.Errorf("unknown trust policy document type %q (want oci or blob)", typ)
 	}
 	if len(data) > MaxDocumentSize && !opts.unbounded {
+		if byContent {
+			typ, _ = DetectType(file, data)
+		}
 		return nil, &ValidationError{File: file, Type: typ, Problems: []Problem{{
 			Rule: RuleTooLarge, Severity: SeverityError, File: file,
 			Message: fmt.Sprintf("the document is %d bytes, more than the %d bytes keyward reads", len(data), MaxDocumentSize),
@@ -137,6 +161,12 @@ func parse(data []byte, file string, typ DocumentType, opts parseOptions) (*Docu
 	data = bytes.Clone(data) // the Document keeps it for positions
 	lines := jsonpos.NewLines(data)
 	root, err := jsonpos.Parse(data)
+	if byContent {
+		typ = TypeOCI // DetectType's default, for a document with errors
+		if err == nil {
+			typ, _ = typeByContent(root)
+		}
+	}
 	var syntax []Problem
 	if err != nil {
 		var se *jsonpos.SyntaxError

@@ -1,6 +1,7 @@
 package dn
 
 import (
+	"errors"
 	"fmt"
 	"reflect"
 	"strings"
@@ -139,5 +140,36 @@ func TestDNOverlaps(t *testing.T) {
 	}
 	if cn.Overlaps(other) {
 		t.Error("CN=a and CN=b cannot match one certificate")
+	}
+}
+
+// TestParseErrorKinds checks the kind and attribute of each refusal, read
+// with errors.As as callers read them.
+func TestParseErrorKinds(t *testing.T) {
+	for _, tc := range []struct {
+		dn   string
+		kind ErrorKind
+		attr string
+	}{
+		{"C=US,ST=WA,O=#04024869", KindUnsupportedHex, ""},
+		{"C=US,ST=WA,O=ac\\zzme", KindSyntax, ""},
+		{"C", KindSyntax, ""},
+		{"C=US+ST=WA,O=MyOrg", KindMultiValued, ""},
+		{"C=US,C=IN,ST=WA,O=x", KindDuplicate, "C"},
+		{"C=US,S=WA,ST=OR,O=x", KindDuplicate, "ST"},
+		{"C=US,ST=WA", KindMissingMandatory, "O"},
+		{"C=US,ST=,O=x", KindMissingMandatory, "ST"},
+	} {
+		_, err := Parse(tc.dn)
+		var e *Error
+		if !errors.As(err, &e) || e.Kind != tc.kind || e.Attribute != tc.attr || e.DN != tc.dn {
+			t.Errorf("Parse(%q) = %#v, want kind %s attribute %q", tc.dn, err, tc.kind, tc.attr)
+		}
+		if tc.kind == KindSyntax && errors.Unwrap(err) == nil {
+			t.Errorf("Parse(%q): a syntax error wraps go-ldap's reason", tc.dn)
+		}
+	}
+	if _, err := Parse("C=US, ST=WA, O=acme"); err != nil {
+		t.Errorf("valid DN: %v", err)
 	}
 }
