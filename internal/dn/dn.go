@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 )
 
 // DN is a distinguished name as notation reads trusted identities and leaf
@@ -255,6 +256,9 @@ func trimDNSpaces(in string) string {
 // of ` "#+,;<=>\` is that character; otherwise '\' and two hexadecimal
 // digits are a byte. Errors carry go-ldap's wording.
 func decodeDNString(in string) (string, error) {
+	if strings.IndexByte(in, '\\') < 0 && utf8.ValidString(in) {
+		return trimDNSpaces(in), nil // nothing to unescape or replace
+	}
 	s := []rune(trimDNSpaces(in))
 	var b strings.Builder
 	for i := 0; i < len(s); i++ {

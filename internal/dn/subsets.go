@@ -11,6 +11,11 @@ import (
 // instead.
 const maxIndexedExtras = 10
 
+// pairwiseUpTo is the number of DNs up to which comparing every pair costs
+// less than building the index (a statement usually lists one to three
+// identities).
+const pairwiseUpTo = 8
+
 // Subsets calls yield(sub, sup) once for every ordered pair of distinct
 // indexes with dns[sub].SubsetOf(dns[sup]), in no particular order. This
 // is the relation notation-go v1.3.2 checks between the x509.subject
@@ -24,9 +29,20 @@ const maxIndexedExtras = 10
 // DN by its set of non-empty attributes, then looks up, for each DN, each
 // combination of its attributes beyond C, ST and O: a DN has few, so the
 // cost grows with the number of DNs (plus the pairs found), not with its
-// square. Each candidate is then confirmed with SubsetOf, which also reads
+// square (up to pairwiseUpTo DNs, comparing every pair is cheaper and
+// Subsets does that). Each candidate is then confirmed with SubsetOf, which also reads
 // attributes written with an empty value as notation does.
 func Subsets(dns []DN, yield func(sub, sup int)) {
+	if len(dns) <= pairwiseUpTo {
+		for sup := range dns {
+			for sub := range dns {
+				if sub != sup && dns[sub].SubsetOf(dns[sup]) {
+					yield(sub, sup)
+				}
+			}
+		}
+		return
+	}
 	byKey := make(map[string][]int, len(dns))
 	var loose []int // DNs without C, ST or O, which Parse never returns
 	var buf []byte
