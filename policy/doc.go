@@ -62,7 +62,7 @@
 //
 // Policy files and certificate files are untrusted input: documents are
 // bounded by [MaxDocumentSize] (and certificate files by
-// truststore.MaxCertificateFileSize), symlinks and special files are refused, and no
-// input makes the package panic (fuzz tests check this). [Lint] and
-// [Explain] only read.
+// truststore.MaxCertificateFileSize), symlinks and special files are
+// refused, and no input makes the package panic (fuzz tests check this).
+// [Lint] and [Explain] only read.
 package policy
