@@ -198,17 +198,24 @@ func (l *linter) identities(s *Statement) {
 	}
 	// The spec's overlap: one certificate could match both. Subsets were
 	// rejected by validation; these are the other overlaps.
-	for b := 1; b < len(s.identities); b++ {
-		for a := 0; a < b; a++ {
-			x, y := s.identities[a], s.identities[b]
-			if !x.IsX509Subject() || !y.IsX509Subject() || x.dn.SubsetOf(y.dn) || y.dn.SubsetOf(x.dn) || !x.dn.Overlaps(y.dn) {
-				continue
-			}
-			l.add(s, SeverityWarning, LintIdentityOverlap, idsPtr+"/"+strconv.Itoa(b), strconv.Quote(y.raw),
-				fmt.Sprintf("identities %q and %q overlap: a certificate whose subject has %s matches both (the specification forbids overlapping identities; notation detects only subsets)", x.raw, y.raw, dn.Union(x.dn, y.dn)),
-				"merge them, or add an attribute with different values to each so that no certificate matches both")
+	// dn.Overlapping compares only identities that could overlap.
+	var x509IDs []DN
+	var at []int // index in s.identities of each x509IDs entry
+	for j, id := range s.identities {
+		if id.IsX509Subject() {
+			x509IDs = append(x509IDs, id.dn)
+			at = append(at, j)
 		}
 	}
+	dn.Overlapping(x509IDs, func(a, b int) {
+		x, y := s.identities[at[a]], s.identities[at[b]]
+		if x.dn.SubsetOf(y.dn) || y.dn.SubsetOf(x.dn) {
+			return
+		}
+		l.add(s, SeverityWarning, LintIdentityOverlap, idsPtr+"/"+strconv.Itoa(at[b]), strconv.Quote(y.raw),
+			fmt.Sprintf("identities %q and %q overlap: a certificate whose subject has %s matches both (the specification forbids overlapping identities; notation detects only subsets)", x.raw, y.raw, dn.Union(x.dn, y.dn)),
+			"merge them, or add an attribute with different values to each so that no certificate matches both")
+	})
 }
 
 func (l *linter) timestamps(s *Statement) {

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -188,5 +189,30 @@ func mkdir(t *testing.T, p string) {
 	t.Helper()
 	if err := os.MkdirAll(p, 0o755); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestLintOverlapAmongManyIdentities: with more identities than are
+// compared pairwise, and plugin identities between them, the overlapping
+// pair is found and reported at the later one's index.
+func TestLintOverlapAmongManyIdentities(t *testing.T) {
+	ids := []string{`"com.example:plugin-a"`}
+	for i := 0; i < 12; i++ {
+		ids = append(ids, fmt.Sprintf(`"x509.subject: C=US, ST=WA, O=acme, OU=team %d, CN=signer"`, i))
+	}
+	ids = append(ids, `"com.example:plugin-b"`, `"x509.subject: C=US, ST=WA, O=acme, OU=team 5, L=Seattle"`)
+	doc, err := Parse([]byte(oci(stmt("a", "trustedIdentities", "["+strings.Join(ids, ", ")+"]"))), "", TypeOCI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, f := range Lint(doc, LintOptions{}) {
+		if f.Rule == LintIdentityOverlap {
+			got = append(got, f.Pointer+" "+f.Value)
+		}
+	}
+	want := `/trustPolicies/0/trustedIdentities/14 "x509.subject: C=US, ST=WA, O=acme, OU=team 5, L=Seattle"`
+	if len(got) != 1 || got[0] != want {
+		t.Fatalf("overlaps %q, want [%s]", got, want)
 	}
 }
