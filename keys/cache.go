@@ -10,22 +10,6 @@ import (
 	"path/filepath"
 )
 
-// CacheDir returns keyward's cache folder in an environment:
-// $XDG_CACHE_HOME/keyward, else $HOME/.cache/keyward, or "" when neither
-// variable is an absolute path. Caches hold no secrets; deleting the folder
-// is always safe.
-func CacheDir(getenv func(string) string) string {
-	base := getenv("XDG_CACHE_HOME")
-	if !filepath.IsAbs(base) {
-		home := getenv("HOME")
-		if !filepath.IsAbs(home) {
-			return ""
-		}
-		base = filepath.Join(home, ".cache")
-	}
-	return filepath.Join(base, "keyward")
-}
-
 // ChainCache remembers certificate chains whose signatures [CheckChain]
 // verified, one empty file per chain named by the SHA-256 of the chain's
 // DER, so that the next plugin process signing with the same chain skips

@@ -13,23 +13,6 @@ import (
 	"github.com/keyward/keyward/keys/filekey"
 )
 
-func TestCacheDir(t *testing.T) {
-	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
-	for _, tc := range []struct {
-		env  map[string]string
-		want string
-	}{
-		{map[string]string{"XDG_CACHE_HOME": "/c", "HOME": "/h"}, "/c/keyward"},
-		{map[string]string{"XDG_CACHE_HOME": "rel", "HOME": "/h"}, "/h/.cache/keyward"},
-		{map[string]string{"HOME": "/h"}, "/h/.cache/keyward"},
-		{map[string]string{"HOME": "h"}, ""},
-	} {
-		if got := keys.CacheDir(env(tc.env)); got != tc.want {
-			t.Errorf("CacheDir(%v) = %q, want %q", tc.env, got, tc.want)
-		}
-	}
-}
-
 // TestChainCache checks that a chain is remembered only once it passed, and
 // that a remembered chain is still checked for everything but its
 // signatures: validity at this instant, order and key match.

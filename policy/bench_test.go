@@ -12,8 +12,9 @@ import (
 // benchDocument builds a valid OCI trust policy with n statements of the
 // usual shape: one or two repositories, a ca: store (and a tsa: store for
 // every fourth), one or two x509.subject identities, overrides on some,
-// and a final "*" statement.
-func benchDocument(n int) []byte {
+// and a final "*" statement. indent false writes it on one line, as
+// json.dumps, jq -c or a ConfigMap generator would.
+func benchDocument(n int, indent bool) []byte {
 	type sv struct {
 		Level           string            `json:"level"`
 		Override        map[string]string `json:"override,omitempty"`
@@ -52,47 +53,100 @@ func benchDocument(n int) []byte {
 	}
 	doc.TrustPolicies = append(doc.TrustPolicies, st{Name: "everything-else", RegistryScopes: []string{"*"},
 		SignatureVerification: sv{Level: "audit"}, TrustStores: []string{"ca:team-0"}, TrustedIdentities: []string{"*"}})
-	out, err := json.MarshalIndent(doc, "", "  ")
+	return marshalBench(doc, indent)
+}
+
+// identitiesDocument builds a valid trust policy with one statement that
+// lists n x509.subject identities, none a subset of another.
+func identitiesDocument(n int) []byte {
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("x509.subject: C=US, ST=WA, L=Seattle, O=Example Corp, OU=Team %d, CN=Release Signer", i)
+	}
+	doc := map[string]any{"version": "1.0", "trustPolicies": []any{map[string]any{
+		"name": "many-signers", "registryScopes": []string{"registry.example.com/app"},
+		"signatureVerification": map[string]any{"level": "strict"},
+		"trustStores":           []string{"ca:acme"}, "trustedIdentities": ids,
+	}}}
+	return marshalBench(doc, true)
+}
+
+func marshalBench(doc any, indent bool) []byte {
+	var out []byte
+	var err error
+	if indent {
+		out, err = json.MarshalIndent(doc, "", "  ")
+	} else {
+		out, err = json.Marshal(doc)
+	}
 	if err != nil {
 		panic(err)
 	}
 	return out
 }
 
-var benchSizes = []int{10, 1000, 10000}
+// benchSizes are the statement counts benchmarked. 100,000 statements
+// (about 28 MB indented) are over MaxDocumentSize: keyward reads them with
+// the limit lifted, to show that the cost per statement stays flat.
+var benchSizes = []int{10, 1000, 10000, 100000}
 
-// BenchmarkValidate loads and validates documents of 10, 1,000 and 10,000
-// statements from bytes, with keyward (Parse: JSON with positions, every
+// benchIdentities is the number of identities of the one-statement
+// document.
+const benchIdentities = 10000
+
+// BenchmarkValidate loads and validates documents of 10 to 100,000
+// statements, indented and on one line, and a statement of 10,000
+// identities, from bytes, with keyward (Parse: JSON with positions, every
 // rule, and the schema validator, which Parse skips for documents the rules
 // and the structure check accept; keyward-always-schema runs it anyway, as
-// on a document with problems) and with notation-go v1.3.2 (json.Decoder
-// into trustpolicy.Document, then Validate, as notation's LoadDocument
-// does). scripts/bench/policy.sh prints them and the ratios.
+// on a document with problems, up to 10,000 statements) and with
+// notation-go v1.3.2 (json.Decoder into trustpolicy.Document, then
+// Validate, as notation's LoadDocument does). scripts/bench/policy.sh
+// prints them and the ratios.
 func BenchmarkValidate(b *testing.B) {
+	type input struct {
+		name   string
+		data   []byte
+		schema bool // also run keyward-always-schema
+	}
+	var inputs []input
 	for _, n := range benchSizes {
-		data := benchDocument(n)
-		if _, err := Parse(data, "", TypeOCI); err != nil {
-			b.Fatalf("the %d-statement document is invalid: %v", n, err)
+		for _, indent := range []bool{true, false} {
+			layout := "indented"
+			if !indent {
+				layout = "oneline"
+			}
+			inputs = append(inputs, input{fmt.Sprintf("statements=%d/layout=%s", n, layout), benchDocument(n, indent), n <= 10000})
 		}
-		b.Run(fmt.Sprintf("statements=%d/impl=keyward", n), func(b *testing.B) {
+	}
+	inputs = append(inputs, input{fmt.Sprintf("identities=%d/layout=indented", benchIdentities), identitiesDocument(benchIdentities), false})
+	unbounded := parseOptions{unbounded: true}
+	for _, in := range inputs {
+		data := in.data
+		if _, err := parse(data, "", TypeOCI, unbounded); err != nil {
+			b.Fatalf("%s: the document is invalid: %v", in.name, err)
+		}
+		b.Run(in.name+"/impl=keyward", func(b *testing.B) {
 			b.SetBytes(int64(len(data)))
 			b.ReportAllocs()
 			for i := 0; i < b.N; i++ {
-				if _, err := Parse(data, "", TypeOCI); err != nil {
+				if _, err := parse(data, "", TypeOCI, unbounded); err != nil {
 					b.Fatal(err)
 				}
 			}
 		})
-		b.Run(fmt.Sprintf("statements=%d/impl=keyward-always-schema", n), func(b *testing.B) {
-			b.SetBytes(int64(len(data)))
-			b.ReportAllocs()
-			for i := 0; i < b.N; i++ {
-				if _, err := parse(data, "", TypeOCI, true); err != nil {
-					b.Fatal(err)
+		if in.schema {
+			b.Run(in.name+"/impl=keyward-always-schema", func(b *testing.B) {
+				b.SetBytes(int64(len(data)))
+				b.ReportAllocs()
+				for i := 0; i < b.N; i++ {
+					if _, err := parse(data, "", TypeOCI, parseOptions{alwaysSchema: true, unbounded: true}); err != nil {
+						b.Fatal(err)
+					}
 				}
-			}
-		})
-		b.Run(fmt.Sprintf("statements=%d/impl=notation-go", n), func(b *testing.B) {
+			})
+		}
+		b.Run(in.name+"/impl=notation-go", func(b *testing.B) {
 			b.SetBytes(int64(len(data)))
 			b.ReportAllocs()
 			for i := 0; i < b.N; i++ {
@@ -108,18 +162,33 @@ func BenchmarkValidate(b *testing.B) {
 	}
 }
 
+// TestBenchDocumentsFit checks the benchmark's documents: valid, with the
+// statements asked for, and within MaxDocumentSize up to 10,000
+// statements (Parse reads them as they are).
 func TestBenchDocumentsFit(t *testing.T) {
 	for _, n := range benchSizes {
-		data := benchDocument(n)
-		if len(data) > MaxDocumentSize {
-			t.Errorf("%d statements take %d bytes, over MaxDocumentSize", n, len(data))
+		if n > 10000 {
+			continue // built and checked by the benchmark itself
 		}
-		doc, err := Parse(data, "", TypeOCI)
-		if err != nil {
-			t.Fatalf("%d statements: %v", n, err)
+		for _, indent := range []bool{true, false} {
+			data := benchDocument(n, indent)
+			if len(data) > MaxDocumentSize {
+				t.Errorf("%d statements take %d bytes, over MaxDocumentSize", n, len(data))
+			}
+			doc, err := Parse(data, "", TypeOCI)
+			if err != nil {
+				t.Fatalf("%d statements: %v", n, err)
+			}
+			if len(doc.Statements()) != n {
+				t.Errorf("%d statements loaded, want %d", len(doc.Statements()), n)
+			}
 		}
-		if len(doc.Statements()) != n {
-			t.Errorf("%d statements loaded, want %d", len(doc.Statements()), n)
-		}
+	}
+	doc, err := Parse(identitiesDocument(100), "", TypeOCI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := len(doc.Statement("many-signers").TrustedIdentities()); got != 100 {
+		t.Errorf("%d identities, want 100", got)
 	}
 }

@@ -25,6 +25,10 @@
 // UTF-8, a global blob statement with level skip); the differential test
 // against notation-go lists those cases by name.
 //
+// Comments cite the Notary Project specification
+// (specs/trust-store-trust-policy.md) as spec "<section title>", and
+// notation-go v1.3.2 by function or file.
+//
 // A Document never changes once loaded: accessors return copies, and its
 // [*Statement] values are read-only, so one Document can serve concurrent
 // verifications.
@@ -50,17 +54,15 @@
 //
 // # Trust stores
 //
-// [TrustStore] reads named stores laid out as notation's
-// {NOTATION_CONFIG}/truststore/x509/<type>/<name>/, with notation-go's
-// rules and messages ([StoreError]); it keeps no cache, so long-running
-// callers cache per [StoreRef]. [ConfigDir] and [DefaultTrustStoreDir] find
-// notation's folder from an environment the caller passes in.
+// Package truststore reads the named stores statements reference
+// ([truststore.Ref]) with notation-go's rules and messages; [Lint],
+// [Explain] and [CheckTrustStores] take a [*truststore.TrustStore].
 //
 // # Trust boundary
 //
 // Policy files and certificate files are untrusted input: documents are
-// bounded by [MaxDocumentSize] and certificate files by
-// [MaxCertificateFileSize], symlinks and special files are refused, and no
-// input makes the package panic (fuzz tests check this). [Lint] and
-// [Explain] only read.
+// bounded by [MaxDocumentSize] (and certificate files by
+// truststore.MaxCertificateFileSize), symlinks and special files are
+// refused, and no input makes the package panic (fuzz tests check this).
+// [Lint] and [Explain] only read.
 package policy

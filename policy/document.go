@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"strconv"
-	"strings"
+
+	"github.com/keyward/keyward/internal/jsonpos"
+	"github.com/keyward/keyward/truststore"
 )
 
 // DocumentType says which kind of trust policy a document is.
@@ -44,8 +46,8 @@ type Document struct {
 	byScope    map[string]*Statement // OCI: exact scopes
 	wildcard   *Statement            // OCI: the "*" statement
 	global     *Statement            // blob: the globalPolicy statement
-	root       *node                 // for positions of values
-	lines      *lineIndex
+	root       *jsonpos.Node         // for positions of values
+	lines      *jsonpos.Lines
 }
 
 // Type returns the document's type.
@@ -66,11 +68,11 @@ func (d *Document) Statement(name string) *Statement { return d.byName[name] }
 // Position returns the 1-based line and column of the value at JSON
 // pointer ptr, or zeros if there is none.
 func (d *Document) Position(ptr string) (line, col int) {
-	off, ok := offsetOf(d.root, ptr)
-	if !ok {
+	n := jsonpos.Lookup(d.root, ptr)
+	if n == nil {
 		return 0, 0
 	}
-	return d.lines.position(off)
+	return d.lines.Position(n.Off)
 }
 
 // MarshalJSON encodes the document in a canonical form (fixed key order, no
@@ -144,7 +146,7 @@ type Statement struct {
 	overrides       map[Check]Action
 	overrideOrder   []Check // as written
 	verifyTimestamp TimestampOption
-	stores          []StoreRef
+	stores          []truststore.Ref
 	identities      []Identity
 	global          bool
 	pointer         string
@@ -216,13 +218,13 @@ func (s *Statement) SkipsVerification() bool { return s.level == LevelSkip }
 func (s *Statement) VerifyTimestamp() TimestampOption { return s.verifyTimestamp }
 
 // TrustStores returns the statement's trust store references.
-func (s *Statement) TrustStores() []StoreRef { return append([]StoreRef(nil), s.stores...) }
+func (s *Statement) TrustStores() []truststore.Ref { return append([]truststore.Ref(nil), s.stores...) }
 
 // TrustStoresOfType returns the statement's references of type t without
 // duplicates, in order (notation de-duplicates the same way).
-func (s *Statement) TrustStoresOfType(t StoreType) []StoreRef {
-	var out []StoreRef
-	seen := map[StoreRef]bool{}
+func (s *Statement) TrustStoresOfType(t truststore.Type) []truststore.Ref {
+	var out []truststore.Ref
+	seen := map[truststore.Ref]bool{}
 	for _, r := range s.stores {
 		if r.Type == t && !seen[r] {
 			seen[r] = true
@@ -234,7 +236,7 @@ func (s *Statement) TrustStoresOfType(t StoreType) []StoreRef {
 
 // HasTrustStoreType reports whether the statement references a store of
 // type t.
-func (s *Statement) HasTrustStoreType(t StoreType) bool {
+func (s *Statement) HasTrustStoreType(t truststore.Type) bool {
 	for _, r := range s.stores {
 		if r.Type == t {
 			return true
@@ -264,7 +266,7 @@ func (s *Statement) TrustsAnyIdentity() bool {
 // the signing chain expired at verification time). When it is false every
 // certificate of the chain must be valid at verification time instead.
 func (s *Statement) TimestampVerified(chainExpired bool) bool {
-	if !s.HasTrustStoreType(StoreTSA) || s.Action(CheckAuthenticTimestamp) == ActionSkip {
+	if !s.HasTrustStoreType(truststore.TypeTSA) || s.Action(CheckAuthenticTimestamp) == ActionSkip {
 		return false
 	}
 	return s.verifyTimestamp != TimestampAfterCertExpiry || chainExpired
@@ -279,33 +281,4 @@ func (s *Statement) x509Identities() []Identity {
 		}
 	}
 	return out
-}
-
-// offsetOf finds the byte offset of the value at JSON pointer ptr.
-func offsetOf(root *node, ptr string) (int, bool) {
-	n := root
-	for _, tok := range pointerTokens(ptr) {
-		switch {
-		case n == nil:
-			return 0, false
-		case n.kind == kindObject:
-			v, _, ok := n.get(tok)
-			if !ok {
-				return 0, false
-			}
-			n = v
-		case n.kind == kindArray:
-			i, err := strconv.Atoi(tok)
-			if err != nil || i < 0 || i >= len(n.elems) || strings.HasPrefix(tok, "+") {
-				return 0, false
-			}
-			n = n.elems[i]
-		default:
-			return 0, false
-		}
-	}
-	if n == nil {
-		return 0, false
-	}
-	return n.off, true
 }

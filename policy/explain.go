@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"fmt"
 	"time"
+
+	"github.com/keyward/keyward/truststore"
 )
 
 // ExplainedReference is the artifact reference an explanation is for.
@@ -51,9 +53,9 @@ type Explanation struct {
 
 // StoreInfo describes one referenced trust store.
 type StoreInfo struct {
-	Ref  string    `json:"ref"`
-	Type StoreType `json:"type"`
-	Name string    `json:"name"`
+	Ref  string          `json:"ref"`
+	Type truststore.Type `json:"type"`
+	Name string          `json:"name"`
 	// Role says which signatures the store serves.
 	Role string `json:"role"`
 	Path string `json:"path,omitempty"`
@@ -88,7 +90,7 @@ type IdentityInfo struct {
 // ExplainOptions configures [Explain].
 type ExplainOptions struct {
 	// TrustStore, if set, is read to list the stores' certificates.
-	TrustStore *TrustStore
+	TrustStore *truststore.TrustStore
 	// Now is the time certificates are judged at (time.Now when zero).
 	Now time.Time
 }
@@ -134,9 +136,9 @@ func timestampSummary(s *Statement) string {
 	switch {
 	case s.level == LevelSkip:
 		return "never: the statement skips verification"
-	case !s.HasTrustStoreType(StoreTSA):
+	case !s.HasTrustStoreType(truststore.TypeTSA):
 		return "never: no tsa: trust store is listed, so every certificate of the signing chain must be valid at verification time"
-	case !s.HasTrustStoreType(StoreCA):
+	case !s.HasTrustStoreType(truststore.TypeCA):
 		return "never: timestamps are verified only for notary.x509 signatures, and no ca: store is listed"
 	case s.verifyTimestamp == TimestampAfterCertExpiry:
 		return fmt.Sprintf("for notary.x509 signatures once a certificate of the signing chain has expired (verifyTimestamp afterCertExpiry); the timestamp must chain to the tsa: stores; authenticTimestamp failures are %s", actionVerb(s.Action(CheckAuthenticTimestamp)))
@@ -155,14 +157,14 @@ func actionVerb(a Action) string {
 	return "skipped"
 }
 
-func storeInfo(ref StoreRef, ts *TrustStore, now time.Time) StoreInfo {
+func storeInfo(ref truststore.Ref, ts *truststore.TrustStore, now time.Time) StoreInfo {
 	si := StoreInfo{Ref: ref.String(), Type: ref.Type, Name: ref.Name}
 	switch ref.Type {
-	case StoreCA:
+	case truststore.TypeCA:
 		si.Role = "trusted roots of notary.x509 signatures"
-	case StoreSigningAuthority:
+	case truststore.TypeSigningAuthority:
 		si.Role = "trusted roots of notary.x509.signingAuthority signatures"
-	case StoreTSA:
+	case truststore.TypeTSA:
 		si.Role = "trusted roots of RFC 3161 timestamp authorities"
 	}
 	if ts == nil {

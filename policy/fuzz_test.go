@@ -2,7 +2,6 @@ package policy
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -10,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/keyward/keyward/internal/jsonpos"
 )
 
 func addCorpusSeeds(f *testing.F) {
@@ -22,47 +23,6 @@ func addCorpusSeeds(f *testing.F) {
 		}
 		f.Add(data)
 	}
-}
-
-// FuzzParseJSON checks the positional JSON reader against encoding/json:
-// for valid UTF-8 it accepts exactly what json.Valid accepts (up to its
-// nesting limit) and reads the same values.
-func FuzzParseJSON(f *testing.F) {
-	addCorpusSeeds(f)
-	for _, s := range []string{`"\ud83d\ude00"`, `"\ud800"`, `"\ud800\u0041"`, `-0.5e+7`, `[1,[2,{"a":[]}]]`, `{"a":1,"a":2}`, "\"\x01\"", `01`, `1.`, `{"a" 1}`} {
-		f.Add([]byte(s))
-	}
-	f.Fuzz(func(t *testing.T, data []byte) {
-		n, err := parseJSON(data)
-		if !utf8.Valid(data) {
-			if err == nil {
-				t.Fatal("invalid UTF-8 accepted")
-			}
-			return
-		}
-		var se *syntaxError
-		if err != nil && errors.As(err, &se) && strings.Contains(se.msg, "nested deeper") {
-			return
-		}
-		if (err == nil) != json.Valid(data) {
-			t.Fatalf("parseJSON error %v, json.Valid %v", err, json.Valid(data))
-		}
-		if err != nil {
-			if se.off < 0 || se.off > len(data) {
-				t.Fatalf("error offset %d outside the input", se.off)
-			}
-			return
-		}
-		d := json.NewDecoder(bytes.NewReader(data))
-		d.UseNumber()
-		var want any
-		if err := d.Decode(&want); err != nil {
-			t.Fatal(err)
-		}
-		if got := n.toAny(); !reflect.DeepEqual(got, want) {
-			t.Fatalf("read %#v, encoding/json %#v", got, want)
-		}
-	})
 }
 
 // FuzzLoad checks document loading: it never panics; a document that
@@ -132,12 +92,12 @@ func checkSchemaAccepts(t *testing.T, data []byte, typ DocumentType) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	root, _ := parseJSON(data)
+	root, _ := jsonpos.Parse(data)
 	s := cs.oci
 	if typ == TypeBlob {
 		s = cs.blob
 	}
-	if err := s.Validate(root.toAny()); err != nil {
+	if err := s.Validate(root.ToAny()); err != nil {
 		t.Fatalf("keyward accepts a document the schema rejects: %v", err)
 	}
 }

@@ -71,19 +71,6 @@ func (i Identity) MatchesCertificate(cert *x509.Certificate) (bool, error) {
 	return i.Matches(cert.Subject)
 }
 
-// SubjectError is a leaf certificate subject notation cannot read as a
-// distinguished name; its message is notation's.
-type SubjectError struct {
-	Subject string
-	Err     *DNError
-}
-
-func (e *SubjectError) Error() string {
-	return fmt.Sprintf("error while parsing the certificate subject from the digital signature. error : %q", e.Err)
-}
-
-func (e *SubjectError) Unwrap() error { return e.Err }
-
 func parseSubject(subject pkix.Name) (DN, error) {
 	s := subject.String()
 	dn, err := ParseDN(s)
@@ -117,7 +104,7 @@ func (s *Statement) VerifyIdentity(leaf *x509.Certificate) error {
 		if id.dn.SubsetOf(subject) {
 			return nil
 		}
-		maps[i] = id.dn.asMap()
+		maps[i] = id.dn.Map()
 	}
 	return fmt.Errorf("signing certificate from the digital signature does not match the X.509 trusted identities %q defined in the trust policy %q", maps, s.name)
 }

@@ -7,6 +7,10 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/keyward/keyward/internal/dn"
+	"github.com/keyward/keyward/internal/jsonpos"
+	"github.com/keyward/keyward/truststore"
 )
 
 // Lint rule identifiers, as found in Problem.Rule of lint findings.
@@ -66,7 +70,7 @@ type LintRuleInfo struct {
 type LintOptions struct {
 	// TrustStore, if set, is read to check the stores the statements
 	// reference.
-	TrustStore *TrustStore
+	TrustStore *truststore.TrustStore
 	// Now is the time certificates are judged at (time.Now when zero).
 	Now time.Time
 }
@@ -82,7 +86,7 @@ func Lint(d *Document, opts LintOptions) []Problem {
 	if now.IsZero() {
 		now = time.Now()
 	}
-	l := &linter{d: d, now: now, ts: opts.TrustStore, stores: map[StoreRef]storeResult{}}
+	l := &linter{d: d, now: now, ts: opts.TrustStore, stores: map[truststore.Ref]storeResult{}}
 	for _, s := range d.statements {
 		l.statement(s)
 	}
@@ -91,15 +95,15 @@ func Lint(d *Document, opts LintOptions) []Problem {
 }
 
 type storeResult struct {
-	store *Store
+	store *truststore.Store
 	err   error
 }
 
 type linter struct {
 	d      *Document
 	now    time.Time
-	ts     *TrustStore
-	stores map[StoreRef]storeResult
+	ts     *truststore.TrustStore
+	stores map[truststore.Ref]storeResult
 	out    []Problem
 }
 
@@ -159,7 +163,7 @@ func (l *linter) overrides(s *Statement) {
 		case CheckAuthenticTimestamp:
 			why = ": a signature made outside its certificates' validity only logs a warning"
 		}
-		l.add(s, sev, LintOverrideDowngrade, pointerJoin(s.pointer+"/signatureVerification/override", string(c)), strconv.Quote(string(a)),
+		l.add(s, sev, LintOverrideDowngrade, jsonpos.Join(s.pointer+"/signatureVerification/override", string(c)), strconv.Quote(string(a)),
 			fmt.Sprintf("the override weakens %s from %s (level %s) to %s%s", c, base, s.level, a, why),
 			fmt.Sprintf("remove the %q override unless the downgrade is intended", c))
 	}
@@ -194,35 +198,28 @@ func (l *linter) identities(s *Statement) {
 	}
 	// The spec's overlap: one certificate could match both. Subsets were
 	// rejected by validation; these are the other overlaps.
-	for b := 1; b < len(s.identities); b++ {
-		for a := 0; a < b; a++ {
-			x, y := s.identities[a], s.identities[b]
-			if !x.IsX509Subject() || !y.IsX509Subject() || x.dn.SubsetOf(y.dn) || y.dn.SubsetOf(x.dn) || !x.dn.Overlaps(y.dn) {
-				continue
-			}
-			l.add(s, SeverityWarning, LintIdentityOverlap, idsPtr+"/"+strconv.Itoa(b), strconv.Quote(y.raw),
-				fmt.Sprintf("identities %q and %q overlap: a certificate whose subject has %s matches both (the specification forbids overlapping identities; notation detects only subsets)", x.raw, y.raw, unionDN(x.dn, y.dn)),
-				"merge them, or add an attribute with different values to each so that no certificate matches both")
+	// dn.Overlapping compares only identities that could overlap.
+	var x509IDs []DN
+	var at []int // index in s.identities of each x509IDs entry
+	for j, id := range s.identities {
+		if id.IsX509Subject() {
+			x509IDs = append(x509IDs, id.dn)
+			at = append(at, j)
 		}
 	}
-}
-
-// unionDN renders the attributes of both DNs, a subject matching both.
-func unionDN(a, b DN) string {
-	u := DN{values: map[string]string{}}
-	for _, d := range []DN{a, b} {
-		for _, t := range d.types {
-			if _, ok := u.values[t]; !ok {
-				u.types = append(u.types, t)
-				u.values[t] = d.values[t]
-			}
+	dn.Overlapping(x509IDs, func(a, b int) {
+		x, y := s.identities[at[a]], s.identities[at[b]]
+		if x.dn.SubsetOf(y.dn) || y.dn.SubsetOf(x.dn) {
+			return
 		}
-	}
-	return u.String()
+		l.add(s, SeverityWarning, LintIdentityOverlap, idsPtr+"/"+strconv.Itoa(at[b]), strconv.Quote(y.raw),
+			fmt.Sprintf("identities %q and %q overlap: a certificate whose subject has %s matches both (the specification forbids overlapping identities; notation detects only subsets)", x.raw, y.raw, dn.Union(x.dn, y.dn)),
+			"merge them, or add an attribute with different values to each so that no certificate matches both")
+	})
 }
 
 func (l *linter) timestamps(s *Statement) {
-	hasCA, hasSA, hasTSA := s.HasTrustStoreType(StoreCA), s.HasTrustStoreType(StoreSigningAuthority), s.HasTrustStoreType(StoreTSA)
+	hasCA, hasSA, hasTSA := s.HasTrustStoreType(truststore.TypeCA), s.HasTrustStoreType(truststore.TypeSigningAuthority), s.HasTrustStoreType(truststore.TypeTSA)
 	storesPtr := s.pointer + "/trustStores"
 	if !hasCA && !hasSA {
 		l.add(s, SeverityError, LintNoSigningStore, storesPtr, "",
@@ -241,7 +238,7 @@ func (l *linter) timestamps(s *Statement) {
 	}
 }
 
-func (l *linter) load(ref StoreRef) storeResult {
+func (l *linter) load(ref truststore.Ref) storeResult {
 	if r, ok := l.stores[ref]; ok {
 		return r
 	}
@@ -255,7 +252,7 @@ func (l *linter) trustStores(s *Statement) {
 	if l.ts == nil {
 		return
 	}
-	seen := map[StoreRef]bool{}
+	seen := map[truststore.Ref]bool{}
 	for j, ref := range s.stores {
 		if seen[ref] {
 			continue
@@ -265,23 +262,23 @@ func (l *linter) trustStores(s *Statement) {
 		val := strconv.Quote(ref.String())
 		r := l.load(ref)
 		if r.err != nil {
-			var se *StoreError
+			var se *truststore.Error
 			rule := LintStoreUnusable
 			fix := "fix the store folder " + l.ts.Path(ref)
 			if errors.As(r.err, &se) {
 				switch se.Kind {
-				case StoreNotFound:
+				case truststore.KindNotFound:
 					rule = LintStoreMissing
 					fix = fmt.Sprintf("create %s with the signers' root certificate (notation cert add --type %s --store %s <file>), or fix the reference", se.Path, ref.Type, ref.Name)
-				case StoreEmpty:
+				case truststore.KindEmpty:
 					rule = LintStoreEmpty
 					fix = fmt.Sprintf("add the root certificate to %s (notation cert add --type %s --store %s <file>)", se.Path, ref.Type, ref.Name)
-				case StoreNotCA:
+				case truststore.KindNotCA:
 					rule = LintStoreNonCA
 					fix = "keep only CA or self-signed certificates in the store; put the issuing root there instead of the leaf"
-				case StoreNotRegular:
+				case truststore.KindNotRegular:
 					fix = fmt.Sprintf("move %s out of %s: a store holds certificate files only", se.File, se.Path)
-				case StoreNotDirectory:
+				case truststore.KindNotDirectory:
 					fix = fmt.Sprintf("make %s a real folder, not a symlink", se.Path)
 				}
 			}
@@ -296,7 +293,7 @@ func (l *linter) trustStores(s *Statement) {
 	}
 }
 
-func (l *linter) certificate(s *Statement, ref StoreRef, ptr, val, file string, c *x509.Certificate) {
+func (l *linter) certificate(s *Statement, ref truststore.Ref, ptr, val, file string, c *x509.Certificate) {
 	subj := c.Subject.String()
 	switch {
 	case l.now.After(c.NotAfter):
@@ -316,7 +313,7 @@ func (l *linter) certificate(s *Statement, ref StoreRef, ptr, val, file string, 
 		l.add(s, SeverityWarning, LintStoreNonCA, ptr, val,
 			fmt.Sprintf("certificate %q in %s (file %s) is not a CA: notation trusts it only as a self-signed signing certificate", subj, ref, file),
 			"store the root CA of the signers; pin a single signer with a trusted identity instead")
-	} else if !selfSigned(c) && ref.Type != StoreTSA {
+	} else if !selfSigned(c) && ref.Type != truststore.TypeTSA {
 		l.add(s, SeverityInfo, LintStoreIntermediate, ptr, val,
 			fmt.Sprintf("certificate %q in %s (file %s) is an intermediate CA, not a root", subj, ref, file),
 			"the specification recommends storing root certificates; an intermediate trusts only signers below it")
@@ -326,9 +323,9 @@ func (l *linter) certificate(s *Statement, ref StoreRef, ptr, val, file string, 
 // CheckTrustStores reads every store the document's statements reference
 // and returns a problem (rule trust-store-unusable, severity error) at each
 // reference to a store that is missing or that notation would refuse.
-func CheckTrustStores(d *Document, ts *TrustStore) []Problem {
+func CheckTrustStores(d *Document, ts *truststore.TrustStore) []Problem {
 	var out []Problem
-	results := map[StoreRef]error{}
+	results := map[truststore.Ref]error{}
 	for _, s := range d.statements {
 		for j, ref := range s.stores {
 			err, done := results[ref]
@@ -348,4 +345,9 @@ func CheckTrustStores(d *Document, ts *TrustStore) []Problem {
 		}
 	}
 	return out
+}
+
+// selfSigned reports whether c's signature verifies with its own key.
+func selfSigned(c *x509.Certificate) bool {
+	return c.CheckSignature(c.SignatureAlgorithm, c.RawTBSCertificate, c.Signature) == nil
 }

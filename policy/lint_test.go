@@ -1,12 +1,15 @@
 package policy
 
 import (
+	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/keyward/keyward/internal/testpki"
+	"github.com/keyward/keyward/truststore"
 )
 
 // TestLintFindings lints a policy with one risky setting per statement
@@ -14,14 +17,14 @@ import (
 // missing stores, and checks every finding's rule, severity and place.
 func TestLintFindings(t *testing.T) {
 	now := time.Now()
-	ts := NewTrustStore(t.TempDir())
+	ts := truststore.New(t.TempDir())
 	root := testpki.Root(t, "lint-root", testpki.WithValidity(now.Add(-time.Hour), now.Add(10*365*24*time.Hour)))
 	expired := testpki.Root(t, "lint-expired", testpki.WithValidity(now.Add(-48*time.Hour), now.Add(-time.Hour)))
 	soon := testpki.Root(t, "lint-soon", testpki.WithValidity(now.Add(-time.Hour), now.Add(5*24*time.Hour)))
 	inter := root.Intermediate(t, "lint-intermediate", testpki.WithValidity(now.Add(-time.Hour), now.Add(365*24*time.Hour)))
 	self := testpki.SelfSignedLeaf(t, "lint-self", testpki.WithValidity(now.Add(-time.Hour), now.Add(365*24*time.Hour)))
 	put := func(ref string, certs ...*testpki.Cert) {
-		r, err := ParseStoreRef(ref)
+		r, err := truststore.ParseRef(ref)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -32,7 +35,7 @@ func TestLintFindings(t *testing.T) {
 	put("ca:inter", inter)
 	put("ca:pinned", self)
 	put("tsa:tsa", root)
-	mkdir(t, ts.Path(StoreRef{StoreCA, "empty"}))
+	mkdir(t, ts.Path(truststore.Ref{Type: truststore.TypeCA, Name: "empty"}))
 
 	const dn = `"x509.subject: C=US, ST=WA, O=acme, CN=builder"`
 	src := oci(
@@ -113,10 +116,10 @@ func TestLintFindings(t *testing.T) {
 }
 
 func TestLintGlobalSkipAndNoSigningStore(t *testing.T) {
-	ts := NewTrustStore(t.TempDir())
+	ts := truststore.New(t.TempDir())
 	root := testpki.Root(t, "lint-tsa-root")
-	writeFile(t, filepath.Join(ts.Path(StoreRef{StoreTSA, "t"}), "r.pem"), testpki.CertsPEM(root.Cert))
-	writeFile(t, filepath.Join(ts.Path(StoreRef{StoreCA, "link"}), "sub", "r.pem"), testpki.CertsPEM(root.Cert))
+	writeFile(t, filepath.Join(ts.Path(truststore.Ref{Type: truststore.TypeTSA, Name: "t"}), "r.pem"), testpki.CertsPEM(root.Cert))
+	writeFile(t, filepath.Join(ts.Path(truststore.Ref{Type: truststore.TypeCA, Name: "link"}), "sub", "r.pem"), testpki.CertsPEM(root.Cert))
 	doc, err := Parse([]byte(oci(
 		stmt("skip-all", "registryScopes", `["*"]`, "signatureVerification", `{"level": "skip"}`, "trustStores", "", "trustedIdentities", ""),
 		stmt("tsa", "trustStores", `["tsa:t"]`),
@@ -145,9 +148,9 @@ func TestLintGlobalSkipAndNoSigningStore(t *testing.T) {
 }
 
 func TestExplain(t *testing.T) {
-	ts := NewTrustStore(t.TempDir())
+	ts := truststore.New(t.TempDir())
 	root := testpki.Root(t, "explain-root", testpki.WithValidity(time.Now().Add(-time.Hour), time.Now().Add(365*24*time.Hour)))
-	writeFile(t, filepath.Join(ts.Path(StoreRef{StoreCA, "acme"}), "root.pem"), testpki.CertsPEM(root.Cert))
+	writeFile(t, filepath.Join(ts.Path(truststore.Ref{Type: truststore.TypeCA, Name: "acme"}), "root.pem"), testpki.CertsPEM(root.Cert))
 	doc, err := Parse([]byte(oci(stmt("app", "registryScopes", `["registry.example.com/app"]`, "trustStores", `["ca:acme", "tsa:missing"]`, "trustedIdentities", `["x509.subject: C=US, ST=WA, O=acme", "plug:x"]`))), "p.json", TypeOCI)
 	if err != nil {
 		t.Fatal(err)
@@ -169,5 +172,47 @@ func TestExplain(t *testing.T) {
 	}
 	if !strings.HasPrefix(ex.Timestamps, "for every notary.x509 signature") {
 		t.Errorf("timestamps: %s", ex.Timestamps)
+	}
+}
+
+func writeFile(t *testing.T, path string, data []byte) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func mkdir(t *testing.T, p string) {
+	t.Helper()
+	if err := os.MkdirAll(p, 0o755); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestLintOverlapAmongManyIdentities: with more identities than are
+// compared pairwise, and plugin identities between them, the overlapping
+// pair is found and reported at the later one's index.
+func TestLintOverlapAmongManyIdentities(t *testing.T) {
+	ids := []string{`"com.example:plugin-a"`}
+	for i := 0; i < 12; i++ {
+		ids = append(ids, fmt.Sprintf(`"x509.subject: C=US, ST=WA, O=acme, OU=team %d, CN=signer"`, i))
+	}
+	ids = append(ids, `"com.example:plugin-b"`, `"x509.subject: C=US, ST=WA, O=acme, OU=team 5, L=Seattle"`)
+	doc, err := Parse([]byte(oci(stmt("a", "trustedIdentities", "["+strings.Join(ids, ", ")+"]"))), "", TypeOCI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, f := range Lint(doc, LintOptions{}) {
+		if f.Rule == LintIdentityOverlap {
+			got = append(got, f.Pointer+" "+f.Value)
+		}
+	}
+	want := `/trustPolicies/0/trustedIdentities/14 "x509.subject: C=US, ST=WA, O=acme, OU=team 5, L=Seattle"`
+	if len(got) != 1 || got[0] != want {
+		t.Fatalf("overlaps %q, want [%s]", got, want)
 	}
 }

@@ -5,12 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
+
+	"github.com/keyward/keyward/internal/bounded"
+	"github.com/keyward/keyward/internal/jsonpos"
 )
 
 // MaxDocumentSize bounds a trust policy document: 16 MiB holds about
@@ -18,27 +19,6 @@ import (
 // any real policy, while keeping what a hostile file can make keyward
 // allocate small.
 const MaxDocumentSize = 16 << 20
-
-// FileError is a policy file that cannot be read at all (as opposed to a
-// document with problems, a [*ValidationError]). Messages for the cases
-// notation checks are notation's.
-type FileError struct {
-	Path string
-	// Kind is "not-found", "not-regular-file", "too-large" or "unreadable".
-	Kind string
-	msg  string
-	err  error
-}
-
-func (e *FileError) Error() string {
-	msg := e.Path + ": " + e.msg
-	if e.err != nil {
-		msg += ": " + e.err.Error()
-	}
-	return msg
-}
-
-func (e *FileError) Unwrap() error { return e.err }
 
 // LoadFile reads and validates the trust policy document at path. Like
 // notation it refuses a path that is a symlink or not a regular file, and
@@ -58,32 +38,35 @@ func ReadFile(path string) ([]byte, error) {
 	fi, err := os.Lstat(path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, &FileError{Path: path, Kind: "not-found", msg: "trust policy is not present. To create a trust policy, see: " + trustPolicyLink}
+			return nil, &FileError{Path: path, Kind: FileNotFound, msg: "trust policy is not present. To create a trust policy, see: " + trustPolicyLink}
 		}
-		return nil, &FileError{Path: path, Kind: "unreadable", msg: "unable to read trust policy", err: err}
+		return nil, &FileError{Path: path, Kind: FileUnreadable, msg: "unable to read trust policy", err: err}
 	}
 	if !fi.Mode().IsRegular() {
 		// notation-go getDocument refuses directories and symlinks; keyward
 		// refuses devices and pipes too.
-		return nil, &FileError{Path: path, Kind: "not-regular-file", msg: "trust policy is not a regular file (symlinks are not supported). To create a trust policy, see: " + trustPolicyLink}
+		return nil, &FileError{Path: path, Kind: FileNotRegular, msg: "trust policy is not a regular file (symlinks are not supported). To create a trust policy, see: " + trustPolicyLink}
 	}
 	if fi.Size() > MaxDocumentSize {
-		return nil, &FileError{Path: path, Kind: "too-large", msg: fmt.Sprintf("trust policy is larger than %d bytes", MaxDocumentSize)}
+		return nil, &FileError{Path: path, Kind: FileTooLarge, msg: fmt.Sprintf("trust policy is larger than %d bytes", MaxDocumentSize)}
 	}
-	f, err := os.Open(path)
+	// bounded.OpenRegular opens without blocking and checks that the file
+	// opened is the one examined.
+	f, _, err := bounded.OpenRegular(path)
 	if err != nil {
 		if errors.Is(err, fs.ErrPermission) {
-			return nil, &FileError{Path: path, Kind: "unreadable", msg: "unable to read trust policy due to file permissions, please verify the permissions of " + path}
+			return nil, &FileError{Path: path, Kind: FileUnreadable, msg: "unable to read trust policy due to file permissions, please verify the permissions of " + path}
 		}
-		return nil, &FileError{Path: path, Kind: "unreadable", msg: "unable to read trust policy", err: err}
+		return nil, &FileError{Path: path, Kind: FileUnreadable, msg: "unable to read trust policy", err: err}
 	}
 	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, MaxDocumentSize+1))
+	data, err := bounded.ReadAll(f, MaxDocumentSize, "trust policy")
 	if err != nil {
-		return nil, &FileError{Path: path, Kind: "unreadable", msg: "unable to read trust policy", err: err}
-	}
-	if len(data) > MaxDocumentSize {
-		return nil, &FileError{Path: path, Kind: "too-large", msg: fmt.Sprintf("trust policy is larger than %d bytes", MaxDocumentSize)}
+		var tooLarge *bounded.TooLargeError
+		if errors.As(err, &tooLarge) {
+			return nil, &FileError{Path: path, Kind: FileTooLarge, msg: fmt.Sprintf("trust policy is larger than %d bytes", MaxDocumentSize)}
+		}
+		return nil, &FileError{Path: path, Kind: FileUnreadable, msg: "unable to read trust policy", err: err}
 	}
 	return data, nil
 }
@@ -95,24 +78,38 @@ func ReadFile(path string) ([]byte, error) {
 // whose statements all lack registryScopes is a blob trust policy), else
 // OCI.
 func DetectType(file string, data []byte) (DocumentType, string) {
+	if typ, how, ok := typeByName(file); ok {
+		return typ, how
+	}
+	root, err := jsonpos.Parse(data)
+	if err != nil {
+		return TypeOCI, "default"
+	}
+	return typeByContent(root)
+}
+
+// typeByName is DetectType's decision by file name, if the name decides.
+func typeByName(file string) (DocumentType, string, bool) {
 	base := strings.ToLower(filepath.Base(file))
 	switch {
 	case file == "":
 	case strings.HasSuffix(base, ".blob.json"):
-		return TypeBlob, "file name " + filepath.Base(file)
+		return TypeBlob, "file name " + filepath.Base(file), true
 	case base == "trustpolicy.json" || strings.HasSuffix(base, ".oci.json"):
-		return TypeOCI, "file name " + filepath.Base(file)
+		return TypeOCI, "file name " + filepath.Base(file), true
 	}
-	root, err := parseJSON(data)
-	if err != nil {
+	return "", "", false
+}
+
+// typeByContent is DetectType's decision by the content of a document
+// read without error.
+func typeByContent(root *jsonpos.Node) (DocumentType, string) {
+	tp, _, _ := root.Get("trustPolicies")
+	if tp == nil || tp.Kind != jsonpos.KindArray || len(tp.Elems) == 0 {
 		return TypeOCI, "default"
 	}
-	tp, _, _ := root.get("trustPolicies")
-	if tp == nil || tp.kind != kindArray || len(tp.elems) == 0 {
-		return TypeOCI, "default"
-	}
-	for _, s := range tp.elems {
-		if _, _, ok := s.get("registryScopes"); ok || s.kind != kindObject {
+	for _, s := range tp.Elems {
+		if _, _, ok := s.Get("registryScopes"); ok || s.Kind != jsonpos.KindObject {
 			return TypeOCI, "content: a statement has registryScopes"
 		}
 	}
@@ -123,19 +120,38 @@ func DetectType(file string, data []byte) (DocumentType, string) {
 // problems ("" for none). typ TypeAuto picks the type with [DetectType].
 // Every problem found is returned in one [*ValidationError].
 func Parse(data []byte, file string, typ DocumentType) (*Document, error) {
-	return parse(data, file, typ, false)
+	return parse(data, file, typ, parseOptions{})
 }
 
-// parse is Parse; alwaysSchema runs the schema validator even on documents
-// the rules and the structure check accept (for benchmarks and tests).
-func parse(data []byte, file string, typ DocumentType, alwaysSchema bool) (*Document, error) {
+// parseOptions change Parse for benchmarks and tests.
+type parseOptions struct {
+	// alwaysSchema runs the schema validator even on documents the rules
+	// and the structure check accept.
+	alwaysSchema bool
+	// unbounded reads documents larger than MaxDocumentSize, to measure
+	// how the cost grows beyond it.
+	unbounded bool
+}
+
+// parse is Parse with options.
+func parse(data []byte, file string, typ DocumentType, opts parseOptions) (*Document, error) {
+	// TypeAuto is decided by the file name, else by the content once it
+	// is read (reading it once).
+	byContent := false
 	if typ == TypeAuto {
-		typ, _ = DetectType(file, data)
+		if t, _, ok := typeByName(file); ok {
+			typ = t
+		} else {
+			byContent = true
+		}
 	}
-	if typ != TypeOCI && typ != TypeBlob {
+	if !byContent && typ != TypeOCI && typ != TypeBlob {
 		return nil, fmt.Errorf("unknown trust policy document type %q (want oci or blob)", typ)
 	}
-	if len(data) > MaxDocumentSize {
+	if len(data) > MaxDocumentSize && !opts.unbounded {
+		if byContent {
+			typ, _ = DetectType(file, data)
+		}
 		return nil, &ValidationError{File: file, Type: typ, Problems: []Problem{{
 			Rule: RuleTooLarge, Severity: SeverityError, File: file,
 			Message: fmt.Sprintf("the document is %d bytes, more than the %d bytes keyward reads", len(data), MaxDocumentSize),
@@ -143,16 +159,22 @@ func parse(data []byte, file string, typ DocumentType, alwaysSchema bool) (*Docu
 		}}}
 	}
 	data = bytes.Clone(data) // the Document keeps it for positions
-	lines := newLineIndex(data)
-	root, err := parseJSON(data)
+	lines := jsonpos.NewLines(data)
+	root, err := jsonpos.Parse(data)
+	if byContent {
+		typ = TypeOCI // DetectType's default, for a document with errors
+		if err == nil {
+			typ, _ = typeByContent(root)
+		}
+	}
 	var syntax []Problem
 	if err != nil {
-		var se *syntaxError
+		var se *jsonpos.SyntaxError
 		errors.As(err, &se)
-		line, col := lines.position(se.off)
+		line, col := lines.Position(se.Off)
 		p := Problem{
 			Rule: RuleJSONSyntax, Severity: SeverityError, File: file, Line: line, Column: col,
-			Message: "malformed trust policy: " + se.msg,
+			Message: "malformed trust policy: " + se.Msg,
 			Fix:     "correct the JSON syntax at this position",
 		}
 		if root == nil {
@@ -161,7 +183,7 @@ func parse(data []byte, file string, typ DocumentType, alwaysSchema bool) (*Docu
 		p.Fix = "remove the text after the document: notation reads the first JSON value only and ignores the rest"
 		syntax = append(syntax, p)
 	}
-	v := &validator{typ: typ, file: file, lines: lines, root: root, problems: syntax, alwaysSchema: alwaysSchema}
+	v := &validator{typ: typ, file: file, lines: lines, root: root, problems: syntax, alwaysSchema: opts.alwaysSchema}
 	doc := v.run()
 	if len(v.problems) > 0 {
 		return nil, &ValidationError{File: file, Type: typ, Problems: v.problems}
@@ -174,14 +196,14 @@ func parse(data []byte, file string, typ DocumentType, alwaysSchema bool) (*Docu
 
 // renderValue renders a value as compact JSON for Problem.Value, shortened
 // past 200 characters.
-func renderValue(n *node) string {
+func renderValue(n *jsonpos.Node) string {
 	if n == nil {
 		return ""
 	}
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
 	enc.SetEscapeHTML(false)
-	if err := enc.Encode(n.toAny()); err != nil {
+	if err := enc.Encode(n.ToAny()); err != nil {
 		return ""
 	}
 	s := strings.TrimSuffix(b.String(), "\n")
@@ -196,25 +218,3 @@ func renderValue(n *node) string {
 }
 
 func isRuneStart(b byte) bool { return b&0xC0 != 0x80 }
-
-// nodeAt returns the value at JSON pointer ptr, or nil.
-func nodeAt(root *node, ptr string) *node {
-	n := root
-	for _, tok := range pointerTokens(ptr) {
-		switch {
-		case n == nil:
-			return nil
-		case n.kind == kindObject:
-			n, _, _ = n.get(tok)
-		case n.kind == kindArray:
-			i, err := strconv.Atoi(tok)
-			if err != nil || i < 0 || i >= len(n.elems) {
-				return nil
-			}
-			n = n.elems[i]
-		default:
-			return nil
-		}
-	}
-	return n
-}

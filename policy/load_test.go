@@ -26,17 +26,25 @@ func TestLoadFileRefusesWhatNotationRefuses(t *testing.T) {
 	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	for path, want := range map[string]string{
-		filepath.Join(dir, "none.json"): "trust policy is not present. To create a trust policy, see: https://notaryproject.dev/docs/quickstart/#create-a-trust-policy",
-		dir:                             "trust policy is not a regular file (symlinks are not supported). To create a trust policy, see: https://notaryproject.dev/docs/quickstart/#create-a-trust-policy",
-		link:                            "trust policy is not a regular file (symlinks are not supported)",
-		fifo:                            "trust policy is not a regular file",
-		big:                             "trust policy is larger than 16777216 bytes",
+	for path, want := range map[string]struct {
+		kind FileErrorKind
+		msg  string
+	}{
+		filepath.Join(dir, "none.json"): {FileNotFound, "trust policy is not present. To create a trust policy, see: https://notaryproject.dev/docs/quickstart/#create-a-trust-policy"},
+		dir:                             {FileNotRegular, "trust policy is not a regular file (symlinks are not supported). To create a trust policy, see: https://notaryproject.dev/docs/quickstart/#create-a-trust-policy"},
+		link:                            {FileNotRegular, "trust policy is not a regular file (symlinks are not supported)"},
+		fifo:                            {FileNotRegular, "trust policy is not a regular file"},
+		big:                             {FileTooLarge, "trust policy is larger than 16777216 bytes"},
 	} {
 		_, err := LoadFile(path, TypeAuto)
 		var fe *FileError
-		if !errors.As(err, &fe) || !strings.Contains(err.Error(), want) || !strings.HasPrefix(err.Error(), path+": ") {
-			t.Errorf("LoadFile(%s) = %v, want %q", path, err, want)
+		if !errors.As(err, &fe) || fe.Kind != want.kind || fe.Path != path {
+			t.Errorf("LoadFile(%s) = %v, want a %s FileError", path, err, want.kind)
+			continue
+		}
+		// The message is notation's where notation checks the same.
+		if !strings.Contains(err.Error(), want.msg) || !strings.HasPrefix(err.Error(), path+": ") {
+			t.Errorf("LoadFile(%s) = %v, want %q", path, err, want.msg)
 		}
 	}
 	doc, err := LoadFile(good, TypeAuto)

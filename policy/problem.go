@@ -106,31 +106,6 @@ func (p Problem) String() string {
 	return b.String()
 }
 
-// ValidationError is returned when a document breaks one or more rules. It
-// lists every problem found, in document order.
-type ValidationError struct {
-	File     string
-	Type     DocumentType
-	Problems []Problem
-}
-
-func (e *ValidationError) Error() string {
-	name := e.File
-	if name == "" {
-		name = "document"
-	}
-	if len(e.Problems) == 1 {
-		return fmt.Sprintf("invalid %s %s: %s", e.Type.noun(), name, e.Problems[0].String())
-	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "invalid %s %s: %d problems:", e.Type.noun(), name, len(e.Problems))
-	for _, p := range e.Problems {
-		b.WriteString("\n  ")
-		b.WriteString(p.String())
-	}
-	return b.String()
-}
-
 // sortProblems orders problems by position, then pointer, then rule, so that
 // output is stable.
 func sortProblems(ps []Problem) {
@@ -150,33 +125,4 @@ func sortProblems(ps []Problem) {
 		}
 		return a.Message < b.Message
 	})
-}
-
-// pointerJoin appends reference tokens to a JSON pointer, escaping '~' and
-// '/' (RFC 6901 section 3).
-func pointerJoin(base string, tokens ...string) string {
-	var b strings.Builder
-	b.WriteString(base)
-	for _, t := range tokens {
-		b.WriteByte('/')
-		if strings.ContainsAny(t, "~/") {
-			t = strings.ReplaceAll(strings.ReplaceAll(t, "~", "~0"), "/", "~1")
-		}
-		b.WriteString(t)
-	}
-	return b.String()
-}
-
-// pointerTokens splits a JSON pointer into unescaped reference tokens.
-func pointerTokens(ptr string) []string {
-	if ptr == "" {
-		return nil
-	}
-	parts := strings.Split(strings.TrimPrefix(ptr, "/"), "/")
-	for i, t := range parts {
-		if strings.Contains(t, "~") {
-			parts[i] = strings.ReplaceAll(strings.ReplaceAll(t, "~1", "/"), "~0", "~")
-		}
-	}
-	return parts
 }

@@ -8,6 +8,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/santhosh-tekuri/jsonschema/v5"
+
+	"github.com/keyward/keyward/internal/jsonpos"
 )
 
 // ruleCase is a document breaking one rule, and where and how keyward must
@@ -208,11 +210,11 @@ func TestEveryRuleLocated(t *testing.T) {
 				t.Fatalf("Parse = %v, want a *ValidationError", err)
 			}
 			if tc.schemaOnly {
-				root, err := parseJSON([]byte(tc.doc))
+				root, err := jsonpos.Parse([]byte(tc.doc))
 				if err != nil {
 					t.Fatal(err)
 				}
-				v := &validator{typ: typ, file: "policy.json", root: root, lines: newLineIndex([]byte(tc.doc))}
+				v := &validator{typ: typ, file: "policy.json", root: root, lines: jsonpos.NewLines([]byte(tc.doc))}
 				ve = &ValidationError{Problems: v.schemaProblems()}
 			}
 			var p *Problem
@@ -271,7 +273,7 @@ func TestSchemaAloneEnforcesRules(t *testing.T) {
 			continue
 		}
 		t.Run(tc.rule, func(t *testing.T) {
-			root, err := parseJSON([]byte(tc.doc))
+			root, err := jsonpos.Parse([]byte(tc.doc))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -279,12 +281,12 @@ func TestSchemaAloneEnforcesRules(t *testing.T) {
 			if tc.typ == TypeBlob {
 				s = cs.blob
 			}
-			err = s.Validate(root.toAny())
+			err = s.Validate(root.ToAny())
 			var ve *jsonschema.ValidationError
 			if !errors.As(err, &ve) {
 				t.Fatalf("the schema accepts the document (%v)", err)
 			}
-			v := &validator{typ: tc.typ, root: root, lines: newLineIndex([]byte(tc.doc))}
+			v := &validator{typ: tc.typ, root: root, lines: jsonpos.NewLines([]byte(tc.doc))}
 			if v.typ == TypeAuto {
 				v.typ = TypeOCI
 			}
@@ -314,11 +316,11 @@ func TestSchemaTopLevelPicksTheType(t *testing.T) {
 	}
 	check := func(doc string, valid bool) {
 		t.Helper()
-		root, err := parseJSON([]byte(doc))
+		root, err := jsonpos.Parse([]byte(doc))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := top.Validate(root.toAny()); (err == nil) != valid {
+		if err := top.Validate(root.ToAny()); (err == nil) != valid {
 			t.Errorf("valid=%v, want %v: %v\n%s", err == nil, valid, err, doc)
 		}
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v5"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/internal/jsonpos"
 )
 
 // SchemaID is the stable $id of trustpolicy.schema.json. It is a name, not
@@ -75,7 +76,7 @@ func (v *validator) schemaProblems() []Problem {
 	if v.typ == TypeBlob {
 		s = cs.blob
 	}
-	err = s.Validate(v.root.toAny())
+	err = s.Validate(v.root.ToAny())
 	if err == nil {
 		return nil
 	}
@@ -115,13 +116,13 @@ func (v *validator) schemaProblems() []Problem {
 // schemaProblem describes one failed schema keyword.
 func (v *validator) schemaProblem(cs *compiledSchema, e *jsonschema.ValidationError) []Problem {
 	ptr := instancePointer(e.InstanceLocation)
-	n := nodeAt(v.root, ptr)
+	n := jsonpos.Lookup(v.root, ptr)
 	kw, parent := schemaKeyword(cs.doc, e.AbsoluteKeywordLocation)
 	stmt := v.statementName(ptr)
 	base := Problem{Pointer: ptr, Statement: stmt}
 	if strings.Contains(e.KeywordLocation, "/propertyNames/") {
 		key := ""
-		if toks := pointerTokens(ptr); len(toks) > 0 {
+		if toks := jsonpos.Tokens(ptr); len(toks) > 0 {
 			key = toks[len(toks)-1]
 		}
 		p := base
@@ -133,43 +134,43 @@ func (v *validator) schemaProblem(cs *compiledSchema, e *jsonschema.ValidationEr
 	}
 	switch kw {
 	case "additionalProperties":
-		if n == nil || n.kind != kindObject {
+		if n == nil || n.Kind != jsonpos.KindObject {
 			break
 		}
 		allowed := propertyNames(parent)
 		var out []Problem
-		for _, m := range n.members {
-			if contains(allowed, m.key) {
+		for _, m := range n.Members {
+			if contains(allowed, m.Key) {
 				continue
 			}
 			p := base
 			p.Rule = RuleUnknownProperty
-			p.Pointer = pointerJoin(ptr, m.key)
-			p.Value = strconv.Quote(m.key)
-			p.Message = fmt.Sprintf("unknown property %q in %s: notation ignores unknown properties, so this setting has no effect", m.key, describe(ptr))
-			p.Fix = "remove it or correct its spelling" + didYouMean(m.key, allowed) + "; allowed here: " + strings.Join(allowed, ", ")
+			p.Pointer = jsonpos.Join(ptr, m.Key)
+			p.Value = strconv.Quote(m.Key)
+			p.Message = fmt.Sprintf("unknown property %q in %s: notation ignores unknown properties, so this setting has no effect", m.Key, describe(ptr))
+			p.Fix = "remove it or correct its spelling" + didYouMean(m.Key, allowed) + "; allowed here: " + strings.Join(allowed, ", ")
 			for _, a := range allowed {
-				if strings.EqualFold(a, m.key) {
+				if strings.EqualFold(a, m.Key) {
 					// encoding/json matches keys case-insensitively.
-					p.Message = fmt.Sprintf("property %q in %s differs from %q only in case: notation reads it as %q, keyward requires the exact name", m.key, describe(ptr), a, a)
+					p.Message = fmt.Sprintf("property %q in %s differs from %q only in case: notation reads it as %q, keyward requires the exact name", m.Key, describe(ptr), a, a)
 					p.Fix = fmt.Sprintf("rename it %q", a)
 				}
 			}
-			out = append(out, v.atOffset(p, m.keyOff))
+			out = append(out, v.atOffset(p, m.KeyOff))
 		}
 		return out
 	case "required":
-		if n == nil || n.kind != kindObject {
+		if n == nil || n.Kind != jsonpos.KindObject {
 			break
 		}
 		var out []Problem
 		for _, name := range stringList(mapGet(parent, "required")) {
-			if _, _, ok := n.get(name); ok {
+			if _, _, ok := n.Get(name); ok {
 				continue
 			}
 			p := base
 			p.Rule = RuleSchemaRequired
-			p.Pointer = pointerJoin(ptr, name)
+			p.Pointer = jsonpos.Join(ptr, name)
 			p.Message = fmt.Sprintf("missing required property %q in %s", name, describe(ptr))
 			p.Fix = "add " + strconv.Quote(name) + ": " + propertyDescription(cs.doc, parent, name)
 			out = append(out, v.at(p, nil))
@@ -181,7 +182,7 @@ func (v *validator) schemaProblem(cs *compiledSchema, e *jsonschema.ValidationEr
 		want := strings.Join(stringList(mapGet(parent, "type")), " or ")
 		got := "missing"
 		if n != nil {
-			got = n.kind.String()
+			got = n.Kind.String()
 		}
 		p.Message = fmt.Sprintf("%s must be %s %s, not %s", describe(ptr), article(want), want, withArticle(got))
 		p.Fix = schemaFix(parent)
@@ -192,8 +193,8 @@ func (v *validator) schemaProblem(cs *compiledSchema, e *jsonschema.ValidationEr
 		allowed := enumStrings(parent)
 		p.Message = fmt.Sprintf("%s is %s, not one of %s", describe(ptr), renderValue(n), strings.Join(quoteAll(allowed), ", "))
 		p.Fix = "use one of " + strings.Join(quoteAll(allowed), ", ")
-		if n != nil && n.kind == kindString {
-			p.Fix += didYouMean(n.str, allowed)
+		if n != nil && n.Kind == jsonpos.KindString {
+			p.Fix += didYouMean(n.Str, allowed)
 		}
 		return []Problem{v.at(p, n)}
 	case "pattern":
@@ -212,16 +213,16 @@ func (v *validator) schemaProblem(cs *compiledSchema, e *jsonschema.ValidationEr
 
 // keyProblem places a problem about an object key at the key.
 func (v *validator) keyProblem(p Problem, ptr string) Problem {
-	toks := pointerTokens(ptr)
+	toks := jsonpos.Tokens(ptr)
 	if len(toks) == 0 {
 		return v.at(p, nil)
 	}
-	parentPtr := pointerJoin("", toks[:len(toks)-1]...)
-	obj := nodeAt(v.root, parentPtr)
-	if obj != nil && obj.kind == kindObject {
-		for i := len(obj.members) - 1; i >= 0; i-- {
-			if obj.members[i].key == toks[len(toks)-1] {
-				return v.atOffset(p, obj.members[i].keyOff)
+	parentPtr := jsonpos.Join("", toks[:len(toks)-1]...)
+	obj := jsonpos.Lookup(v.root, parentPtr)
+	if obj != nil && obj.Kind == jsonpos.KindObject {
+		for i := len(obj.Members) - 1; i >= 0; i-- {
+			if obj.Members[i].Key == toks[len(toks)-1] {
+				return v.atOffset(p, obj.Members[i].KeyOff)
 			}
 		}
 	}
@@ -230,13 +231,13 @@ func (v *validator) keyProblem(p Problem, ptr string) Problem {
 
 // statementName returns the name of the statement a pointer is in.
 func (v *validator) statementName(ptr string) string {
-	toks := pointerTokens(ptr)
+	toks := jsonpos.Tokens(ptr)
 	if len(toks) < 2 || toks[0] != "trustPolicies" {
 		return ""
 	}
-	s := nodeAt(v.root, "/trustPolicies/"+toks[1])
-	if name, _, ok := s.get("name"); ok && name.kind == kindString {
-		return name.str
+	s := jsonpos.Lookup(v.root, "/trustPolicies/"+toks[1])
+	if name, _, ok := s.Get("name"); ok && name.Kind == jsonpos.KindString {
+		return name.Str
 	}
 	return ""
 }
@@ -255,24 +256,24 @@ func instancePointer(loc string) string {
 		t = strings.ReplaceAll(strings.ReplaceAll(t, "~1", "/"), "~0", "~")
 		toks = append(toks, t)
 	}
-	return pointerJoin("", toks...)
+	return jsonpos.Join("", toks...)
 }
 
 // schemaKeyword resolves an absolute keyword location to the keyword's name
 // and the schema object that holds it.
 func schemaKeyword(doc any, abs string) (string, map[string]any) {
 	_, frag, _ := strings.Cut(abs, "#")
-	toks := pointerTokens(frag)
+	toks := jsonpos.Tokens(frag)
 	if len(toks) == 0 {
 		return "", nil
 	}
-	parent, _ := resolve(doc, pointerJoin("", toks[:len(toks)-1]...)).(map[string]any)
+	parent, _ := resolve(doc, jsonpos.Join("", toks[:len(toks)-1]...)).(map[string]any)
 	return toks[len(toks)-1], parent
 }
 
 func resolve(doc any, ptr string) any {
 	cur := doc
-	for _, t := range pointerTokens(ptr) {
+	for _, t := range jsonpos.Tokens(ptr) {
 		if u, err := url.PathUnescape(t); err == nil {
 			t = u
 		}
@@ -372,7 +373,7 @@ func schemaFix(s map[string]any) string {
 
 // describe names the value at a pointer for messages.
 func describe(ptr string) string {
-	toks := pointerTokens(ptr)
+	toks := jsonpos.Tokens(ptr)
 	if len(toks) == 0 {
 		return "the document"
 	}

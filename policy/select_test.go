@@ -10,6 +10,7 @@ import (
 	"github.com/notaryproject/notation-go/verifier/trustpolicy"
 
 	"github.com/keyward/keyward/reference"
+	"github.com/keyward/keyward/truststore"
 )
 
 // testDigest is a valid digest for references in tests.
@@ -192,8 +193,8 @@ func TestStatementActionsAndTimestamps(t *testing.T) {
 			t.Errorf("check %d: %+v, want %+v", i, got[i], want[i])
 		}
 	}
-	if !s.IsCustom() || s.TimestampVerified(false) || !s.TimestampVerified(true) || len(s.TrustStoresOfType(StoreCA)) != 1 {
-		t.Errorf("custom %v, timestamps %v/%v, ca stores %v", s.IsCustom(), s.TimestampVerified(false), s.TimestampVerified(true), s.TrustStoresOfType(StoreCA))
+	if !s.IsCustom() || s.TimestampVerified(false) || !s.TimestampVerified(true) || len(s.TrustStoresOfType(truststore.TypeCA)) != 1 {
+		t.Errorf("custom %v, timestamps %v/%v, ca stores %v", s.IsCustom(), s.TimestampVerified(false), s.TimestampVerified(true), s.TrustStoresOfType(truststore.TypeCA))
 	}
 	if doc.Statement("plain").TimestampVerified(true) {
 		t.Error("timestamps verified without a tsa store")

@@ -13,7 +13,7 @@ import (
 	"github.com/notaryproject/notation-core-go/signature"
 
 	"github.com/keyward/keyward/internal/testpki"
-	"github.com/keyward/keyward/policy"
+	"github.com/keyward/keyward/truststore"
 	"github.com/keyward/keyward/verify"
 )
 
@@ -21,10 +21,10 @@ import (
 type countingStore struct {
 	inner verify.TrustStore
 	mu    sync.Mutex
-	reads map[policy.StoreRef]int
+	reads map[truststore.Ref]int
 }
 
-func (c *countingStore) Certificates(ref policy.StoreRef) ([]*x509.Certificate, error) {
+func (c *countingStore) Certificates(ref truststore.Ref) ([]*x509.Certificate, error) {
 	c.mu.Lock()
 	c.reads[ref]++
 	c.mu.Unlock()
@@ -58,7 +58,7 @@ func TestCachesAcrossSignatures(t *testing.T) {
 	}
 	envs = append(envs, f.sign(t, signSpec{leaf: ocspLeaf, ext: []signature.Attribute{attr(verify.HeaderVerificationPlugin, pluginName), attr("com.example.extra", "v")}}))
 
-	store := &countingStore{inner: policy.NewTrustStore(filepath.Join(f.configDir, "truststore")), reads: map[policy.StoreRef]int{}}
+	store := &countingStore{inner: truststore.New(filepath.Join(f.configDir, "truststore")), reads: map[truststore.Ref]int{}}
 	v, err := verify.NewVerifier(verify.Options{TrustStore: store, PluginDir: f.pluginDir})
 	if err != nil {
 		t.Fatal(err)
@@ -133,7 +133,7 @@ func TestCRLFileCacheAcrossVerifiers(t *testing.T) {
 	st := f.keywardStatement(t, policyDocument(variant{level: "strict"}, []string{"ca:main"}, []string{"*"}, ""))
 	run := func() {
 		t.Helper()
-		v, err := verify.NewVerifier(verify.Options{TrustStore: policy.NewTrustStore(filepath.Join(f.configDir, "truststore")), CRLCache: cache})
+		v, err := verify.NewVerifier(verify.Options{TrustStore: truststore.New(filepath.Join(f.configDir, "truststore")), CRLCache: cache})
 		if err != nil {
 			t.Fatal(err)
 		}

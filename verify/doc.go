@@ -18,8 +18,8 @@
 // walks an artifact's signatures as notation verify does.
 //
 // The statement and the trust store are interfaces defined here and
-// implemented by package policy: *policy.Statement and *policy.TrustStore
-// are used as they are.
+// implemented by packages policy and truststore: *policy.Statement and
+// *truststore.TrustStore are used as they are.
 //
 // # Order of the checks
 //

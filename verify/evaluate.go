@@ -15,6 +15,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/keyward/keyward/policy"
+	"github.com/keyward/keyward/truststore"
 )
 
 // PayloadTypeV1 is the only payload content type (spec "Payload").
@@ -157,7 +158,7 @@ func (e *evaluation) skip(c CheckName, msg string) {
 // cause, the whole error as detail.
 func messageOf(err error) (msg, detail string) {
 	switch e := err.(type) {
-	case interface{ NotationMessage() string }: // *policy.StoreError
+	case interface{ NotationMessage() string }: // *truststore.Error
 		if m := e.NotationMessage(); m != err.Error() {
 			return m, err.Error()
 		}
@@ -222,12 +223,12 @@ func (e *evaluation) integrity() bool {
 // built to the store.
 func (e *evaluation) authenticity() bool {
 	si := &e.content.SignerInfo
-	var typ policy.StoreType
+	var typ truststore.Type
 	switch scheme := si.SignedAttributes.SigningScheme; scheme {
 	case signature.SigningSchemeX509:
-		typ = policy.StoreCA
+		typ = truststore.TypeCA
 	case signature.SigningSchemeX509SigningAuthority:
-		typ = policy.StoreSigningAuthority
+		typ = truststore.TypeSigningAuthority
 	default:
 		return !e.fail(CheckAuthenticity, fmt.Errorf("error while loading the trust store, unrecognized signing scheme %q", scheme), false)
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/keyward/keyward/oci"
 	"github.com/keyward/keyward/policy"
 	"github.com/keyward/keyward/reference"
+	"github.com/keyward/keyward/truststore"
 	"github.com/keyward/keyward/verify"
 )
 
@@ -60,7 +61,7 @@ func ExampleBatch_Verify() {
 	}
 	verifier, err := verify.NewVerifier(verify.Options{
 		// The folder holding x509/ca/example/root.pem.
-		TrustStore: policy.NewTrustStore("testdata/example/truststore"),
+		TrustStore: truststore.New("testdata/example/truststore"),
 	})
 	if err != nil {
 		fmt.Println(err)
@@ -99,7 +100,7 @@ func ExampleBatch_VerifyAll() {
 		fmt.Println(err)
 		return
 	}
-	verifier, err := verify.NewVerifier(verify.Options{TrustStore: policy.NewTrustStore("testdata/example/truststore")})
+	verifier, err := verify.NewVerifier(verify.Options{TrustStore: truststore.New("testdata/example/truststore")})
 	if err != nil {
 		fmt.Println(err)
 		return

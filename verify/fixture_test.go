@@ -16,7 +16,7 @@ import (
 	"github.com/notaryproject/notation-go/dir"
 	nplugin "github.com/notaryproject/notation-go/plugin"
 	"github.com/notaryproject/notation-go/verifier/trustpolicy"
-	"github.com/notaryproject/notation-go/verifier/truststore"
+	ntruststore "github.com/notaryproject/notation-go/verifier/truststore"
 	"github.com/notaryproject/tspclient-go"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -25,6 +25,7 @@ import (
 	"github.com/keyward/keyward/internal/testpki"
 	"github.com/keyward/keyward/policy"
 	"github.com/keyward/keyward/reference"
+	"github.com/keyward/keyward/truststore"
 	"github.com/keyward/keyward/verify"
 )
 
@@ -322,7 +323,7 @@ func (f *fixture) keywardStatement(t testing.TB, doc []byte) *policy.Statement {
 func (f *fixture) keywardVerifier(t testing.TB) *verify.Verifier {
 	t.Helper()
 	v, err := verify.NewVerifier(verify.Options{
-		TrustStore: policy.NewTrustStore(filepath.Join(f.configDir, "truststore")),
+		TrustStore: truststore.New(filepath.Join(f.configDir, "truststore")),
 		PluginDir:  f.pluginDir,
 	})
 	if err != nil {
@@ -341,8 +342,8 @@ func loadNotationPolicy(t testing.TB, doc []byte) *trustpolicy.Document {
 	return &d
 }
 
-func (f *fixture) notationStores() truststore.X509TrustStore {
-	return truststore.NewX509TrustStore(dir.NewSysFS(f.configDir))
+func (f *fixture) notationStores() ntruststore.X509TrustStore {
+	return ntruststore.NewX509TrustStore(dir.NewSysFS(f.configDir))
 }
 
 func (f *fixture) notationPlugins() nplugin.Manager {

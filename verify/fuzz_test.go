@@ -12,7 +12,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/keyward/keyward/internal/testpki"
-	"github.com/keyward/keyward/policy"
+	"github.com/keyward/keyward/truststore"
 	"github.com/keyward/keyward/verify"
 )
 
@@ -48,7 +48,7 @@ func FuzzVerify(f *testing.F) {
 	f.Add([]byte(`{"payload":"","protected":"","header":{},"signature":""}`), false)
 	f.Add([]byte{0xd2, 0x84, 0x40, 0xa0, 0xf6, 0x40}, true)
 
-	v, err := verify.NewVerifier(verify.Options{TrustStore: policy.NewTrustStore(filepath.Join(fx.configDir, "truststore"))})
+	v, err := verify.NewVerifier(verify.Options{TrustStore: truststore.New(filepath.Join(fx.configDir, "truststore"))})
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/keyward/keyward/internal/testpki"
 	"github.com/keyward/keyward/policy"
+	"github.com/keyward/keyward/truststore"
 	"github.com/keyward/keyward/verify"
 )
 
@@ -144,7 +145,7 @@ func TestSignerRecord(t *testing.T) {
 // store are what the evaluator consumes, with no adapter.
 func TestStatementFromPolicy(t *testing.T) {
 	var _ verify.Statement = (*policy.Statement)(nil)
-	var _ verify.TrustStore = (*policy.TrustStore)(nil)
+	var _ verify.TrustStore = (*truststore.TrustStore)(nil)
 	if _, err := verify.NewVerifier(verify.Options{}); err == nil {
 		t.Error("a Verifier without a trust store was made")
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/notaryproject/tspclient-go"
 
 	"github.com/keyward/keyward/policy"
+	"github.com/keyward/keyward/truststore"
 )
 
 // authenticTimestamp is spec "Signature Verification" step "Validate
@@ -48,7 +49,7 @@ func (e *evaluation) authenticTimestamp() bool {
 	}
 
 	verifyTimestamp, why := true, ""
-	if !hasStoreType(e.st, policy.StoreTSA) {
+	if !hasStoreType(e.st, truststore.TypeTSA) {
 		verifyTimestamp, why = false, "no tsa trust store is configured in the trust policy"
 	} else if e.st.VerifyTimestamp() == policy.TimestampAfterCertExpiry && !anyExpired(chain, e.now) {
 		verifyTimestamp, why = false, `verifyTimestamp is "afterCertExpiry" and the signing chain has not expired`
@@ -136,7 +137,7 @@ func (e *evaluation) verifyTimestampToken(si *signature.SignerInfo) (*Timestamp,
 func (v *Verifier) timestampToken(e *evaluation, token, sig []byte) tokenEntry {
 	var refs []string
 	for _, r := range e.st.TrustStores() {
-		if r.Type == policy.StoreTSA {
+		if r.Type == truststore.TypeTSA {
 			refs = append(refs, r.String())
 		}
 	}
@@ -161,7 +162,7 @@ func (v *Verifier) checkToken(e *evaluation, token, sig []byte) (*tspclient.Time
 	if err != nil {
 		return nil, nil, fmt.Errorf("failed to get timestamp from timestamp countersignature with error: %w", err)
 	}
-	roots, err := v.storeCertificates(e.ctx, e.st, policy.StoreTSA)
+	roots, err := v.storeCertificates(e.ctx, e.st, truststore.TypeTSA)
 	if err != nil {
 		return nil, nil, withPrefix("failed to load tsa trust store with error: ", err)
 	}

@@ -4,7 +4,7 @@ import (
 	"context"
 	"crypto/x509"
 
-	"github.com/keyward/keyward/policy"
+	"github.com/keyward/keyward/truststore"
 )
 
 // storeEntry is a trust store's certificates, or why it cannot be used.
@@ -17,9 +17,9 @@ type storeEntry struct {
 // type typ, each store once and in the statement's order; the first store
 // that cannot be read is the error (notation-go
 // loadX509TrustStoresWithType). Each store is read once per Verifier.
-func (v *Verifier) storeCertificates(ctx context.Context, st Statement, typ policy.StoreType) ([]*x509.Certificate, error) {
+func (v *Verifier) storeCertificates(ctx context.Context, st Statement, typ truststore.Type) ([]*x509.Certificate, error) {
 	var out []*x509.Certificate
-	seen := make(map[policy.StoreRef]bool)
+	seen := make(map[truststore.Ref]bool)
 	for _, ref := range st.TrustStores() {
 		if ref.Type != typ || seen[ref] {
 			continue
@@ -38,7 +38,7 @@ func (v *Verifier) storeCertificates(ctx context.Context, st Statement, typ poli
 }
 
 // hasStoreType reports whether the statement names a store of type typ.
-func hasStoreType(st Statement, typ policy.StoreType) bool {
+func hasStoreType(st Statement, typ truststore.Type) bool {
 	for _, ref := range st.TrustStores() {
 		if ref.Type == typ {
 			return true

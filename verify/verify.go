@@ -14,6 +14,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/keyward/keyward/policy"
+	"github.com/keyward/keyward/truststore"
 )
 
 // Statement is the trust-policy statement signatures are evaluated under.
@@ -31,7 +32,7 @@ type Statement interface {
 	// always).
 	VerifyTimestamp() policy.TimestampOption
 	// TrustStores are the statement's trust store references, in order.
-	TrustStores() []policy.StoreRef
+	TrustStores() []truststore.Ref
 	// TrustedIdentities are the statement's trusted identities; their
 	// String form is sent to verification plugins as written.
 	TrustedIdentities() []policy.Identity
@@ -41,15 +42,15 @@ type Statement interface {
 }
 
 // TrustStore gives the certificates of a named trust store.
-// [*policy.TrustStore] implements it, with notation's rules and messages.
+// [*truststore.TrustStore] implements it, with notation's rules and messages.
 type TrustStore interface {
-	Certificates(ref policy.StoreRef) ([]*x509.Certificate, error)
+	Certificates(ref truststore.Ref) ([]*x509.Certificate, error)
 }
 
 // The policy package is the statement and trust store keyward uses.
 var (
 	_ Statement  = (*policy.Statement)(nil)
-	_ TrustStore = (*policy.TrustStore)(nil)
+	_ TrustStore = (*truststore.TrustStore)(nil)
 )
 
 // Defaults of notation v1.3.2 (cmd/notation/internal/revocation,
@@ -109,7 +110,7 @@ type Verifier struct {
 
 	envelopes   *cache[string, integrityEntry]
 	chains      *cache[string, chainEntry] // certificate chain validations (integrity)
-	stores      *cache[policy.StoreRef, storeEntry]
+	stores      *cache[truststore.Ref, storeEntry]
 	revocations *cache[string, revocationEntry]
 	tokens      *cache[string, tokenEntry]
 	metadata    *cache[string, metadataEntry]
@@ -133,7 +134,7 @@ func NewVerifier(opts Options) (*Verifier, error) {
 		opts:        opts,
 		envelopes:   newCache[string, integrityEntry](opts.CacheEntries),
 		chains:      newCache[string, chainEntry](opts.CacheEntries),
-		stores:      newCache[policy.StoreRef, storeEntry](opts.CacheEntries),
+		stores:      newCache[truststore.Ref, storeEntry](opts.CacheEntries),
 		revocations: newCache[string, revocationEntry](opts.CacheEntries),
 		tokens:      newCache[string, tokenEntry](opts.CacheEntries),
 		metadata:    newCache[string, metadataEntry](opts.CacheEntries),

@@ -10,8 +10,10 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/keyward/keyward/internal/dirs"
 	"github.com/keyward/keyward/policy"
 	"github.com/keyward/keyward/reference"
+	"github.com/keyward/keyward/truststore"
 )
 
 func newPolicyCommand(e *env) *cobra.Command {
@@ -72,7 +74,7 @@ func (f *policyFlags) trustStoreDir(e *env) string {
 	if f.trustStore != "" {
 		return f.trustStore
 	}
-	return policy.DefaultTrustStoreDir(runtime.GOOS, e.getenv)
+	return dirs.TrustStoreDir(runtime.GOOS, e.getenv)
 }
 
 // fileReport is the result for one file, as JSON output prints it.
@@ -180,9 +182,9 @@ errors.`,
 			if err := f.check(); err != nil {
 				return err
 			}
-			var ts *policy.TrustStore
+			var ts *truststore.TrustStore
 			if c.Flags().Changed("trust-store") {
-				ts = policy.NewTrustStore(f.trustStore)
+				ts = truststore.New(f.trustStore)
 			}
 			return policyValidate(e, f, ts, files)
 		},
@@ -191,7 +193,7 @@ errors.`,
 	return c
 }
 
-func policyValidate(e *env, f policyFlags, ts *policy.TrustStore, files []string) error {
+func policyValidate(e *env, f policyFlags, ts *truststore.TrustStore, files []string) error {
 	reports := make([]fileReport, 0, len(files))
 	allValid := true
 	for _, file := range files {
@@ -281,7 +283,7 @@ Exit status: 1 when a file is invalid or a finding is at least as severe as
 }
 
 func policyLint(e *env, f policyFlags, threshold policy.Severity, files []string) error {
-	ts := policy.NewTrustStore(f.trustStoreDir(e))
+	ts := truststore.New(f.trustStoreDir(e))
 	failed := false
 	reports := make([]fileReport, 0, len(files))
 	for _, file := range files {
@@ -380,7 +382,7 @@ invalid, 2 for usage errors.`,
 				return err
 			}
 			if file == "" {
-				file = policy.DefaultPolicyFile(runtime.GOOS, e.getenv)
+				file = dirs.PolicyFile(runtime.GOOS, e.getenv)
 			}
 			arg := ""
 			if len(args) == 1 {
@@ -423,7 +425,7 @@ func policyExplain(e *env, f policyFlags, file, arg string) error {
 	if err != nil {
 		return err
 	}
-	ex := policy.Explain(r.doc, sel, policy.ExplainOptions{TrustStore: policy.NewTrustStore(f.trustStoreDir(e))})
+	ex := policy.Explain(r.doc, sel, policy.ExplainOptions{TrustStore: truststore.New(f.trustStoreDir(e))})
 	ex.PolicyName = ""
 	if r.doc.Type() == policy.TypeBlob {
 		ex.PolicyName = arg

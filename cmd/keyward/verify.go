@@ -20,11 +20,12 @@ import (
 
 	keyward "github.com/keyward/keyward"
 	"github.com/keyward/keyward/internal/bounded"
+	"github.com/keyward/keyward/internal/dirs"
 	"github.com/keyward/keyward/internal/version"
-	"github.com/keyward/keyward/keys"
 	"github.com/keyward/keyward/oci"
 	"github.com/keyward/keyward/policy"
 	"github.com/keyward/keyward/reference"
+	"github.com/keyward/keyward/truststore"
 	"github.com/keyward/keyward/verify"
 )
 
@@ -252,7 +253,7 @@ func runVerify(ctx context.Context, e *env, f *verifyFlags, args []string) error
 
 	policyFile := f.policyFile
 	if policyFile == "" {
-		policyFile = policy.DefaultPolicyFile(runtime.GOOS, e.getenv)
+		policyFile = dirs.PolicyFile(runtime.GOOS, e.getenv)
 	}
 	doc, err := policy.LoadFile(policyFile, policy.TypeOCI)
 	if err != nil {
@@ -268,15 +269,15 @@ func runVerify(ctx context.Context, e *env, f *verifyFlags, args []string) error
 	}
 	storeDir := f.trustStore
 	if storeDir == "" {
-		storeDir = policy.DefaultTrustStoreDir(runtime.GOOS, e.getenv)
+		storeDir = dirs.TrustStoreDir(runtime.GOOS, e.getenv)
 	}
 	opts := verify.Options{
-		TrustStore:  policy.NewTrustStore(storeDir),
+		TrustStore:  truststore.New(storeDir),
 		PluginDir:   pluginDir(e),
 		OCSPTimeout: f.ocspTimeout,
 		CRLTimeout:  f.crlTimeout,
 	}
-	if dir := keys.CacheDir(e.getenv); dir != "" {
+	if dir := dirs.CacheDir(e.getenv); dir != "" {
 		// A missing cache only costs downloads.
 		if c, err := verify.NewFileCache(filepath.Join(dir, "crl")); err == nil {
 			opts.CRLCache = c
@@ -323,7 +324,7 @@ func (f *verifyFlags) parser() verify.Parser {
 func pluginDir(e *env) string {
 	libexec := e.getenv("NOTATION_LIBEXEC")
 	if libexec == "" {
-		libexec = policy.ConfigDir(runtime.GOOS, e.getenv)
+		libexec = dirs.ConfigDir(runtime.GOOS, e.getenv)
 	}
 	if libexec == "" {
 		return ""

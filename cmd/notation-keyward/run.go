@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/keyward/keyward/internal/dirs"
 	"github.com/keyward/keyward/internal/version"
 	"github.com/keyward/keyward/keys"
 	"github.com/keyward/keyward/keys/filekey"
@@ -76,7 +77,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(s
 	opener := keys.NewOpener(filekey.Backend{Getenv: getenv}, pkcs11key.Backend{Getenv: getenv})
 	// Chains verified by an earlier process are not verified again (see
 	// keys.ChainCache); the folder holds no secrets.
-	if dir := keys.CacheDir(getenv); dir != "" {
+	if dir := dirs.CacheDir(getenv); dir != "" {
 		opener = opener.WithChainCache(keys.NewChainCache(filepath.Join(dir, "chains")))
 	}
 	resp, perr := plugin.New(opener).Run(ctx, args[1], stdin)

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/keyward/keyward/internal/dirs"
 	"github.com/keyward/keyward/keys"
 )
 
@@ -35,7 +36,7 @@ type keyCache struct {
 // cache returns the cache of this environment, or nil when neither
 // XDG_CACHE_HOME nor HOME is an absolute path.
 func (b Backend) cache() *keyCache {
-	base := keys.CacheDir(b.getenv)
+	base := dirs.CacheDir(b.getenv)
 	if base == "" {
 		return nil
 	}

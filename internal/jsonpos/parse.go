@@ -1,115 +1,26 @@
-package policy
+// Package jsonpos reads JSON documents keeping where every value is: a
+// small JSON (RFC 8259) parser that records the byte offset of each value
+// and object key, the one JSON pointer (RFC 6901) walker over its tree, and
+// a line index that turns byte offsets into lines and columns in time
+// linear in the document, whatever its layout. Package policy uses it so
+// that every problem names a line and column.
+package jsonpos
 
 import (
-	"encoding/json"
 	"fmt"
-	"sort"
 	"strconv"
 	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
 )
 
-// This file holds a small JSON (RFC 8259) parser that keeps the byte offset
-// of every value and object key, so that problems can name a line and column.
-// It accepts what encoding/json accepts, except that it rejects invalid UTF-8
-// (encoding/json replaces it with U+FFFD), text after the document
-// (json.Decoder ignores it), and nesting deeper than maxDepth; duplicate
-// object keys are kept in order and reported by the caller.
+// The parser accepts what encoding/json accepts, except that it rejects
+// invalid UTF-8 (encoding/json replaces it with U+FFFD), text after the
+// document (json.Decoder ignores it), and nesting deeper than MaxDepth;
+// repeated object keys are kept in order for the caller to report.
 
-// maxDepth bounds nesting; a trust policy is five levels deep.
-const maxDepth = 64
-
-type kind uint8
-
-const (
-	kindNull kind = iota
-	kindBool
-	kindNumber
-	kindString
-	kindArray
-	kindObject
-)
-
-func (k kind) String() string {
-	switch k {
-	case kindNull:
-		return "null"
-	case kindBool:
-		return "boolean"
-	case kindNumber:
-		return "number"
-	case kindString:
-		return "string"
-	case kindArray:
-		return "array"
-	default:
-		return "object"
-	}
-}
-
-// node is one JSON value and where it starts.
-type node struct {
-	kind    kind
-	off     int    // offset of the value's first byte
-	str     string // string value, or the literal of a number
-	boolean bool
-	elems   []*node  // array elements
-	members []member // object members, in document order (keys may repeat)
-}
-
-type member struct {
-	key    string
-	keyOff int
-	val    *node
-}
-
-// get returns the last member named key (encoding/json keeps the last one).
-func (n *node) get(key string) (*node, int, bool) {
-	if n == nil || n.kind != kindObject {
-		return nil, 0, false
-	}
-	for i := len(n.members) - 1; i >= 0; i-- {
-		if n.members[i].key == key {
-			return n.members[i].val, n.members[i].keyOff, true
-		}
-	}
-	return nil, 0, false
-}
-
-// field returns what encoding/json stores in a struct field named key when
-// it decodes this object, which is what notation reads: the last member
-// whose key equals key under Unicode case folding; a null leaves a string,
-// boolean or struct field unchanged and clears a slice or map field
-// (nullClears). keyward reports case variants, repeated keys and nulls as
-// errors, but its rules read the document as notation does.
-func (n *node) field(key string, nullClears bool) *node {
-	if n == nil || n.kind != kindObject {
-		return nil
-	}
-	var out *node
-	for _, m := range n.members {
-		if m.key != key && !strings.EqualFold(m.key, key) {
-			continue
-		}
-		if m.val.kind == kindNull {
-			if nullClears {
-				out = nil
-			}
-			continue
-		}
-		out = m.val
-	}
-	return out
-}
-
-// syntaxError is a JSON syntax error at a byte offset.
-type syntaxError struct {
-	off int
-	msg string
-}
-
-func (e *syntaxError) Error() string { return e.msg }
+// MaxDepth bounds nesting; a trust policy is five levels deep.
+const MaxDepth = 64
 
 type parser struct {
 	data  []byte
@@ -117,9 +28,9 @@ type parser struct {
 	depth int
 }
 
-// parseJSON parses one JSON document that fills data. When text follows a
+// Parse parses one JSON document that fills data. When text follows a
 // complete value, it returns the value and an error.
-func parseJSON(data []byte) (*node, error) {
+func Parse(data []byte) (*Node, error) {
 	p := &parser{data: data}
 	if !utf8.Valid(data) {
 		off := 0
@@ -130,11 +41,11 @@ func parseJSON(data []byte) (*node, error) {
 			}
 			off += size
 		}
-		return nil, &syntaxError{off, "invalid UTF-8 byte sequence"}
+		return nil, &SyntaxError{Off: off, Msg: "invalid UTF-8 byte sequence"}
 	}
 	p.skipSpace()
 	if p.pos == len(data) {
-		return nil, &syntaxError{p.pos, "unexpected end of JSON input: the document is empty"}
+		return nil, &SyntaxError{Off: p.pos, Msg: "unexpected end of JSON input: the document is empty"}
 	}
 	n, err := p.value()
 	if err != nil {
@@ -144,7 +55,7 @@ func parseJSON(data []byte) (*node, error) {
 	if p.pos != len(data) {
 		// The value is complete: return it with the error, so that the
 		// caller can check it too (json.Decoder would read it alone).
-		return n, &syntaxError{p.pos, fmt.Sprintf("invalid character %s after the top-level value", quoteChar(p.data[p.pos]))}
+		return n, &SyntaxError{Off: p.pos, Msg: fmt.Sprintf("invalid character %s after the top-level value", quoteChar(p.data[p.pos]))}
 	}
 	return n, nil
 }
@@ -161,7 +72,7 @@ func (p *parser) skipSpace() {
 }
 
 func (p *parser) errorf(format string, args ...any) error {
-	return &syntaxError{p.pos, fmt.Sprintf(format, args...)}
+	return &SyntaxError{Off: p.pos, Msg: fmt.Sprintf(format, args...)}
 }
 
 func (p *parser) unexpected(context string) error {
@@ -185,7 +96,7 @@ func quoteChar(c byte) string {
 	return "'" + s[1:len(s)-1] + "'"
 }
 
-func (p *parser) value() (*node, error) {
+func (p *parser) value() (*Node, error) {
 	if p.pos >= len(p.data) {
 		return nil, p.errorf("unexpected end of JSON input")
 	}
@@ -200,22 +111,22 @@ func (p *parser) value() (*node, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &node{kind: kindString, off: off, str: s}, nil
+		return &Node{Kind: KindString, Off: off, Str: s}, nil
 	case c == '-' || (c >= '0' && c <= '9'):
 		return p.number()
 	case c == 't':
-		return p.literal("true", &node{kind: kindBool, boolean: true})
+		return p.literal("true", &Node{Kind: KindBool, Bool: true})
 	case c == 'f':
-		return p.literal("false", &node{kind: kindBool})
+		return p.literal("false", &Node{Kind: KindBool})
 	case c == 'n':
-		return p.literal("null", &node{kind: kindNull})
+		return p.literal("null", &Node{Kind: KindNull})
 	default:
 		return nil, p.unexpected("looking for beginning of value")
 	}
 }
 
-func (p *parser) literal(word string, n *node) (*node, error) {
-	n.off = p.pos
+func (p *parser) literal(word string, n *Node) (*Node, error) {
+	n.Off = p.pos
 	for i := 0; i < len(word); i++ {
 		if p.pos >= len(p.data) {
 			return nil, p.errorf("unexpected end of JSON input")
@@ -230,17 +141,17 @@ func (p *parser) literal(word string, n *node) (*node, error) {
 
 func (p *parser) enter() error {
 	p.depth++
-	if p.depth > maxDepth {
-		return p.errorf("document nested deeper than %d levels", maxDepth)
+	if p.depth > MaxDepth {
+		return p.errorf("document nested deeper than %d levels", MaxDepth)
 	}
 	return nil
 }
 
-func (p *parser) object() (*node, error) {
+func (p *parser) object() (*Node, error) {
 	if err := p.enter(); err != nil {
 		return nil, err
 	}
-	n := &node{kind: kindObject, off: p.pos}
+	n := &Node{Kind: KindObject, Off: p.pos}
 	p.pos++ // {
 	p.skipSpace()
 	if p.pos < len(p.data) && p.data[p.pos] == '}' {
@@ -268,7 +179,7 @@ func (p *parser) object() (*node, error) {
 		if err != nil {
 			return nil, err
 		}
-		n.members = append(n.members, member{key: key, keyOff: keyOff, val: v})
+		n.Members = append(n.Members, Member{Key: key, KeyOff: keyOff, Val: v})
 		p.skipSpace()
 		if p.pos >= len(p.data) {
 			return nil, p.errorf("unexpected end of JSON input")
@@ -281,16 +192,16 @@ func (p *parser) object() (*node, error) {
 			p.depth--
 			return n, nil
 		default:
-			return nil, p.unexpected("after object key:value pair")
+			return nil, p.unexpected("after object Key:value pair")
 		}
 	}
 }
 
-func (p *parser) array() (*node, error) {
+func (p *parser) array() (*Node, error) {
 	if err := p.enter(); err != nil {
 		return nil, err
 	}
-	n := &node{kind: kindArray, off: p.pos}
+	n := &Node{Kind: KindArray, Off: p.pos}
 	p.pos++ // [
 	p.skipSpace()
 	if p.pos < len(p.data) && p.data[p.pos] == ']' {
@@ -304,7 +215,7 @@ func (p *parser) array() (*node, error) {
 		if err != nil {
 			return nil, err
 		}
-		n.elems = append(n.elems, v)
+		n.Elems = append(n.Elems, v)
 		p.skipSpace()
 		if p.pos >= len(p.data) {
 			return nil, p.errorf("unexpected end of JSON input")
@@ -322,7 +233,7 @@ func (p *parser) array() (*node, error) {
 	}
 }
 
-func (p *parser) number() (*node, error) {
+func (p *parser) number() (*Node, error) {
 	start := p.pos
 	d := p.data
 	if d[p.pos] == '-' {
@@ -359,7 +270,7 @@ func (p *parser) number() (*node, error) {
 			return nil, p.unexpected("in exponent of numeric literal")
 		}
 	}
-	return &node{kind: kindNumber, off: start, str: string(d[start:p.pos])}, nil
+	return &Node{Kind: KindNumber, Off: start, Str: string(d[start:p.pos])}, nil
 }
 
 // stringLit decodes a string literal the way encoding/json does: invalid
@@ -471,57 +382,4 @@ func (p *parser) hex4() (rune, bool) {
 		p.pos++
 	}
 	return r, true
-}
-
-// toAny converts the tree to the values encoding/json produces with
-// UseNumber, which is what the schema validator reads. Repeated keys keep
-// the last value, as encoding/json does.
-func (n *node) toAny() any {
-	switch n.kind {
-	case kindNull:
-		return nil
-	case kindBool:
-		return n.boolean
-	case kindNumber:
-		return json.Number(n.str)
-	case kindString:
-		return n.str
-	case kindArray:
-		out := make([]any, len(n.elems))
-		for i, e := range n.elems {
-			out[i] = e.toAny()
-		}
-		return out
-	default:
-		out := make(map[string]any, len(n.members))
-		for _, m := range n.members {
-			out[m.key] = m.val.toAny()
-		}
-		return out
-	}
-}
-
-// lineIndex converts byte offsets to 1-based lines and columns; columns
-// count characters (Unicode code points), as editors do.
-type lineIndex struct {
-	data   []byte
-	starts []int
-}
-
-func newLineIndex(data []byte) *lineIndex {
-	starts := []int{0}
-	for i, c := range data {
-		if c == '\n' {
-			starts = append(starts, i+1)
-		}
-	}
-	return &lineIndex{data: data, starts: starts}
-}
-
-func (li *lineIndex) position(off int) (line, col int) {
-	if off > len(li.data) {
-		off = len(li.data)
-	}
-	i := sort.Search(len(li.starts), func(i int) bool { return li.starts[i] > off }) - 1
-	return i + 1, utf8.RuneCount(li.data[li.starts[i]:off]) + 1
 }
