@@ -1,0 +1,109 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/keyward/keyward/internal/testpki"
+)
+
+// measured is one run of the plugin binary with what it cost.
+type measured struct {
+	status         int
+	stdout, stderr []byte
+	elapsed        time.Duration
+	maxRSS         int64 // peak resident set, bytes (getrusage ru_maxrss)
+}
+
+// exchangeMeasured runs the binary like exchange and also reports its wall
+// time and peak memory.
+func exchangeMeasured(t *testing.T, command string, stdin []byte) measured {
+	t.Helper()
+	cmd := exec.Command(pluginBinary(t), command)
+	cmd.Stdin = bytes.NewReader(stdin)
+	var out, errw bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errw
+	start := time.Now()
+	err := cmd.Run()
+	m := measured{elapsed: time.Since(start), stdout: out.Bytes(), stderr: errw.Bytes()}
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee):
+		m.status = ee.ExitCode()
+	default:
+		t.Fatal(err)
+	}
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		m.maxRSS = int64(ru.Maxrss) << 10 // kilobytes on Linux
+	}
+	return m
+}
+
+// decodeProtocolError decodes stderr as exactly one protocol error.
+func decodeProtocolError(t *testing.T, stderr []byte) (code, message string) {
+	t.Helper()
+	var e struct {
+		Code    string `json:"errorCode"`
+		Message string `json:"errorMessage"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(stderr))
+	if err := dec.Decode(&e); err != nil || dec.More() {
+		t.Fatalf("stderr %q is not exactly one JSON error: %v", stderr, err)
+	}
+	return e.Code, e.Message
+}
+
+// TestHostileScryptKey gives the real binary encrypted keys whose scrypt
+// parameters would need 512 GiB of memory or hours of CPU: notation must get
+// a VALIDATION_ERROR naming the parameters, exit status 1, at once and
+// without the allocation.
+func TestHostileScryptKey(t *testing.T) {
+	dir := t.TempDir()
+	root := testpki.Root(t, "scrypt root")
+	leaf := root.Leaf(t, "scrypt leaf")
+	chain := testpki.WriteFile(t, dir, "chain.pem", testpki.CertsPEM(leaf.Cert, root.Cert), 0o644)
+	pass := testpki.WriteFile(t, dir, "pass.txt", []byte("secret\n"), 0o600)
+	for _, tc := range []struct {
+		name    string
+		n, r, p int
+	}{
+		{"512 GiB", 1 << 22, 1024, 1},
+		{"p=1024", 1 << 22, 1, 1024},
+		{"hours of CPU", 1 << 14, 1, 1 << 20},
+		{"N=2^40", 1 << 40, 8, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			key := testpki.WriteFile(t, t.TempDir(), "key.pem", testpki.ScryptKeyPEM(tc.n, tc.r, tc.p), 0o600)
+			req, err := json.Marshal(map[string]any{"contractVersion": "1.0", "keyId": "file:" + key,
+				"keySpec": "EC-256", "hashAlgorithm": "SHA-256", "payload": []byte("payload"),
+				"pluginConfig": map[string]string{"cert_chain": chain, "passphrase_file": pass}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			// describe-key reads the public key from the chain;
+			// generate-signature decrypts the key.
+			const command = "generate-signature"
+			m := exchangeMeasured(t, command, req)
+			if m.status != 1 || len(m.stdout) != 0 {
+				t.Fatalf("%s: exit status %d, stdout %q, stderr %q; want 1 and nothing on stdout", command, m.status, m.stdout, m.stderr)
+			}
+			code, msg := decodeProtocolError(t, m.stderr)
+			if code != "VALIDATION_ERROR" || !strings.Contains(msg, "scrypt parameters N=") {
+				t.Errorf("%s: error %s %q, want a VALIDATION_ERROR naming the scrypt parameters", command, code, msg)
+			}
+			if m.elapsed > time.Second {
+				t.Errorf("%s: the refusal took %v, want under 1s", command, m.elapsed)
+			}
+			if m.maxRSS > 100<<20 {
+				t.Errorf("%s: peak RSS %d MiB, want < 100 MiB", command, m.maxRSS>>20)
+			}
+		})
+	}
+}
