@@ -1,10 +1,14 @@
+//go:build unix
+
 package main
 
 import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -105,5 +109,43 @@ func TestHostileScryptKey(t *testing.T) {
 				t.Errorf("%s: peak RSS %d MiB, want < 100 MiB", command, m.maxRSS>>20)
 			}
 		})
+	}
+}
+
+// TestFIFOAsP11KitModuleConfig names, through module-name, a p11-kit module
+// config that is a FIFO without a writer: opening it would block forever.
+// describe-key must answer at once with a VALIDATION_ERROR.
+func TestFIFOAsP11KitModuleConfig(t *testing.T) {
+	home := t.TempDir()
+	dir := filepath.Join(home, ".config", "pkcs11", "modules")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(filepath.Join(dir, "evil.module"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	req := []byte(`{"contractVersion":"1.0","keyId":"pkcs11:token=t;object=k?module-name=evil"}`)
+	cmd := exec.Command(pluginBinary(t), "describe-key")
+	cmd.Stdin = bytes.NewReader(req)
+	cmd.Env = []string{"HOME=" + home, "PATH=" + os.Getenv("PATH")}
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		_ = cmd.Process.Kill()
+		<-done
+		t.Fatal("describe-key hangs on a FIFO named as the p11-kit module config")
+	}
+	if status := cmd.ProcessState.ExitCode(); status != 1 || stdout.Len() != 0 {
+		t.Fatalf("exit status %d, stdout %q; want 1 and nothing", status, stdout.String())
+	}
+	if code, msg := decodeProtocolError(t, stderr.Bytes()); code != "VALIDATION_ERROR" || !strings.Contains(msg, "evil") {
+		t.Errorf("error %s %q, want a VALIDATION_ERROR about module-name=evil", code, msg)
 	}
 }

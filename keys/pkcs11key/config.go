@@ -250,14 +250,17 @@ func (b Backend) findModule(name string) (string, error) {
 // readP11KitModule reads the "module:" line of a p11-kit module config. A
 // relative module path is relative to p11-kit's module directory.
 func readP11KitModule(path, moduleDir string) (string, bool, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", false, nil // absent or unreadable: not this directory
+	// The type is checked before the open, and the open does not block
+	// (keys.OpenRegular): a FIFO named like a config would otherwise hang
+	// the plugin in open(2) waiting for a writer.
+	if fi, err := os.Stat(path); err != nil || !fi.Mode().IsRegular() {
+		return "", false, nil // absent, unreadable or not a file: not this directory
 	}
-	defer f.Close()
-	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+	f, _, err := keys.OpenRegular("p11-kit module config", path)
+	if err != nil {
 		return "", false, nil
 	}
+	defer f.Close()
 	sc := bufio.NewScanner(io.LimitReader(f, maxModuleConfig))
 	for sc.Scan() {
 		line := strings.TrimSpace(sc.Text())
