@@ -149,3 +149,42 @@ func TestFIFOAsP11KitModuleConfig(t *testing.T) {
 		t.Errorf("error %s %q, want a VALIDATION_ERROR about module-name=evil", code, msg)
 	}
 }
+
+// TestPINNeverEchoed gives the real binary key ids with a PIN written into
+// them, in the path or the query of a PKCS#11 URI, in a file: key id and
+// under an unknown scheme: every command fails, and neither stdout nor
+// stderr repeats the PIN.
+func TestPINNeverEchoed(t *testing.T) {
+	const pin = "918273645"
+	ids := []string{
+		"pkcs11:token=t;pin-value=" + pin + ";object=k",
+		"pkcs11:token=t;PIN-VALUE=" + pin + ";bogus=1",
+		"pkcs11:token=t;pin=" + pin + ";object=k",
+		"pkcs11:token=t;pin%2Dvalue=" + pin + "#x",
+		"pkcs11:token=t;object=k?pin-value=" + pin,
+		"pkcs11:token=t;object=k?module-path=/m.so&pin=" + pin,
+		"file:/etc/keys/k.pem;pin-value=" + pin,
+		"file:///etc/keys/k.pem?pin-value=" + pin,
+		"file://host/k.pem?password=" + pin,
+		"pkcs12:token=t;pin-value=" + pin,
+	}
+	for _, id := range ids {
+		for _, command := range []string{"describe-key", "generate-signature"} {
+			req, err := json.Marshal(map[string]any{"contractVersion": "1.0", "keyId": id,
+				"keySpec": "EC-256", "hashAlgorithm": "SHA-256", "payload": []byte("payload")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			status, out, errOut := exchange(t, command, req)
+			if status != 1 {
+				t.Errorf("%s %s: exit status %d, want 1", command, id, status)
+			}
+			if bytes.Contains(out, []byte(pin)) || bytes.Contains(errOut, []byte(pin)) {
+				t.Errorf("%s %s: the PIN is repeated: stdout %q stderr %q", command, id, out, errOut)
+			}
+			if code, _ := decodeProtocolError(t, errOut); code != "VALIDATION_ERROR" {
+				t.Errorf("%s %s: error code %s, want VALIDATION_ERROR", command, id, code)
+			}
+		}
+	}
+}
