@@ -4,6 +4,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"strings"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/keyward/keyward/internal/interrupt"
 	"github.com/keyward/keyward/internal/testenv"
+	"github.com/keyward/keyward/internal/testpki"
 )
 
 // TestSignalWhileReadingTheRequest starts the plugin as notation does but
@@ -85,5 +87,61 @@ func TestSignalWhileReadingTheRequest(t *testing.T) {
 				t.Errorf("the plugin ended %v after two signals, want at once", took)
 			}
 		})
+	}
+}
+
+// TestSignalDuringKeyDerivation signals the plugin while it derives the key
+// of an encrypted key file with 10,000,000 PBKDF2 iterations (the most
+// keyward accepts, about 10 s of CPU that does not look at the context):
+// it must end within the grace period with the protocol's error.
+func TestSignalDuringKeyDerivation(t *testing.T) {
+	dir := t.TempDir()
+	root := testpki.Root(t, "pbkdf2 root")
+	leaf := root.Leaf(t, "pbkdf2 leaf")
+	chain := testpki.WriteFile(t, dir, "chain.pem", testpki.CertsPEM(leaf.Cert, root.Cert), 0o644)
+	pass := testpki.WriteFile(t, dir, "pass.txt", []byte("secret\n"), 0o600)
+	key := testpki.WriteFile(t, dir, "key.pem", testpki.PBKDF2KeyPEM(10_000_000), 0o600)
+	req, err := json.Marshal(map[string]any{"contractVersion": "1.0", "keyId": "file:" + key,
+		"keySpec": "EC-256", "hashAlgorithm": "SHA-256", "payload": []byte("payload"),
+		"pluginConfig": map[string]string{"cert_chain": chain, "passphrase_file": pass}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(pluginBinary(t), "generate-signature")
+	cmd.Stdin = bytes.NewReader(req)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	defer func() {
+		select {
+		case <-done:
+		default:
+			_ = cmd.Process.Kill()
+			<-done
+		}
+	}()
+	time.Sleep(time.Second) // into the derivation
+	select {
+	case <-done:
+		t.Skipf("the derivation ended within a second (%s): this machine needs a costlier key", stderr.String())
+	default:
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-done:
+	case <-time.After(interrupt.DefaultGrace + 5*time.Second):
+		t.Fatal("the plugin still derives the key long after SIGTERM")
+	}
+	if status := cmd.ProcessState.ExitCode(); status != 1 || stdout.Len() != 0 {
+		t.Errorf("exit status %d, stdout %q; want 1 and nothing", status, stdout.String())
+	}
+	if code, msg := decodeProtocolError(t, stderr.Bytes()); code != "ERROR" || !strings.Contains(msg, "interrupted by SIGTERM") {
+		t.Errorf("error %s %q, want ERROR naming SIGTERM", code, msg)
 	}
 }

@@ -20,6 +20,28 @@ func ScryptKeyPEM(n, r, p int) []byte {
 		BlockSize                int
 		ParallelizationParameter int
 	}
+	return pbes2KeyPEM(asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 11591, 4, 11},
+		scryptParams{Salt: make([]byte, 8), CostParameter: n, BlockSize: r, ParallelizationParameter: p})
+}
+
+// PBKDF2KeyPEM returns an ENCRYPTED PRIVATE KEY PEM block like
+// [ScryptKeyPEM], with PBKDF2 (RFC 8018 appendix A.2, HMAC-SHA-256) of the
+// given iteration count: a key that costs that much work to try.
+func PBKDF2KeyPEM(iterations int) []byte {
+	type pbkdf2Params struct {
+		Salt           []byte
+		IterationCount int
+		PRF            pkix.AlgorithmIdentifier
+	}
+	return pbes2KeyPEM(asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 5, 12}, pbkdf2Params{
+		Salt: make([]byte, 8), IterationCount: iterations,
+		PRF: pkix.AlgorithmIdentifier{Algorithm: asn1.ObjectIdentifier{1, 2, 840, 113549, 2, 9}, Parameters: asn1.NullRawValue},
+	})
+}
+
+// pbes2KeyPEM encodes a PBES2 EncryptedPrivateKeyInfo with the given key
+// derivation and AES-256-CBC over two blocks of zeros.
+func pbes2KeyPEM(kdfOID asn1.ObjectIdentifier, kdfParams any) []byte {
 	type pbes2Params struct {
 		KeyDerivationFunc pkix.AlgorithmIdentifier
 		EncryptionScheme  pkix.AlgorithmIdentifier
@@ -30,14 +52,11 @@ func ScryptKeyPEM(n, r, p int) []byte {
 	}
 	must := func(b []byte, err error) asn1.RawValue {
 		if err != nil {
-			panic(fmt.Sprintf("testpki: encode the scrypt key: %v", err)) // only fixed-shape values are encoded
+			panic(fmt.Sprintf("testpki: encode the PBES2 key: %v", err)) // only fixed-shape values are encoded
 		}
 		return asn1.RawValue{FullBytes: b}
 	}
-	kdf := pkix.AlgorithmIdentifier{
-		Algorithm:  asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 11591, 4, 11},
-		Parameters: must(asn1.Marshal(scryptParams{Salt: make([]byte, 8), CostParameter: n, BlockSize: r, ParallelizationParameter: p})),
-	}
+	kdf := pkix.AlgorithmIdentifier{Algorithm: kdfOID, Parameters: must(asn1.Marshal(kdfParams))}
 	enc := pkix.AlgorithmIdentifier{
 		Algorithm:  asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 1, 42},
 		Parameters: must(asn1.Marshal(make([]byte, 16))),
