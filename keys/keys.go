@@ -182,7 +182,7 @@ func (o *Opener) backend(keyID string) (Backend, error) {
 		schemes = append(schemes, b.Scheme()+":")
 	}
 	return nil, Invalidf("key id %q is not supported: it must start with one of %s "+
-		"(for example file:/etc/keyward/signing.key)", keyID, strings.Join(schemes, ", "))
+		"(for example file:/etc/keyward/signing.key)", RedactKeyID(keyID), strings.Join(schemes, ", "))
 }
 
 func checkConfigKeys(b Backend, cfg Config, ignored []string) error {

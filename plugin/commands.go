@@ -157,7 +157,7 @@ func (p *Plugin) generateSignature(ctx context.Context, req *pfw.GenerateSignatu
 	}
 	defer k.Release()
 	if string(req.KeySpec) != spec.Name {
-		return nil, validationErrorf("generate-signature request: keySpec %q does not match key %q, which is %s", req.KeySpec, req.KeyID, spec.Name)
+		return nil, validationErrorf("generate-signature request: keySpec %q does not match key %q, which is %s", req.KeySpec, keys.RedactKeyID(req.KeyID), spec.Name)
 	}
 	if string(req.Hash) != spec.HashName {
 		return nil, validationErrorf("generate-signature request: hashAlgorithm %q is not the hash of key spec %s, which is %s", req.Hash, spec.Name, spec.HashName)

@@ -6,12 +6,11 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 
 	"github.com/spf13/cobra"
 
+	"github.com/keyward/keyward/internal/interrupt"
 	"github.com/keyward/keyward/internal/version"
 )
 
@@ -20,6 +19,8 @@ const (
 	exitOK      = 0
 	exitFailure = 1 // the command ran and found a problem (invalid policy, failed verification)
 	exitUsage   = 2 // the command line was wrong
+	// A command stopped by SIGINT or SIGTERM exits 128 + the signal's
+	// number (interrupt.Status): 130 or 143.
 )
 
 // env is what a command may touch of the process: its streams and
@@ -48,16 +49,28 @@ func usageErrorf(format string, args ...any) error {
 }
 
 // run is the whole program; main only exits with its status.
+//
+// SIGINT or SIGTERM cancels the command's context; a command that has not
+// returned 2 s later (interrupt.DefaultGrace), or a second signal, ends the
+// process at once. Either way the status is 130 for SIGINT and 143 for
+// SIGTERM, as shells report a process the signal killed.
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	sigs := interrupt.Notify(context.Background(), interrupt.DefaultGrace, func(sig os.Signal) {
+		fmt.Fprintf(stderr, "Error: %s\n", interruptedMessage(sig, false))
+		os.Exit(interrupt.Status(sig))
+	})
+	defer sigs.Stop()
 	e := &env{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv}
 	root := newRootCommand(e)
 	root.SetArgs(args)
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	err := root.ExecuteContext(ctx)
+	err := root.ExecuteContext(sigs.Context())
+	if sig := sigs.Signal(); sig != nil {
+		fmt.Fprintf(stderr, "Error: %s\n", interruptedMessage(sig, true))
+		return interrupt.Status(sig)
+	}
 	if err == nil {
 		return exitOK
 	}
@@ -74,6 +87,15 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(s
 	return exitFailure
 }
 
+// interruptedMessage says that a signal stopped the command, and whether the
+// command stopped by itself or was cut off.
+func interruptedMessage(sig os.Signal, returned bool) string {
+	if returned {
+		return fmt.Sprintf("interrupted by %s; the command stopped before it finished (exit status %d)", interrupt.Name(sig), interrupt.Status(sig))
+	}
+	return fmt.Sprintf("interrupted by %s; the command did not stop within %v and was ended (exit status %d)", interrupt.Name(sig), interrupt.DefaultGrace, interrupt.Status(sig))
+}
+
 func newRootCommand(e *env) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "keyward",
@@ -82,7 +104,11 @@ func newRootCommand(e *env) *cobra.Command {
 policies and verifies signed artifacts against them.
 
 Its companion, the notation-keyward plugin, signs with keys kept outside
-notation: PEM files and PKCS#11 tokens.`,
+notation: PEM files and PKCS#11 tokens.
+
+Every command stops on SIGINT or SIGTERM: at once if it can, else 2 s
+later or at a second signal. It then exits with status 130 (SIGINT) or
+143 (SIGTERM).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Version:       version.String(),

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -204,7 +205,13 @@ func readReferences(e *env, path string) ([]string, error) {
 	if path == "-" {
 		data, err = bounded.ReadAll(e.stdin, maxReferencesFile, "standard input")
 	} else {
-		data, err = bounded.ReadFile(path, maxReferencesFile, path)
+		// A pipe is welcome here (--from-file <(list-images)): the user
+		// names this file, so it is opened as it is, and read bounded.
+		var file *os.File
+		if file, err = os.Open(path); err == nil {
+			defer file.Close()
+			data, err = bounded.ReadAll(file, maxReferencesFile, path)
+		}
 	}
 	var tooLarge *bounded.TooLargeError
 	switch {

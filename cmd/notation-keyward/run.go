@@ -5,12 +5,12 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strings"
-	"syscall"
+	"sync"
 
 	"github.com/keyward/keyward/internal/dirs"
+	"github.com/keyward/keyward/internal/interrupt"
 	"github.com/keyward/keyward/internal/version"
 	"github.com/keyward/keyward/keys"
 	"github.com/keyward/keyward/keys/filekey"
@@ -37,12 +37,23 @@ Usage:
 
 Commands: %s
 
+A command answers with JSON on standard output and exit status 0, or with a
+JSON error on standard error and exit status 1. SIGINT or SIGTERM stops it
+within 2 s with the error {"errorCode":"ERROR",...} and exit status 1.
+
 Plugin config keys, key ids and examples: https://github.com/keyward/keyward#readme
 `
 
 // run is the whole program; main only exits with its status. Plugin commands
 // write the JSON response on stdout and exit 0, or the JSON error on stderr
 // and exit 1 (plugin-extensibility.md "Plugin contract").
+//
+// SIGINT or SIGTERM (notation's own interruption, a supervisor's stop)
+// cancels the command's context. A command that has not returned 2 s later
+// (interrupt.DefaultGrace), or a second signal, ends the process at once:
+// blocked reading a standard input that never closes, say, or inside a
+// PKCS#11 module. Either way notation gets the protocol's answer to a
+// failure: the JSON error, code ERROR, on stderr and exit status 1.
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) (status int) {
 	if len(args) != 2 {
 		return fail(stderr, &plugin.Error{Code: plugin.CodeValidation,
@@ -71,8 +82,17 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(s
 		}
 	}()
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	// answer is held by whoever writes the final answer, the response or
+	// an error, and never released: the signal handler's exit and the
+	// command's own return cannot both answer.
+	var answer sync.Mutex
+	sigs := interrupt.Notify(context.Background(), interrupt.DefaultGrace, func(sig os.Signal) {
+		answer.Lock()
+		fail(stderr, interrupted(sig, args[1], false))
+		os.Exit(1)
+	})
+	defer sigs.Stop()
+	ctx := sigs.Context()
 
 	opener := keys.NewOpener(filekey.Backend{Getenv: getenv}, pkcs11key.Backend{Getenv: getenv})
 	// Chains verified by an earlier process are not verified again (see
@@ -81,6 +101,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(s
 		opener = opener.WithChainCache(keys.NewChainCache(filepath.Join(dir, "chains")))
 	}
 	resp, perr := plugin.New(opener).Run(ctx, args[1], stdin)
+	answer.Lock()
+	if sig := sigs.Signal(); sig != nil {
+		return fail(stderr, interrupted(sig, args[1], true))
+	}
 	if perr != nil {
 		return fail(stderr, perr)
 	}
@@ -88,6 +112,16 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(s
 		return 1
 	}
 	return 0
+}
+
+// interrupted is the error answering a command a signal stopped; returned
+// says whether the command stopped by itself or was cut off.
+func interrupted(sig os.Signal, command string, returned bool) *plugin.Error {
+	how := "stopped before it finished"
+	if !returned {
+		how = fmt.Sprintf("did not stop within %v and was ended", interrupt.DefaultGrace)
+	}
+	return plugin.Internal("notation-keyward was interrupted by %s: %s %s", interrupt.Name(sig), command, how)
 }
 
 func fail(stderr io.Writer, e *plugin.Error) int {

@@ -21,6 +21,7 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"net/url"
 	"path/filepath"
@@ -133,30 +134,36 @@ func chainConfig(cfg keys.Config) (string, error) {
 // file:/abs/path (taken literally) and the RFC 8089 URI form
 // file:///abs/path (percent-decoded; host empty or "localhost") are accepted.
 func ParseKeyID(keyID string) (string, error) {
+	if redacted := keys.RedactKeyID(keyID); redacted != keyID {
+		// A PIN or passphrase written into the key id would otherwise
+		// be quoted in every message naming the key file.
+		return "", keys.Invalidf("key id %q carries what looks like a PIN or password: a file: key id is only a path; give the passphrase with plugin config %s or %s",
+			redacted, ConfigPassphraseFile, ConfigPassphraseEnv)
+	}
 	rest, ok := strings.CutPrefix(keyID, "file:")
 	if !ok {
 		if len(keyID) >= 5 && strings.EqualFold(keyID[:5], "file:") {
 			rest = keyID[5:]
 		} else {
-			return "", keys.Invalidf("key id %q is not a file: key id", keyID)
+			return "", keys.Invalidf("key id %q is not a file: key id", keys.RedactKeyID(keyID))
 		}
 	}
 	path := rest
 	if strings.HasPrefix(rest, "//") {
 		u, err := url.Parse("file:" + rest)
 		if err != nil {
-			return "", keys.Invalidf("key id %q is not a valid file URI: %v; use file:/absolute/path", keyID, err)
+			return "", keys.Invalidf("key id %q is not a valid file URI: %v; use file:/absolute/path", keys.RedactKeyID(keyID), errors.Unwrap(err))
 		}
 		if u.Host != "" && u.Host != "localhost" {
-			return "", keys.Invalidf("key id %q names host %q: only local files can be used, as file:///absolute/path or file:/absolute/path", keyID, u.Host)
+			return "", keys.Invalidf("key id %q names host %q: only local files can be used, as file:///absolute/path or file:/absolute/path", keys.RedactKeyID(keyID), u.Host)
 		}
 		if u.RawQuery != "" || u.Fragment != "" {
-			return "", keys.Invalidf("key id %q has a query or fragment: file: key ids take no parameters, use plugin config instead", keyID)
+			return "", keys.Invalidf("key id %q has a query or fragment: file: key ids take no parameters, use plugin config instead", keys.RedactKeyID(keyID))
 		}
 		path = u.Path
 	}
 	if path == "" || !filepath.IsAbs(path) {
-		return "", keys.Invalidf("key id %q does not name an absolute path: use file:/absolute/path/to/key.pem, since notation may run from any directory", keyID)
+		return "", keys.Invalidf("key id %q does not name an absolute path: use file:/absolute/path/to/key.pem, since notation may run from any directory", keys.RedactKeyID(keyID))
 	}
 	return filepath.Clean(path), nil
 }

@@ -40,10 +40,24 @@ var (
 
 // Work bounds: a key file is local input, but a hostile one must not make the
 // plugin spin for minutes or allocate gigabytes.
+//
+// scrypt (RFC 7914 section 2) allocates 128·r·N bytes for V plus 128·r·p for
+// B, and computes about N·r·p BlockMix rounds. `openssl pkcs8 -topk8 -scrypt`
+// writes N=16384 r=8 p=1 (16 MiB, 2^17 rounds), and OpenSSL 3 refuses to
+// write or read any key whose scrypt needs more than 32 MiB (SCRYPT_MAX_MEM,
+// openssl providers/implementations/kdfs/scrypt.c); Go's x/crypto/scrypt
+// documentation recommends N=32768 r=8 p=1 (32 MiB). keyward allows 8 times
+// OpenSSL's ceiling in memory and 32 times its default in rounds (about 1 s
+// on a 2020s core), and refuses the rest before allocating anything.
 const (
 	maxPBKDF2Iterations = 10_000_000
-	maxScryptN          = 1 << 22
-	maxScryptRP         = 1 << 10
+	// maxScryptMemory bounds 128·r·(N+p), the bytes scrypt allocates.
+	maxScryptMemory = 256 << 20
+	// maxScryptWork bounds N·r·p, the BlockMix rounds scrypt computes.
+	maxScryptWork = 1 << 22
+	// maxScryptFactor bounds each of N, r and p alone, so that the
+	// products above cannot overflow.
+	maxScryptFactor = 1 << 30
 )
 
 // RFC 5958 EncryptedPrivateKeyInfo.
@@ -168,9 +182,8 @@ func deriveKey(kdf pkix.AlgorithmIdentifier, passphrase []byte, keyLen int) ([]b
 		if rest, err := asn1.Unmarshal(kdf.Parameters.FullBytes, &p); err != nil || len(rest) != 0 {
 			return nil, keys.Invalidf("the key's scrypt parameters are malformed")
 		}
-		if p.CostParameter < 2 || p.CostParameter > maxScryptN || p.BlockSize < 1 || p.ParallelizationParameter < 1 ||
-			p.BlockSize*p.ParallelizationParameter > maxScryptRP {
-			return nil, keys.Invalidf("the key's scrypt parameters (N=%d r=%d p=%d) are out of bounds", p.CostParameter, p.BlockSize, p.ParallelizationParameter)
+		if err := checkScryptParams(p.CostParameter, p.BlockSize, p.ParallelizationParameter); err != nil {
+			return nil, err
 		}
 		if p.KeyLength != 0 && p.KeyLength != keyLen {
 			return nil, keys.Invalidf("the key's scrypt key length %d does not match its cipher (%d)", p.KeyLength, keyLen)
@@ -182,6 +195,26 @@ func deriveKey(kdf pkix.AlgorithmIdentifier, passphrase []byte, keyLen int) ([]b
 		return key, nil
 	}
 	return nil, keys.Invalidf("the key uses key derivation %s, which is not supported: re-encrypt it with `openssl pkcs8 -topk8 -v2 aes-256-cbc`", kdf.Algorithm)
+}
+
+// checkScryptParams refuses scrypt parameters whose memory or work exceeds
+// maxScryptMemory or maxScryptWork, before scrypt.Key allocates anything.
+func checkScryptParams(n, r, p int) error {
+	if n < 2 || n > maxScryptFactor || n&(n-1) != 0 || r < 1 || r > maxScryptFactor || p < 1 || p > maxScryptFactor {
+		// RFC 7914 section 2: N is a power of two greater than 1; r and p
+		// are positive.
+		return keys.Invalidf("the key's scrypt parameters N=%d r=%d p=%d are invalid: N must be a power of two from 2 to 2^30, r and p from 1 to 2^30; re-encrypt the key with `openssl pkcs8 -topk8 -scrypt`", n, r, p)
+	}
+	un, ur, up := uint64(n), uint64(r), uint64(p)
+	if mem := 128 * ur * (un + up); mem > maxScryptMemory {
+		return keys.Invalidf("the key's scrypt parameters N=%d r=%d p=%d need %d MiB of memory (128·r·(N+p) bytes), more than the %d MiB keyward allows: `openssl pkcs8 -topk8 -scrypt` writes N=16384 r=8 p=1 (16 MiB); re-encrypt the key with it",
+			n, r, p, (mem+(1<<20)-1)>>20, maxScryptMemory>>20)
+	}
+	if work := un * ur * up; work > maxScryptWork {
+		return keys.Invalidf("the key's scrypt parameters N=%d r=%d p=%d need N·r·p=%d rounds of work, more than the %d keyward allows: `openssl pkcs8 -topk8 -scrypt` writes N=16384 r=8 p=1 (131072 rounds); re-encrypt the key with it",
+			n, r, p, work, maxScryptWork)
+	}
+	return nil
 }
 
 // prf returns the PBKDF2 pseudo-random function; absent means HMAC-SHA1

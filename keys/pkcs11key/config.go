@@ -337,12 +337,22 @@ func pinSourcePath(v string) (string, error) {
 			p = "/" + path
 		}
 	} else if strings.HasPrefix(v, "|") || strings.Contains(v, ":") && !strings.HasPrefix(v, "/") {
-		return "", invalidf("pin-source=%q is not supported: keyward reads the PIN from a file, pin-source=file:/absolute/path (or export %s)", v, EnvPIN)
+		return "", invalidf("pin-source=%s is not supported: keyward reads the PIN from a file, pin-source=file:/absolute/path (or export %s)", quotePINSource(v), EnvPIN)
 	}
 	if !filepath.IsAbs(p) {
-		return "", invalidf("pin-source=%q is not an absolute path: use pin-source=file:/absolute/path/to/pin, since notation may run from any directory", v)
+		return "", invalidf("pin-source=%s is not an absolute path: use pin-source=file:/absolute/path/to/pin, since notation may run from any directory", quotePINSource(v))
 	}
 	return filepath.Clean(p), nil
+}
+
+// quotePINSource quotes a pin-source value for a message, unless it looks
+// like the PIN itself (no '/' and no '.': people type the PIN where its
+// file belongs).
+func quotePINSource(v string) string {
+	if strings.ContainsAny(v, "/.") {
+		return fmt.Sprintf("%q", v)
+	}
+	return "(value not shown: it may be the PIN itself)"
 }
 
 // read returns the PIN.

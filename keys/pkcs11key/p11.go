@@ -47,6 +47,11 @@ func loadModule(m moduleChoice) (*module, error) {
 		mod.refs++
 		return mod, nil
 	}
+	release, err := probeModule(m)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	ctx := pkcs11.New(m.path)
 	if ctx == nil {
 		return nil, invalidf("PKCS#11 module %q (%s) could not be loaded: it is not a shared library of this platform (%s), or a library it needs is missing; check it with `ldd %s`",

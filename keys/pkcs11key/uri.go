@@ -5,6 +5,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/keyward/keyward/keys"
 )
 
 // maxURILength bounds a key id: a PKCS#11 URI names a token and an object
@@ -88,14 +90,14 @@ func ParseURI(s string) (*URI, error) {
 		return nil, invalidf("key id %q is not a PKCS#11 URI: it must start with pkcs11:, e.g. pkcs11:token=<label>;object=<key label>", redact(s))
 	}
 	path, query, hasQuery := strings.Cut(rest, "?")
-	// pin-value is checked first and alone, and messages quote the URI
-	// only through redact, so that no message repeats a PIN.
-	if hasQuery {
-		for _, a := range strings.Split(query, "&") {
-			if name, _, _ := strings.Cut(a, "="); name == attrPINValue {
-				return nil, invalidf("the PKCS#11 URI sets pin-value, which keyward refuses: the key id appears in the signer's command line (visible to every user in the process list) and in notation's signingkeys.json. " +
-					"Put the PIN in a file readable only by you (chmod 600) and add pin-source=file:/path/to/pin to the URI's query, or export KEYWARD_PKCS11_PIN in notation's environment")
-			}
+	// pin-value is checked first and alone, in the query where RFC 7512
+	// section 2.3 puts it and in the path where people misplace it, and
+	// messages quote the URI only through redact, so that no message
+	// repeats a PIN.
+	for _, a := range strings.FieldsFunc(rest, func(r rune) bool { return r == ';' || r == '&' || r == '?' }) {
+		if name, _, _ := strings.Cut(a, "="); strings.EqualFold(name, attrPINValue) {
+			return nil, invalidf("the PKCS#11 URI sets pin-value, which keyward refuses: the key id appears in the signer's command line (visible to every user in the process list) and in notation's signingkeys.json. " +
+				"Put the PIN in a file readable only by you (chmod 600) and add pin-source=file:/path/to/pin to the URI's query, or export KEYWARD_PKCS11_PIN in notation's environment")
 		}
 	}
 	if strings.IndexByte(rest, '#') >= 0 {
@@ -121,12 +123,13 @@ func ParseURI(s string) (*URI, error) {
 }
 
 // redact returns s with the values of query attributes other than
-// module-path, module-name and pin-source replaced by "...": a misspelt
-// attribute (pin=1234) may hold a PIN, and messages quote the URI.
+// module-path, module-name and pin-source replaced by "...", and in the
+// path those keys.RedactKeyID hides (pin-value, pin=, ...): a misspelt or
+// misplaced attribute may hold a PIN, and messages quote the URI.
 func redact(s string) string {
-	path, query, ok := strings.Cut(s, "?")
+	path, query, ok := strings.Cut(keys.RedactKeyID(s), "?")
 	if !ok {
-		return s
+		return path
 	}
 	attrs := strings.Split(query, "&")
 	for i, a := range attrs {
