@@ -67,6 +67,7 @@ const maxRedirects = 5
 // Remote reads artifacts and signatures from registries.
 type Remote struct {
 	client    *auth.Client
+	tracker   *authTracker
 	plainHTTP func(string) bool
 
 	mu       sync.Mutex
@@ -118,11 +119,13 @@ func NewRemote(o RemoteOptions) *Remote {
 		MaxWait:   16 * wait,
 		MaxRetry:  retries,
 	}
+	tracker := newAuthTracker(&retry.Transport{Base: &guardTransport{base: base, timeout: timeout}, Policy: func() retry.Policy { return policy }})
 	client := &auth.Client{
 		// oras' retry transport retries only what is safe to repeat: every
-		// request here is a GET or HEAD.
+		// request here is a GET or HEAD, but for the OAuth2 token form,
+		// whose POST has no side effect.
 		Client: &http.Client{
-			Transport: &retry.Transport{Base: &guardTransport{base: base, timeout: timeout}, Policy: func() retry.Policy { return policy }},
+			Transport: tracker,
 			// A registry that redirects in a loop stops here, well before
 			// the request budget.
 			CheckRedirect: func(req *http.Request, via []*http.Request) error {
@@ -132,7 +135,7 @@ func NewRemote(o RemoteOptions) *Remote {
 				return nil
 			},
 		},
-		Cache:      auth.NewCache(),
+		Cache:      newTokenCache(tracker),
 		Credential: o.Credential,
 	}
 	if o.UserAgent != "" {
@@ -149,7 +152,7 @@ func NewRemote(o RemoteOptions) *Remote {
 	if inFlight <= 0 {
 		inFlight = DefaultMaxInFlightBytes
 	}
-	return &Remote{client: client, plainHTTP: plain, repos: map[string]*repository{},
+	return &Remote{client: client, tracker: tracker, plainHTTP: plain, repos: map[string]*repository{},
 		sigs: newSigCache(cacheBytes), inFlight: &byteSem{max: inFlight}}
 }
 
