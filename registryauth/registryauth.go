@@ -77,6 +77,9 @@ type Options struct {
 	// HelperEnv is the environment of credential helpers; nil means the
 	// process's.
 	HelperEnv []string
+	// Path is the list of folders searched for credential helpers, as
+	// $PATH; empty means the process's $PATH.
+	Path string
 }
 
 // Resolver returns the credential of a registry. It reads the docker config
@@ -90,6 +93,7 @@ type Resolver struct {
 	configPath    string
 	helperTimeout time.Duration
 	helperEnv     []string
+	path          string
 
 	mu      sync.Mutex
 	results map[string]*result
@@ -113,6 +117,7 @@ func New(o Options) (*Resolver, error) {
 		hosts:         map[string]bool{},
 		helperTimeout: o.HelperTimeout,
 		helperEnv:     o.HelperEnv,
+		path:          o.Path,
 		results:       map[string]*result{},
 	}
 	if r.helperTimeout <= 0 {
@@ -231,7 +236,7 @@ func (r *Resolver) runHelper(ctx context.Context, name, source, host string) (au
 		return &HelperError{Kind: kind, Program: program, Host: host, Source: source + " of " + r.configPath,
 			Timeout: r.helperTimeout, Limit: MaxHelperOutput, Err: err}
 	}
-	path, err := exec.LookPath(program)
+	path, err := r.lookPath(program)
 	if err != nil {
 		return auth.EmptyCredential, herr(HelperNotFound, nil)
 	}
@@ -432,4 +437,21 @@ func normalize(key string) string {
 		return "docker.io"
 	}
 	return k
+}
+
+// lookPath finds program in the folders of r.path, else of $PATH.
+func (r *Resolver) lookPath(program string) (string, error) {
+	if r.path == "" {
+		return exec.LookPath(program)
+	}
+	for _, dir := range filepath.SplitList(r.path) {
+		if dir == "" {
+			continue
+		}
+		p := filepath.Join(dir, program)
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	return "", exec.ErrNotFound
 }
