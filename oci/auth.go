@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -288,7 +289,22 @@ func newTokenCache(tracker *authTracker) *tokenCache {
 		flights: map[string]*flight{}, refusals: map[string]error{}}
 }
 
+// cacheKey is the key of a token: oras-go asks for the scopes it hinted
+// ("repository:x:pull") and stores under those merged with the challenge's
+// ("repository:x:pull,push" from some registries); narrowed to pull, as
+// the token request is (pullOnly), both find the same token.
 func cacheKey(registry string, scheme auth.Scheme, key string) string {
+	var scopes []string
+	for _, s := range strings.Fields(key) {
+		if n := pullScope(s); n != "" {
+			scopes = append(scopes, n)
+		}
+	}
+	if len(scopes) > 0 {
+		sort.Strings(scopes)
+		scopes = slices.Compact(scopes)
+		key = strings.Join(scopes, " ")
+	}
 	return registry + " " + scheme.String() + " " + key
 }
 
