@@ -121,7 +121,7 @@ usage error.`,
 	fl.IntVar(&f.concurrency, "concurrency", 16, "references verified at once")
 	fl.StringVar(&f.fromFile, "from-file", "", "read references from this file, one a line ('-' for standard input; # starts a comment)")
 	fl.StringVarP(&f.output, "output", "o", "text", "output format: text or json (JSON Lines)")
-	fl.BoolVarP(&f.verbose, "verbose", "v", false, "text output: print every check of every signature evaluated")
+	fl.BoolVarP(&f.verbose, "verbose", "v", false, "print every check of every signature evaluated (text), and the requests and token requests made to each registry (text; a last line with --output json)")
 	fl.Bool("print-schema", false, "print the JSON Schema of --output json lines and exit")
 	return c
 }
