@@ -180,6 +180,13 @@ func (r *Resolver) Credential(ctx context.Context, host string) (auth.Credential
 		r.results[host] = res
 		r.mu.Unlock()
 		res.cred, res.err = r.fromConfig(ctx, host)
+		if ctx.Err() != nil {
+			// Cancelled with its caller: the next caller runs the helper
+			// again rather than inherit the cancellation.
+			r.mu.Lock()
+			delete(r.results, host)
+			r.mu.Unlock()
+		}
 		close(res.done)
 		return res.cred, res.err
 	}
