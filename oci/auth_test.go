@@ -32,7 +32,8 @@ func staticCredential(user, pass string) auth.CredentialFunc {
 // expired, and a token service whose tokens are refused at once is not
 // asked in a loop.
 func TestRemoteTokenRenewal(t *testing.T) {
-	issuer := testenv.StartTokenIssuer(t, testenv.TokenIssuerOptions{Users: map[string]string{"u": "pa55"}, Lifetime: 3 * time.Second})
+	// Tokens name their key by "kid" here; the cmd/keyward tests use x5c.
+	issuer := testenv.StartTokenIssuer(t, testenv.TokenIssuerOptions{Users: map[string]string{"u": "pa55"}, Lifetime: 3 * time.Second, KeyID: true})
 	reg := testenv.StartDistributionWithTokenAuth(t, issuer, "u", "pa55")
 	var refs []string
 	for range 3 {

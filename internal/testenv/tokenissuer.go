@@ -35,6 +35,11 @@ type TokenIssuerOptions struct {
 	Public []string
 	// Lifetime is how long a token is valid (default 5 minutes).
 	Lifetime time.Duration
+	// KeyID names the signing key in the tokens' "kid" header (its RFC
+	// 7638 thumbprint, which distribution v3.1.2 computes for the keys of
+	// its rootcertbundle) instead of carrying the certificate in "x5c",
+	// whose chain the registry then verifies on every request.
+	KeyID bool
 }
 
 // TokenIssuer is a token service of the distribution token authentication
@@ -239,6 +244,9 @@ func (ti *TokenIssuer) sign(subject string, access []accessClaim, lifetime time.
 		access = []accessClaim{}
 	}
 	header := map[string]any{"typ": "JWT", "alg": "ES256", "x5c": []string{base64.StdEncoding.EncodeToString(ti.certDER)}}
+	if ti.opts.KeyID {
+		header = map[string]any{"typ": "JWT", "alg": "ES256", "kid": ti.thumbprint()}
+	}
 	claims := map[string]any{
 		"iss":    ti.Issuer,
 		"sub":    subject,
@@ -268,6 +276,17 @@ func (ti *TokenIssuer) sign(subject string, access []accessClaim, lifetime time.
 	r.FillBytes(sig[:32])
 	s.FillBytes(sig[32:])
 	return signing + "." + enc.EncodeToString(sig), nil
+}
+
+// thumbprint is the RFC 7638 JWK thumbprint of the signing key, with the
+// coordinates unpadded as distribution v3.1.2 writes them
+// (registry/auth/token/util.go).
+func (ti *TokenIssuer) thumbprint() string {
+	enc := base64.RawURLEncoding
+	jwk := fmt.Sprintf(`{"crv":"P-256","kty":"EC","x":"%s","y":"%s"}`,
+		enc.EncodeToString(ti.key.X.Bytes()), enc.EncodeToString(ti.key.Y.Bytes()))
+	sum := sha256.Sum256([]byte(jwk))
+	return enc.EncodeToString(sum[:])
 }
 
 // StartDistributionWithTokenAuth starts distribution v3.1.2 as

@@ -5,8 +5,8 @@
 # with auth.token and the test token issuer, verified alternately by one
 # keyward verify process each. Prints times, requests and token requests
 # per artifact, and the ratio (goal: at most 1.1x); asserts none.
-# ROUNDS=n  CONCURRENCY=n  ARTIFACTS=n
+# ROUNDS=n  CONCURRENCY=n  ARTIFACTS=n  X5C=true (tokens carry the certificate)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 go test -run '^$' -bench '^BenchmarkVerifyTokenAuth$' -benchtime 1x -timeout 60m ./bench/verifyauth/ -args \
-	-artifacts "${ARTIFACTS:-200}" -rounds "${ROUNDS:-5}" -concurrency "${CONCURRENCY:-16}"
+	-artifacts "${ARTIFACTS:-200}" -rounds "${ROUNDS:-5}" -concurrency "${CONCURRENCY:-16}" -x5c="${X5C:-false}"
