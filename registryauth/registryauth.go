@@ -199,27 +199,6 @@ func (r *Resolver) Credential(ctx context.Context, host string) (auth.Credential
 	}
 }
 
-// Source says where the credential of a host comes from, for messages
-// ("--username", "NOTATION_USERNAME", "credHelpers", "credsStore",
-// "auths", or "" for none); it runs no helper.
-func (r *Resolver) Source(host string) string {
-	switch {
-	case r.hosts[host] && r.explicit != nil:
-		return "--username"
-	case r.hosts[host] && r.notation != nil:
-		return "NOTATION_PASSWORD"
-	case r.config == nil:
-		return ""
-	}
-	if _, ok := r.config.helperFor(host); ok {
-		return r.config.helperSource(host)
-	}
-	if _, ok := r.config.authFor(host); ok {
-		return "auths"
-	}
-	return ""
-}
-
 // fromConfig reads the docker config file's credential of host, as the
 // docker CLI does (cli/config/configfile/file.go GetCredentialsStore): the
 // host's credential helper, else the default store, else the file.

@@ -144,6 +144,19 @@ func TestVerifyTokenAuth(t *testing.T) {
 	notationEnv := noCreds()
 	notationEnv["NOTATION_USERNAME"], notationEnv["NOTATION_PASSWORD"] = w.user, w.pass
 	check("NOTATION_USERNAME and NOTATION_PASSWORD", notationEnv, "", nil, w.private, "")
+	notationEnv = noCreds()
+	notationEnv["NOTATION_PASSWORD"] = w.refresh
+	check("NOTATION_PASSWORD alone is an identity token", notationEnv, "", nil, w.private, "")
+
+	t.Run("text -v counts", func(t *testing.T) {
+		status, out, errOut := runVerifyCmd(t, map[string]string{"HOME": w.n.Home}, "", "--policy", w.policy, "--trust-store", w.store,
+			"--insecure-registry", host, "-v", w.private, w.unsigned)
+		w.checkNoSecret(t, out, errOut)
+		want := "\nregistry " + host + ": "
+		if status != exitFailure || !strings.Contains(out, want) || !strings.HasSuffix(out, ", 1 token request\n") {
+			t.Errorf("status %d, want a last line %q...\", 1 token request\"\n%s%s", status, want, out, errOut)
+		}
+	})
 
 	helperJSON := fmt.Sprintf(`cat >/dev/null; printf '{"ServerURL":"%s","Username":"%s","Secret":"%s"}'`, host, w.user, w.pass)
 	env := withConfig(map[string]any{"credHelpers": map[string]string{host: "kwtest"}})
