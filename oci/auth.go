@@ -3,6 +3,7 @@ package oci
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -46,10 +47,11 @@ func (r *Remote) Stats() []RegistryStats {
 type authTracker struct {
 	next http.RoundTripper
 
-	mu       sync.Mutex
-	realms   map[string]string // token service URL (no query) -> registry host
-	rejected map[string]bool   // bearer tokens a registry answered 401 to
-	counts   map[string]*hostCounts
+	mu        sync.Mutex
+	realms    map[string]string // token service URL (no query) -> registry host
+	rejected  map[string]bool   // bearer tokens a registry answered 401 to
+	counts    map[string]*hostCounts
+	anonymous map[string]bool // hosts for which no credential is configured
 }
 
 type hostCounts struct {
@@ -57,7 +59,42 @@ type hostCounts struct {
 }
 
 func newAuthTracker(next http.RoundTripper) *authTracker {
-	return &authTracker{next: next, realms: map[string]string{}, rejected: map[string]bool{}, counts: map[string]*hostCounts{}}
+	return &authTracker{next: next, realms: map[string]string{}, rejected: map[string]bool{}, counts: map[string]*hostCounts{},
+		anonymous: map[string]bool{}}
+}
+
+// observeCredential wraps a CredentialFunc to remember the hosts it has no
+// credential for, so that a 401 from them says that none is configured.
+func (t *authTracker) observeCredential(f auth.CredentialFunc) auth.CredentialFunc {
+	return func(ctx context.Context, host string) (auth.Credential, error) {
+		cred := auth.EmptyCredential
+		var err error
+		if f != nil {
+			cred, err = f(ctx, host)
+		}
+		if err == nil {
+			t.mu.Lock()
+			t.anonymous[host] = cred == auth.EmptyCredential
+			t.mu.Unlock()
+		}
+		return cred, err
+	}
+}
+
+// describe is describe, saying so when a registry that refused anonymous
+// access (an anonymous token without the pull it needs) has no credential
+// configured.
+func (r *Remote) describe(host, action string, err error) error {
+	var resp *errcode.ErrorResponse
+	if errors.As(err, &resp) && resp.StatusCode == http.StatusUnauthorized {
+		r.tracker.mu.Lock()
+		anonymous := r.tracker.anonymous[host]
+		r.tracker.mu.Unlock()
+		if anonymous {
+			return fmt.Errorf("%s: registry %s requires authentication (401) and no credential is configured for it: log in with `docker login %s` or `notation login %s`, or pass --username and --password-stdin: %w", action, host, host, host, err)
+		}
+	}
+	return describe(host, action, err)
 }
 
 func (t *authTracker) count(host string) *hostCounts {

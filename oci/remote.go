@@ -136,7 +136,7 @@ func NewRemote(o RemoteOptions) *Remote {
 			},
 		},
 		Cache:      newTokenCache(tracker),
-		Credential: o.Credential,
+		Credential: tracker.observeCredential(o.Credential),
 	}
 	if o.UserAgent != "" {
 		client.SetUserAgent(o.UserAgent)
@@ -231,7 +231,7 @@ func (r *Remote) Resolve(ctx context.Context, ref reference.Reference) (Artifact
 	desc, err := r.resolved.do(ctx, ref.Scope+"@"+object, func() (ocispec.Descriptor, error) {
 		desc, err := r.repository(ref).Resolve(ctx, object)
 		if err != nil {
-			return desc, describe(ref.Registry, fmt.Sprintf("resolve %s", ref.Raw), err)
+			return desc, r.describe(ref.Registry, fmt.Sprintf("resolve %s", ref.Raw), err)
 		}
 		if ref.Digest != "" && desc.Digest != ref.Digest {
 			return desc, fmt.Errorf("user input digest %s does not match the resolved digest %s", ref.Digest, desc.Digest)
@@ -271,7 +271,7 @@ func (r *Remote) Signatures(ctx context.Context, a Artifact, fn func(ocispec.Des
 		}
 		return callbackErr.err
 	}
-	return describe(ref.Registry, "list the signatures of "+a.Descriptor.Digest.String(), err)
+	return r.describe(ref.Registry, "list the signatures of "+a.Descriptor.Digest.String(), err)
 }
 
 // callbackError marks an error of the caller's callback, to return as is.
@@ -311,7 +311,7 @@ func (r *Remote) fetch(ctx context.Context, ref reference.Reference, subject, ma
 	repo := r.repository(ref)
 	rc, err := repo.Manifests().Fetch(ctx, manifest)
 	if err != nil {
-		return nil, describe(ref.Registry, "fetch signature manifest "+manifest.Digest.String(), err)
+		return nil, r.describe(ref.Registry, "fetch signature manifest "+manifest.Digest.String(), err)
 	}
 	raw, err := readVerified(rc, manifest, MaxManifestSize)
 	rc.Close()
@@ -333,7 +333,7 @@ func (r *Remote) fetch(ctx context.Context, ref reference.Reference, subject, ma
 	rc, err = repo.Blobs().Fetch(ctx, env)
 	if err != nil {
 		release()
-		return nil, describe(ref.Registry, "fetch signature envelope "+env.Digest.String(), err)
+		return nil, r.describe(ref.Registry, "fetch signature envelope "+env.Digest.String(), err)
 	}
 	defer rc.Close()
 	data, err := readVerified(rc, env, MaxEnvelopeSize)

@@ -126,7 +126,7 @@ func TestVerifyTokenAuth(t *testing.T) {
 	check("docker config auth", map[string]string{"HOME": w.n.Home}, "", nil, w.private, "")
 	check("anonymous public repository", noCreds(), "", nil, w.public, "")
 	check("anonymous private repository refused", noCreds(), "", nil, w.private,
-		"registry "+host+" requires authentication or refused the credentials (401): log in with `docker login "+host+"`")
+		"registry "+host+" requires authentication (401) and no credential is configured for it: log in with `docker login "+host+"`")
 	check("identitytoken refresh token", withConfig(map[string]any{"auths": map[string]any{
 		host: map[string]string{
 			"auth":          base64.StdEncoding.EncodeToString([]byte("00000000-0000-0000-0000-000000000000:")),
