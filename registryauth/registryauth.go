@@ -90,6 +90,7 @@ type Resolver struct {
 	notation      *auth.Credential
 	hosts         map[string]bool
 	config        *dockerConfig
+	configErr     error // why the docker config file cannot be used
 	configPath    string
 	helperTimeout time.Duration
 	helperEnv     []string
@@ -106,7 +107,8 @@ type result struct {
 }
 
 // New returns a Resolver; it reads the docker config file, if there is
-// one.
+// one. An error of the file is returned by Credential, for the registries
+// whose credential is looked for in it.
 func New(o Options) (*Resolver, error) {
 	getenv := o.Getenv
 	if getenv == nil {
@@ -137,11 +139,9 @@ func New(o Options) (*Resolver, error) {
 	}
 	r.configPath = DockerConfigPath(getenv)
 	if r.configPath != "" {
-		cfg, err := loadDockerConfig(r.configPath)
-		if err != nil {
-			return nil, err
-		}
-		r.config = cfg
+		// A broken file fails the registries that need it, not a run whose
+		// credentials all come from the command line.
+		r.config, r.configErr = loadDockerConfig(r.configPath)
 	}
 	return r, nil
 }
@@ -169,6 +169,9 @@ func (r *Resolver) Credential(ctx context.Context, host string) (auth.Credential
 		if r.notation != nil {
 			return *r.notation, nil
 		}
+	}
+	if r.configErr != nil {
+		return auth.EmptyCredential, r.configErr
 	}
 	if r.config == nil {
 		return auth.EmptyCredential, nil

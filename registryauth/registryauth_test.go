@@ -140,14 +140,27 @@ func TestHelpers(t *testing.T) {
 
 func TestConfigErrors(t *testing.T) {
 	env := setup(t, map[string]any{"auths": map[string]any{"bad.example": map[string]string{"auth": "!!not-base64-secret"}}}, nil)
-	_, err := registryauth.New(registryauth.Options{Getenv: func(k string) string { return env[k] }})
+	credential := func(o registryauth.Options, host string) (auth.Credential, error) {
+		t.Helper()
+		r, err := registryauth.New(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.Credential(context.Background(), host)
+	}
+	// The credential given on the command line does not need the file.
+	o := registryauth.Options{Getenv: func(k string) string { return env[k] }, Explicit: &auth.Credential{Username: "u", Password: "p"}, Hosts: []string{"x.example"}}
+	if c, err := credential(o, "x.example"); err != nil || c.Username != "u" {
+		t.Errorf("explicit credential with a broken docker config: %+v, %v", c, err)
+	}
+	_, err := credential(o, "other.example")
 	var ce *registryauth.ConfigError
 	if !errors.As(err, &ce) || !strings.Contains(err.Error(), `auths["bad.example"].auth`) || strings.Contains(err.Error(), "secret") {
 		t.Errorf("err %v, want a ConfigError naming the field and not its value", err)
 	}
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "config.json"), []byte("{not json"), 0o600)
-	_, err = registryauth.New(registryauth.Options{Getenv: func(k string) string { return map[string]string{"DOCKER_CONFIG": dir}[k] }})
+	_, err = credential(registryauth.Options{Getenv: func(k string) string { return map[string]string{"DOCKER_CONFIG": dir}[k] }}, "x.example")
 	if !errors.As(err, &ce) || !strings.Contains(err.Error(), "is not valid JSON") {
 		t.Errorf("err %v, want a ConfigError", err)
 	}
