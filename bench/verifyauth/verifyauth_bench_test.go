@@ -124,8 +124,9 @@ type stats struct {
 }
 
 // verify runs keyward verify on refs and fails unless every reference
-// verified; it returns the time and the registry's counts.
-func (s *setup) verify(b *testing.B, host string, refs []string) (time.Duration, int64, int64) {
+// verified; it returns the time, the registry's counts and keyward's CPU
+// time.
+func (s *setup) verify(b *testing.B, host string, refs []string) (time.Duration, int64, int64, time.Duration) {
 	b.Helper()
 	args := append([]string{"verify", "--policy", s.policy, "--trust-store", filepath.Join(s.n.ConfigDir, "truststore"),
 		"--insecure-registry", host, "--concurrency", fmt.Sprint(*concurrency), "-o", "json", "-v"}, refs...)
@@ -147,7 +148,8 @@ func (s *setup) verify(b *testing.B, host string, refs []string) (time.Duration,
 	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &st); err != nil || len(st.Registries) != 1 {
 		b.Fatalf("summary line %s: %v", lines[len(lines)-1], err)
 	}
-	return d, st.Registries[0].Requests, st.Registries[0].TokenRequests
+	cpu := cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+	return d, st.Registries[0].Requests, st.Registries[0].TokenRequests, cpu
 }
 
 // BenchmarkVerifyTokenAuth compares keyward verify on the same artifacts
@@ -168,6 +170,7 @@ func BenchmarkVerifyTokenAuth(b *testing.B) {
 	fmt.Printf("\n%d artifacts in %d repositories, in each registry, pushed and signed by notation in %v\n", *artifacts, *repositories, time.Since(start).Round(time.Millisecond))
 	tokens := repoTokens(b, issuer, refs["token-auth"])
 	counts := map[string][2]int64{}
+	cpu := map[string]timing.Samples{}
 	for i := 0; i < b.N; i++ {
 		samples := timing.Alternate(*rounds, []string{"no-auth", "token-auth", "floor-no-auth", "floor-token-auth"}, func(v string) time.Duration {
 			switch v {
@@ -176,8 +179,9 @@ func BenchmarkVerifyTokenAuth(b *testing.B) {
 			case "floor-token-auth":
 				return floor(b, refs["token-auth"], tokens)
 			}
-			d, reqs, tokens := s.verify(b, hosts[v], refs[v])
+			d, reqs, tokens, c := s.verify(b, hosts[v], refs[v])
 			counts[v] = [2]int64{reqs, tokens}
+			cpu[v] = append(cpu[v], c)
 			return d
 		})
 		n := float64(*artifacts)
@@ -186,10 +190,10 @@ func BenchmarkVerifyTokenAuth(b *testing.B) {
 			key = "x5c"
 		}
 		fmt.Printf("distribution v3.1.2 (tokens with %s), keyward verify --concurrency %d, median of %d alternating rounds\n", key, *concurrency, *rounds)
-		fmt.Printf("  %-34s %10s %12s %14s %14s\n", "variant", "total", "per artifact", "requests/art.", "token requests")
+		fmt.Printf("  %-34s %10s %12s %14s %14s %14s\n", "variant", "total", "per artifact", "requests/art.", "token requests", "keyward CPU")
 		for _, v := range []string{"no-auth", "token-auth"} {
 			m := samples[v].Median()
-			fmt.Printf("  %-34s %7.0f ms %9.3f ms %14.2f %14d\n", v, ms(m), ms(m)/n, float64(counts[v][0])/n, counts[v][1])
+			fmt.Printf("  %-34s %7.0f ms %9.3f ms %14.2f %14d %11.0f ms\n", v, ms(m), ms(m)/n, float64(counts[v][0])/n, counts[v][1], ms(cpu[v].Median()))
 		}
 		for _, v := range []string{"floor-no-auth", "floor-token-auth"} {
 			m := samples[v].Median()
