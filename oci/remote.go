@@ -67,6 +67,7 @@ const maxRedirects = 5
 // Remote reads artifacts and signatures from registries.
 type Remote struct {
 	client    *auth.Client
+	tracker   *authTracker
 	plainHTTP func(string) bool
 
 	mu       sync.Mutex
@@ -118,11 +119,13 @@ func NewRemote(o RemoteOptions) *Remote {
 		MaxWait:   16 * wait,
 		MaxRetry:  retries,
 	}
+	tracker := newAuthTracker(&retry.Transport{Base: &guardTransport{base: base, timeout: timeout}, Policy: func() retry.Policy { return policy }})
 	client := &auth.Client{
 		// oras' retry transport retries only what is safe to repeat: every
-		// request here is a GET or HEAD.
+		// request here is a GET or HEAD, but for the OAuth2 token form,
+		// whose POST has no side effect.
 		Client: &http.Client{
-			Transport: &retry.Transport{Base: &guardTransport{base: base, timeout: timeout}, Policy: func() retry.Policy { return policy }},
+			Transport: tracker,
 			// A registry that redirects in a loop stops here, well before
 			// the request budget.
 			CheckRedirect: func(req *http.Request, via []*http.Request) error {
@@ -132,8 +135,8 @@ func NewRemote(o RemoteOptions) *Remote {
 				return nil
 			},
 		},
-		Cache:      auth.NewCache(),
-		Credential: o.Credential,
+		Cache:      newTokenCache(tracker),
+		Credential: tracker.observeCredential(o.Credential),
 	}
 	if o.UserAgent != "" {
 		client.SetUserAgent(o.UserAgent)
@@ -149,7 +152,7 @@ func NewRemote(o RemoteOptions) *Remote {
 	if inFlight <= 0 {
 		inFlight = DefaultMaxInFlightBytes
 	}
-	return &Remote{client: client, plainHTTP: plain, repos: map[string]*repository{},
+	return &Remote{client: client, tracker: tracker, plainHTTP: plain, repos: map[string]*repository{},
 		sigs: newSigCache(cacheBytes), inFlight: &byteSem{max: inFlight}}
 }
 
@@ -228,7 +231,7 @@ func (r *Remote) Resolve(ctx context.Context, ref reference.Reference) (Artifact
 	desc, err := r.resolved.do(ctx, ref.Scope+"@"+object, func() (ocispec.Descriptor, error) {
 		desc, err := r.repository(ref).Resolve(ctx, object)
 		if err != nil {
-			return desc, describe(ref.Registry, fmt.Sprintf("resolve %s", ref.Raw), err)
+			return desc, r.describe(ref.Registry, fmt.Sprintf("resolve %s", ref.Raw), err)
 		}
 		if ref.Digest != "" && desc.Digest != ref.Digest {
 			return desc, fmt.Errorf("user input digest %s does not match the resolved digest %s", ref.Digest, desc.Digest)
@@ -268,7 +271,7 @@ func (r *Remote) Signatures(ctx context.Context, a Artifact, fn func(ocispec.Des
 		}
 		return callbackErr.err
 	}
-	return describe(ref.Registry, "list the signatures of "+a.Descriptor.Digest.String(), err)
+	return r.describe(ref.Registry, "list the signatures of "+a.Descriptor.Digest.String(), err)
 }
 
 // callbackError marks an error of the caller's callback, to return as is.
@@ -308,7 +311,7 @@ func (r *Remote) fetch(ctx context.Context, ref reference.Reference, subject, ma
 	repo := r.repository(ref)
 	rc, err := repo.Manifests().Fetch(ctx, manifest)
 	if err != nil {
-		return nil, describe(ref.Registry, "fetch signature manifest "+manifest.Digest.String(), err)
+		return nil, r.describe(ref.Registry, "fetch signature manifest "+manifest.Digest.String(), err)
 	}
 	raw, err := readVerified(rc, manifest, MaxManifestSize)
 	rc.Close()
@@ -330,7 +333,7 @@ func (r *Remote) fetch(ctx context.Context, ref reference.Reference, subject, ma
 	rc, err = repo.Blobs().Fetch(ctx, env)
 	if err != nil {
 		release()
-		return nil, describe(ref.Registry, "fetch signature envelope "+env.Digest.String(), err)
+		return nil, r.describe(ref.Registry, "fetch signature envelope "+env.Digest.String(), err)
 	}
 	defer rc.Close()
 	data, err := readVerified(rc, env, MaxEnvelopeSize)

@@ -136,7 +136,11 @@ func TestBatchLayout(t *testing.T) {
 	}
 	for _, ref := range []string{byDigest, byTag} {
 		r := got[ref]
-		if !r.Verified || r.Error != nil || r.Scope != scope || r.Statement != "test-statement" || r.Artifact == nil || r.Artifact.Digest.String() != dgst || len(r.Signatures) != 2 || r.Signatures[0].Passed || !r.Signatures[1].Passed {
+		// The layout lists the two signatures in either order (oras-go
+		// writes index.json from a map); evaluation stops at the good one.
+		n := len(r.Signatures)
+		if !r.Verified || r.Error != nil || r.Scope != scope || r.Statement != "test-statement" || r.Artifact == nil || r.Artifact.Digest.String() != dgst ||
+			n < 1 || n > 2 || !r.Signatures[n-1].Passed || n == 2 && r.Signatures[0].Passed {
 			t.Errorf("%s: %+v", ref, r)
 		}
 	}

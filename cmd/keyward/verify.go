@@ -17,7 +17,6 @@ import (
 
 	"github.com/spf13/cobra"
 	"oras.land/oras-go/v2/registry/remote/auth"
-	"oras.land/oras-go/v2/registry/remote/credentials"
 
 	keyward "github.com/keyward/keyward"
 	"github.com/keyward/keyward/internal/bounded"
@@ -26,6 +25,7 @@ import (
 	"github.com/keyward/keyward/oci"
 	"github.com/keyward/keyward/policy"
 	"github.com/keyward/keyward/reference"
+	"github.com/keyward/keyward/registryauth"
 	"github.com/keyward/keyward/truststore"
 	"github.com/keyward/keyward/verify"
 )
@@ -80,9 +80,14 @@ verify-result.schema.json; keyward verify --print-schema prints it).
 By default the trust policy and trust store are notation's own:
 {NOTATION_CONFIG}/trustpolicy.json and {NOTATION_CONFIG}/truststore, with
 {NOTATION_CONFIG} = $NOTATION_CONFIG, else $XDG_CONFIG_HOME/notation or
-~/.config/notation. Registry credentials come from the docker credential
-store notation uses ($DOCKER_CONFIG/config.json, else ~/.docker/config.json,
-with its credential helpers), or from --username and --password-stdin.
+~/.config/notation. Registry credentials come, in this order, from
+--username and --password-stdin; from $NOTATION_USERNAME and
+$NOTATION_PASSWORD, as in notation (a password alone is an identity token);
+from the docker config notation uses ($DOCKER_CONFIG/config.json, else
+~/.docker/config.json): the registry's credHelpers entry, else credsStore,
+else its auths entry (auth, identitytoken). Bearer tokens are asked once
+per repository and renewed when they expire; -v reports the requests and
+token requests made to each registry (with --output json, as a last line).
 
 Exit status: 0 when every reference verified, 1 when any did not, 2 for a
 usage error.`,
@@ -117,7 +122,7 @@ usage error.`,
 	fl.IntVar(&f.concurrency, "concurrency", 16, "references verified at once")
 	fl.StringVar(&f.fromFile, "from-file", "", "read references from this file, one a line ('-' for standard input; # starts a comment)")
 	fl.StringVarP(&f.output, "output", "o", "text", "output format: text or json (JSON Lines)")
-	fl.BoolVarP(&f.verbose, "verbose", "v", false, "text output: print every check of every signature evaluated")
+	fl.BoolVarP(&f.verbose, "verbose", "v", false, "print every check of every signature evaluated (text), and the requests and token requests made to each registry (text; a last line with --output json)")
 	fl.Bool("print-schema", false, "print the JSON Schema of --output json lines and exit")
 	return c
 }
@@ -308,6 +313,9 @@ func runVerify(ctx context.Context, e *env, f *verifyFlags, args []string) error
 	}
 	out := &resultWriter{e: e, json: f.output == "json", verbose: f.verbose}
 	failed := batch.VerifyAll(ctx, refs, f.parser(), f.concurrency, out.write)
+	if remote, ok := src.(*oci.Remote); ok && f.verbose {
+		out.writeStats(remote.Stats())
+	}
 	if failed > 0 {
 		if !out.json {
 			fmt.Fprintf(e.stderr, "%d of %d reference%s did not verify\n", failed, len(refs), plural(len(refs)))
@@ -374,10 +382,23 @@ func (f *verifyFlags) source(e *env, refs []string) (oci.Source, error) {
 	return oci.NewRemote(o), nil
 }
 
-// credential returns the registry credentials: --username with the password
-// from standard input, for the registries the references name and no other;
-// else the docker credential store.
+// credential returns the registry credentials, in the order of package
+// registryauth: --username with the password from standard input, for the
+// registries the references name and no other; NOTATION_USERNAME and
+// NOTATION_PASSWORD, for the same; the docker config file with its
+// credential helpers.
 func (f *verifyFlags) credential(e *env, refs []string) (auth.CredentialFunc, error) {
+	var hosts []string
+	for _, r := range refs {
+		if ref, err := reference.Parse(r); err == nil {
+			hosts = append(hosts, ref.Registry)
+		}
+	}
+	o := registryauth.Options{Hosts: hosts, Getenv: e.getenv}
+	if p := e.getenv("PATH"); p != "" {
+		o.Path = p
+		o.HelperEnv = append(os.Environ(), "PATH="+p)
+	}
 	if f.passwordStdin {
 		data, err := bounded.ReadAll(e.stdin, maxPassword, "the password on standard input")
 		var tooLarge *bounded.TooLargeError
@@ -391,41 +412,13 @@ func (f *verifyFlags) credential(e *env, refs []string) (auth.CredentialFunc, er
 		if password == "" {
 			return nil, usageErrorf("--password-stdin: standard input is empty")
 		}
-		hosts := map[string]bool{}
-		for _, r := range refs {
-			if ref, err := reference.Parse(r); err == nil {
-				hosts[ref.Registry] = true
-			}
-		}
-		c := auth.Credential{Username: f.username, Password: password}
-		return func(_ context.Context, host string) (auth.Credential, error) {
-			if hosts[host] {
-				return c, nil
-			}
-			return auth.EmptyCredential, nil
-		}, nil
+		o.Explicit = &auth.Credential{Username: f.username, Password: password}
 	}
-	path := dockerConfigPath(e)
-	if path == "" {
-		return nil, nil
-	}
-	store, err := credentials.NewStore(path, credentials.StoreOptions{})
+	r, err := registryauth.New(o)
 	if err != nil {
-		return nil, fmt.Errorf("docker credential store %s: %w", path, err)
+		return nil, err
 	}
-	return credentials.Credential(store), nil
-}
-
-// dockerConfigPath is $DOCKER_CONFIG/config.json, else
-// ~/.docker/config.json, the store notation v1.3.2 logs in to.
-func dockerConfigPath(e *env) string {
-	if d := e.getenv("DOCKER_CONFIG"); d != "" {
-		return filepath.Join(d, "config.json")
-	}
-	if h := e.getenv("HOME"); h != "" {
-		return filepath.Join(h, ".docker", "config.json")
-	}
-	return ""
+	return r.Credential, nil
 }
 
 // resultWriter prints results as they complete.
@@ -455,6 +448,30 @@ func (w *resultWriter) write(r *verify.ReferenceResult) {
 				}
 			}
 		}
+	}
+}
+
+// statsLine is the last line of --output json -v
+// (verify-result.schema.json, $defs/summary).
+type statsLine struct {
+	Version    string              `json:"version"`
+	Registries []oci.RegistryStats `json:"registries"`
+}
+
+// writeStats prints, with -v, what the run asked of each registry: a last
+// JSON line, or a text line per registry.
+func (w *resultWriter) writeStats(stats []oci.RegistryStats) {
+	if w.json {
+		if stats == nil {
+			stats = []oci.RegistryStats{}
+		}
+		enc := json.NewEncoder(w.e.stdout)
+		enc.SetEscapeHTML(false)
+		_ = enc.Encode(statsLine{Version: "1", Registries: stats})
+		return
+	}
+	for _, s := range stats {
+		fmt.Fprintf(w.e.stdout, "registry %s: %d request%s, %d token request%s\n", safe(s.Registry), s.Requests, plural(int(s.Requests)), s.TokenRequests, plural(int(s.TokenRequests)))
 	}
 }
 

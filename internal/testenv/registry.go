@@ -40,6 +40,9 @@ type Registry struct {
 	// certificate, empty when it serves plain HTTP (see
 	// StartDistributionTLS).
 	CAFile string
+	// Issuer is the token service of a registry started by
+	// StartDistributionWithTokenAuth.
+	Issuer *TokenIssuer
 
 	rootCAs *x509.CertPool // trusts CAFile
 
@@ -103,6 +106,7 @@ type access struct {
 	username, password string
 	tls                bool
 	caFile             string
+	issuer             *TokenIssuer // token authentication instead of htpasswd
 }
 
 func startDistribution(t testing.TB, a access) *Registry {
@@ -110,7 +114,10 @@ func startDistribution(t testing.TB, a access) *Registry {
 	bin := Tool(t, "registry")
 	dir := t.TempDir()
 	authConf := ""
-	if a.username != "" {
+	if a.issuer != nil {
+		authConf = fmt.Sprintf("auth:\n  token:\n    realm: %q\n    service: %q\n    issuer: %q\n    rootcertbundle: %q\n",
+			a.issuer.Realm, a.issuer.Service, a.issuer.Issuer, a.issuer.CertFile)
+	} else if a.username != "" {
 		hash, err := bcrypt.GenerateFromPassword([]byte(a.password), bcrypt.MinCost)
 		if err != nil {
 			t.Fatalf("testenv: %v", err)
@@ -188,6 +195,7 @@ func startRegistry(t testing.TB, name string, referrers bool, command func(port 
 		reg.Referrers = referrers
 		reg.Log = logFile
 		reg.Username, reg.Password = a.username, a.password
+		reg.Issuer = a.issuer
 		if a.caFile != "" {
 			if reg.rootCAs, err = caPool(a.caFile); err != nil {
 				reg.stop()
@@ -261,7 +269,7 @@ func (r *Registry) waitReady() error {
 		resp, err := r.client(time.Second).Get(r.URL() + "/v2/")
 		if err == nil {
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
+			if resp.StatusCode == http.StatusOK || (r.Issuer != nil && resp.StatusCode == http.StatusUnauthorized) {
 				return nil
 			}
 			err = fmt.Errorf("GET /v2/: %s", resp.Status)
@@ -289,7 +297,9 @@ func (r *Registry) client(timeout time.Duration) *http.Client {
 		tr.TLSClientConfig = &tls.Config{RootCAs: r.rootCAs, MinVersion: tls.VersionTLS12}
 	}
 	c := &http.Client{Timeout: timeout, Transport: tr}
-	if r.Username != "" {
+	if r.Issuer != nil {
+		c.Transport = &bearerAuth{user: r.Username, pass: r.Password, next: tr, tokens: map[string]string{}}
+	} else if r.Username != "" {
 		c.Transport = basicAuth{user: r.Username, pass: r.Password, next: tr}
 	}
 	return c
