@@ -198,7 +198,7 @@ func TestParseErrors(t *testing.T) {
 		{"keyward:", identity.KindEmpty, 8, "add clauses"},
 		{"keyward:   ", identity.KindEmpty, 11, "add clauses"},
 		{"keyward: san.url=https://x/", identity.KindUnknownKey, 9, "did you mean san.uri?"},
-		{"keyward: oidc.issuer=x fulcio.workflow=x", identity.KindUnknownKey, 23, "fulcio.<name>"},
+		{"keyward: oidc.issuer=x fulcio.workflow=x", identity.KindUnknownKey, 23, "Fulcio names are build-signer-uri"},
 		{"keyward: san.othername=x", identity.KindUnknownKey, 9, "keys are"},
 		{"keyward: ext.1.2.3=x", identity.KindUnknownKey, 9, "keys are"},
 		{"keyward: SAN.URI=x", identity.KindUnknownKey, 9, "did you mean san.uri?"},

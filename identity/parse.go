@@ -344,7 +344,8 @@ func checkOID(s string) error {
 	return nil
 }
 
-// unknownKeyFix names the closest key, or lists them.
+// unknownKeyFix names the closest key, and lists the keys (the Fulcio
+// names when the key starts with "fulcio.").
 func unknownKeyFix(key string) string {
 	best, bestD := "", 4
 	for _, k := range Keys() {
@@ -352,15 +353,15 @@ func unknownKeyFix(key string) string {
 			best, bestD = k, d
 		}
 	}
-	if best != "" {
-		return fmt.Sprintf("did you mean %s? keys are %s", best, strings.Join(shortKeys(), ", "))
+	list := "keys are " + strings.Join([]string{KeySANURI, KeySANEmail, KeySANDNS, KeyOIDCIssuer, FulcioKeyPrefix + "<name>",
+		KeySPKISHA256, KeyCertSHA256, KeyPolicy, KeySubject}, ", ")
+	if strings.HasPrefix(key, FulcioKeyPrefix) {
+		list = "Fulcio names are " + strings.Join(FulcioNames(), ", ")
 	}
-	return "keys are " + strings.Join(shortKeys(), ", ")
-}
-
-func shortKeys() []string {
-	return []string{KeySANURI, KeySANEmail, KeySANDNS, KeyOIDCIssuer, "fulcio.<name> (" + strings.Join(FulcioNames(), ", ") + ")",
-		KeySPKISHA256, KeyCertSHA256, KeyPolicy, KeySubject}
+	if best != "" {
+		return fmt.Sprintf("did you mean %s? %s", best, list)
+	}
+	return list
 }
 
 func editDistance(a, b string) int {

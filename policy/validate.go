@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/keyward/keyward/identity"
 )
 
 // validator checks one parsed document: the schema, then every rule
@@ -573,7 +575,10 @@ func (v *validator) checkIdentities(rs *rawStatement) []Identity {
 		}
 		if prefix != X509SubjectPrefix {
 			// Other prefixes are for verification plugins; notation
-			// accepts them unchecked.
+			// accepts them unchecked. keyward checks its own.
+			if prefix == identity.Prefix {
+				v.checkKeywardIdentity(name, ptr, e)
+			}
 			ids = append(ids, Identity{raw: id, prefix: prefix, value: value})
 			continue
 		}
