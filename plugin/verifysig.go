@@ -152,3 +152,19 @@ func checkAttributes(req *pfw.VerifySignatureRequest) ([]any, error) {
 func verificationPluginAttributes() map[string]string {
 	return map[string]string{AttrVerificationPlugin: Name, AttrVerificationPluginMinVersion: version.Version}
 }
+
+// Metadata answers get-plugin-metadata for a plugin config, in process.
+func (p *Plugin) Metadata(config map[string]string) (*pfw.GetMetadataResponse, error) {
+	return p.metadata(&pfw.GetMetadataRequest{PluginConfig: config})
+}
+
+// VerifySignature answers verify-signature in process, as the plugin binary
+// does: keyward verify calls it for signatures that name keyward, without a
+// plugin process. Errors carry the protocol code ([*Error]).
+func (p *Plugin) VerifySignature(ctx context.Context, req *pfw.VerifySignatureRequest) (*pfw.VerifySignatureResponse, error) {
+	resp, err := p.verifySignature(ctx, req)
+	if err != nil {
+		return nil, toError(err)
+	}
+	return resp, nil
+}

@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"encoding/json"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -63,6 +65,7 @@ func TestKeywardIdentities(t *testing.T) {
 		{"x509.subject mismatch", []string{"x509.subject: C=US, ST=WA, O=keyward-test, CN=someone else"}, false, "matches none"},
 		{"only another plugin's identity", []string{"com.example.other:anything"}, false, "no trusted identity applies"},
 	}
+	kw := testenv.KeywardBinary(t)
 	for _, format := range []string{"jws", "cose"} {
 		t.Run(format, func(t *testing.T) {
 			layout, digest := testenv.NewOCILayout(t, t.TempDir()+"/layout")
@@ -73,6 +76,10 @@ func TestKeywardIdentities(t *testing.T) {
 			for _, tc := range cases {
 				t.Run(tc.name, func(t *testing.T) {
 					n.SetTrustPolicy(t, identityPolicy("local/layout", tc.ids...))
+					// keyward verify judges the same signature in process.
+					kwOut, kwErr := runKeyward(t, kw, n, "verify", "--policy", filepath.Join(n.ConfigDir, "trustpolicy.json"),
+						"--trust-store", filepath.Join(n.ConfigDir, "truststore"), "--oci-layout", "--scope", "local/layout", "-o", "json", layout+"@"+digest)
+					checkKeywardVerdict(t, kwOut, kwErr, tc.ok, tc.ids[0], tc.want)
 					stdout, stderr, err := n.Run(t, verifyArgs...)
 					if tc.ok {
 						if err != nil || !strings.Contains(stdout, "Successfully verified") {
@@ -110,4 +117,36 @@ func TestKeywardIdentities(t *testing.T) {
 			t.Errorf("notation sign: %v\n%s", err, stderr)
 		}
 	})
+}
+
+// checkKeywardVerdict checks keyward verify's JSON line: the same verdict as
+// notation, the trustedIdentity check passed by the keyward plugin in
+// process naming the identity that matched, or failed with its reason.
+func checkKeywardVerdict(t *testing.T, out string, err error, ok bool, id, why string) {
+	t.Helper()
+	var r struct {
+		Verified   bool `json:"verified"`
+		Signatures []struct {
+			Checks []struct{ Check, Outcome, Message string } `json:"checks"`
+		} `json:"signatures"`
+	}
+	if jerr := json.Unmarshal([]byte(out), &r); jerr != nil || len(r.Signatures) != 1 {
+		t.Fatalf("keyward verify -o json (%v): %v\n%s", err, jerr, out)
+	}
+	if (err == nil) != ok || r.Verified != ok {
+		t.Errorf("keyward verify: verified %v (%v), want %v\n%s", r.Verified, err, ok, out)
+	}
+	for _, c := range r.Signatures[0].Checks {
+		if c.Check != "trustedIdentity" {
+			continue
+		}
+		if ok && (c.Outcome != "passed" || !strings.Contains(c.Message, `verified by plugin "keyward"`) || (id != "*" && !strings.Contains(c.Message, strconv.Quote(id)))) {
+			t.Errorf("keyward verify trustedIdentity check %+v, want a pass naming %q", c, id)
+		}
+		if !ok && (c.Outcome != "failed" || !strings.Contains(c.Message, why)) {
+			t.Errorf("keyward verify trustedIdentity check %+v, want a failure with %q", c, why)
+		}
+		return
+	}
+	t.Errorf("keyward verify reports no trustedIdentity check:\n%s", out)
 }
