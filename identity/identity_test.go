@@ -368,3 +368,35 @@ func TestFulcioNames(t *testing.T) {
 		}
 	}
 }
+
+// TestSuggest checks that every suggested identity parses, matches the
+// certificate it was made from, and not another one.
+func TestSuggest(t *testing.T) {
+	l := makeLeaves(t)
+	for name, c := range map[string]*x509.Certificate{"gh": l.gh, "email": l.email, "dns": l.dns} {
+		t.Run(name, func(t *testing.T) {
+			ss := identity.Suggest(c)
+			if len(ss) < 3 {
+				t.Fatalf("only %d suggestions: %v", len(ss), ss)
+			}
+			for _, s := range ss {
+				id, err := identity.Parse(s.Identity, nil)
+				if err != nil {
+					t.Fatalf("%q: %v", s.Identity, err)
+				}
+				if ok, why := id.Match(c); !ok || s.Note == "" {
+					t.Errorf("%q does not match its certificate: %s", s.Identity, why)
+				}
+				if ok, _ := id.Match(l.plain); ok {
+					t.Errorf("%q matches another certificate", s.Identity)
+				}
+			}
+		})
+	}
+	if got := identity.Quote(`a "b" \c`); got != `"a \"b\" \\c"` {
+		t.Errorf("Quote = %s", got)
+	}
+	if got := identity.Quote("https://x/y"); got != "https://x/y" {
+		t.Errorf("Quote = %s", got)
+	}
+}

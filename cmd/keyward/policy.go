@@ -33,6 +33,7 @@ $XDG_CONFIG_HOME/notation or ~/.config/notation on Linux), unless
 		newPolicyLintCommand(e),
 		newPolicyExplainCommand(e),
 		newPolicySchemaCommand(e),
+		newPolicyIdentitiesCommand(e),
 	)
 	return c
 }

@@ -1,11 +1,17 @@
 package main
 
 import (
+	"crypto/x509"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/notaryproject/notation-core-go/signature"
+
+	"github.com/keyward/keyward/internal/testpki"
 )
 
 const keywardPolicy = `{
@@ -93,5 +99,84 @@ func TestPolicyKeywardIdentities(t *testing.T) {
 		if status != exitOK || !strings.Contains(stdout, want) {
 			t.Errorf("explain: status %d, lacks %q:\n%s%s", status, want, stdout, stderr)
 		}
+	}
+}
+
+// TestPolicyIdentities prints the identities of a certificate (PEM, DER,
+// JSON) and checks that a policy listing them all validates.
+func TestPolicyIdentities(t *testing.T) {
+	dir := t.TempDir()
+	root := testpki.Root(t, "identities root")
+	leaf := root.Leaf(t, "identities leaf", testpki.WithSAN(testpki.SANURI, "https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main"),
+		testpki.WithFulcio(8, "https://token.actions.githubusercontent.com"), testpki.WithFulcio(12, "https://github.com/acme/app"),
+		testpki.WithPolicies("1.3.6.1.4.1.99999.1.2"))
+	pemFile := testpki.WriteFile(t, dir, "leaf.pem", testpki.CertsPEM(leaf.Cert, root.Cert), 0o644)
+	derFile := testpki.WriteFile(t, dir, "leaf.der", leaf.Cert.Raw, 0o644)
+
+	status, stdout, stderr := runPolicy(t, nil, "policy", "identities", pemFile)
+	for _, want := range []string{
+		`certificate with subject "CN=identities leaf,O=keyward-test,L=Seattle,ST=WA,C=US"`,
+		"  x509.subject: CN=identities leaf, O=keyward-test, L=Seattle, ST=WA, C=US\n",
+		"  keyward: oidc.issuer=https://token.actions.githubusercontent.com spki.sha256=",
+		"  keyward: oidc.issuer=https://token.actions.githubusercontent.com san.uri=https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main\n",
+		"  keyward: oidc.issuer=https://token.actions.githubusercontent.com fulcio.source-repository-uri=https://github.com/acme/app\n",
+		"  keyward: oidc.issuer=https://token.actions.githubusercontent.com policy=1.3.6.1.4.1.99999.1.2\n",
+	} {
+		if status != exitOK || !strings.Contains(stdout, want) {
+			t.Errorf("status %d, stdout lacks %q:\n%s%s", status, want, stdout, stderr)
+		}
+	}
+
+	status, stdout, _ = runPolicy(t, nil, "policy", "identities", "-o", "json", derFile)
+	var rep identitiesReport
+	if err := json.Unmarshal([]byte(stdout), &rep); err != nil || status != exitOK || rep.From != "certificate" || len(rep.Identities) != 6 {
+		t.Fatalf("json: %v, status %d\n%s", err, status, stdout)
+	}
+	ids, _ := json.Marshal(func() []string {
+		var out []string
+		for _, s := range rep.Identities {
+			out = append(out, s.Identity)
+		}
+		return out
+	}())
+	doc := strings.Replace(keywardPolicy, `"trustedIdentities": [
+        "keyward: oidc.issuer=https://token.actions.githubusercontent.com san.uri~https://github.com/acme/app/.+",
+        "keyward: san.email=bot@acme.example"
+      ]`, `"trustedIdentities": `+string(ids), 1)
+	policyFile := filepath.Join(dir, "trustpolicy.json")
+	if err := os.WriteFile(policyFile, []byte(doc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if status, stdout, _ := runPolicy(t, nil, "policy", "validate", policyFile); status != exitOK {
+		t.Errorf("a policy of the printed identities does not validate:\n%s", stdout)
+	}
+
+	// A signature envelope: its leaf is used.
+	key := testpki.Key(t, "EC-256", "identities envelope")
+	sigLeaf := root.Leaf(t, "identities envelope leaf", testpki.WithKey(key), testpki.WithSAN(testpki.SANEmail, "bot@acme.example"))
+	for _, mt := range []string{"application/jose+json", "application/cose"} {
+		signer, err := signature.NewLocalSigner([]*x509.Certificate{sigLeaf.Cert, root.Cert}, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		env, err := signature.NewEnvelope(mt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, err := env.Sign(&signature.SignRequest{Payload: signature.Payload{ContentType: "application/vnd.cncf.notary.payload.v1+json", Content: []byte(`{"targetArtifact":{}}`)},
+			Signer: signer, SigningTime: time.Now(), SigningScheme: signature.SigningSchemeX509, SigningAgent: "test"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := testpki.WriteFile(t, dir, "sig", raw, 0o644)
+		status, stdout, stderr := runPolicy(t, nil, "policy", "identities", f)
+		if status != exitOK || !strings.Contains(stdout, "signature with subject") || !strings.Contains(stdout, "  keyward: san.email=bot@acme.example\n") {
+			t.Errorf("%s: status %d\n%s%s", mt, status, stdout, stderr)
+		}
+	}
+
+	bad := testpki.WriteFile(t, dir, "bad.txt", []byte("hello"), 0o644)
+	if status, _, stderr := runPolicy(t, nil, "policy", "identities", bad); status != exitFailure || !strings.Contains(stderr, "neither a certificate") {
+		t.Errorf("bad file: status %d, %s", status, stderr)
 	}
 }
