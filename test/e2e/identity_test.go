@@ -31,7 +31,7 @@ func identityPolicy(scope string, ids ...string) []byte {
 }
 
 // TestKeywardIdentities signs with verification_plugin=true (JWS and COSE,
-// file key) so that notation v1.3.2 calls keyward's verify-signature, and
+// file key, on an OCI layout and in a registry) so that notation v1.3.2 calls keyward's verify-signature, and
 // checks that notation verify passes or fails per trusted identity: keyward:
 // identities judged by the matcher, x509.subject judged by keyward with
 // notation's rule, and no applicable identity a failure. A signature made
@@ -66,36 +66,43 @@ func TestKeywardIdentities(t *testing.T) {
 		{"only another plugin's identity", []string{"com.example.other:anything"}, false, "no trusted identity applies"},
 	}
 	kw := testenv.KeywardBinary(t)
-	for _, format := range []string{"jws", "cose"} {
-		t.Run(format, func(t *testing.T) {
-			layout, digest := testenv.NewOCILayout(t, t.TempDir()+"/layout")
-			n.MustRun(t, "sign", "--plugin", "keyward", "--id", keyID, "--signature-format", format,
-				"--plugin-config", "cert_chain="+chain, "--plugin-config", "signing_mode=envelope",
-				"--plugin-config", "verification_plugin=true", "--oci-layout", layout+"@"+digest)
-			verifyArgs := []string{"verify", "-v", "--oci-layout", "--scope", "local/layout", layout + "@" + digest}
-			for _, tc := range cases {
-				t.Run(tc.name, func(t *testing.T) {
-					n.SetTrustPolicy(t, identityPolicy("local/layout", tc.ids...))
-					// keyward verify judges the same signature in process.
-					kwOut, kwErr := runKeyward(t, kw, n, "verify", "--policy", filepath.Join(n.ConfigDir, "trustpolicy.json"),
-						"--trust-store", filepath.Join(n.ConfigDir, "truststore"), "--oci-layout", "--scope", "local/layout", "-o", "json", layout+"@"+digest)
-					checkKeywardVerdict(t, kwOut, kwErr, tc.ok, tc.ids[0], tc.want)
-					stdout, stderr, err := n.Run(t, verifyArgs...)
-					if tc.ok {
-						if err != nil || !strings.Contains(stdout, "Successfully verified") {
-							t.Fatalf("notation verify: %v\n%s%s", err, stdout, stderr)
+	for _, tg := range []target{{name: "oci-layout"}, {name: "olareg", reg: testenv.StartOlareg(t)}} {
+		for _, format := range []string{"jws", "cose"} {
+			t.Run(tg.name+"/"+format, func(t *testing.T) {
+				signRef, verifyArgs, scope := tg.artifact(t, "e2e/identity")
+				n.MustRun(t, append([]string{"sign", "--plugin", "keyward", "--id", keyID, "--signature-format", format,
+					"--plugin-config", "cert_chain=" + chain, "--plugin-config", "signing_mode=envelope",
+					"--plugin-config", "verification_plugin=true"}, signRef...)...)
+				kwArgs := []string{"verify", "--policy", filepath.Join(n.ConfigDir, "trustpolicy.json"),
+					"--trust-store", filepath.Join(n.ConfigDir, "truststore"), "-o", "json"}
+				if tg.reg == nil {
+					kwArgs = append(kwArgs, verifyArgs...) // --oci-layout --scope local/layout <path>@<digest>
+				} else {
+					kwArgs = append(kwArgs, "--plain-http", verifyArgs[len(verifyArgs)-1])
+				}
+				for _, tc := range cases {
+					t.Run(tc.name, func(t *testing.T) {
+						n.SetTrustPolicy(t, identityPolicy(scope, tc.ids...))
+						// keyward verify judges the same signature in process.
+						kwOut, kwErr := runKeyward(t, kw, n, kwArgs...)
+						checkKeywardVerdict(t, kwOut, kwErr, tc.ok, tc.ids[0], tc.want)
+						stdout, stderr, err := n.Run(t, append([]string{"verify", "-v"}, verifyArgs...)...)
+						if tc.ok {
+							if err != nil || !strings.Contains(stdout, "Successfully verified") {
+								t.Fatalf("notation verify: %v\n%s%s", err, stdout, stderr)
+							}
+							return
 						}
-						return
-					}
-					if err == nil {
-						t.Fatalf("notation verify passed, want a failure\n%s", stdout)
-					}
-					if out := stdout + stderr; !strings.Contains(out, `trusted identify verification by plugin "keyward" failed`) || !strings.Contains(out, tc.want) {
-						t.Errorf("notation verify failed with %q, want keyward's reason with %q", out, tc.want)
-					}
-				})
-			}
-		})
+						if err == nil {
+							t.Fatalf("notation verify passed, want a failure\n%s", stdout)
+						}
+						if out := stdout + stderr; !strings.Contains(out, `trusted identify verification by plugin "keyward" failed`) || !strings.Contains(out, tc.want) {
+							t.Errorf("notation verify failed with %q, want keyward's reason with %q", out, tc.want)
+						}
+					})
+				}
+			})
+		}
 	}
 
 	t.Run("without verification_plugin notation judges", func(t *testing.T) {
