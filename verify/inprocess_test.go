@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/notaryproject/notation-core-go/signature"
 
@@ -66,5 +67,52 @@ func TestKeywardInProcess(t *testing.T) {
 				t.Errorf("check %s = %+v, want a message with %q", check, c, tc.msg)
 			}
 		})
+	}
+}
+
+// TestKeywardInProcessRevocation: the in-process plugin's revocation check
+// is the Verifier's, cached per chain (one OCSP request for many
+// signatures by one certificate), unless the plugin config names an
+// offline CRL bundle, which the plugin reads without any request.
+func TestKeywardInProcessRevocation(t *testing.T) {
+	f := newFixture(t)
+	ocsp := testpki.StartOCSP(t, f.inter)
+	crl := testpki.StartCRL(t, f.inter)
+	leaf := f.inter.Leaf(t, "inprocess-rev-leaf", testpki.WithOCSP(ocsp.URL()), testpki.WithCRL(crl.URL()), testpki.WithSAN(testpki.SANDNS, "signer.acme.example"))
+	ext := []signature.Attribute{attr(verify.HeaderVerificationPlugin, "keyward")}
+	st := f.keywardStatement(t, policyDocument(variant{level: "strict"}, []string{"ca:main"}, []string{"keyward: san.dns=signer.acme.example"}, ""))
+	v, err := verify.NewVerifier(verify.Options{TrustStore: policy.NewTrustStore(f.configDir + "/truststore")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func(cfg map[string]string, n int) {
+		t.Helper()
+		for i := 0; i < n; i++ {
+			env := f.sign(t, signSpec{leaf: leaf, ext: ext, signingTime: f.now.Add(-time.Duration(i) * time.Minute)})
+			res := v.Verify(context.Background(), verify.Request{Statement: st, Artifact: f.artifact, Reference: f.reference(), PluginConfig: cfg},
+				verify.Envelope{MediaType: mtJWS, Bytes: env})
+			if !res.Passed {
+				t.Fatalf("signature %d failed: %v", i, res.Err)
+			}
+			if c := res.Check(verify.CheckRevocation); c.Outcome != verify.OutcomePassed {
+				t.Fatalf("revocation %+v", c)
+			}
+		}
+	}
+	run(nil, 5)
+	if get, post := ocsp.Requests(); get+post != 1 {
+		t.Errorf("%d OCSP requests for 5 signatures by one certificate, want 1", get+post)
+	}
+
+	der, err := crl.CRL(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bundle := testpki.WriteFile(t, t.TempDir(), "bundle.crl", der, 0o644)
+	ocsp.SetDown(true)
+	crl.SetDown(true)
+	run(map[string]string{"revocation_crl_bundle": bundle}, 2)
+	if base, _ := crl.Requests(); base != 0 {
+		t.Errorf("%d CRL downloads with an offline bundle, want 0", base)
 	}
 }

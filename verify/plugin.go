@@ -91,7 +91,7 @@ func (e *evaluation) pluginDiscovery() bool {
 	}
 	var p verificationPlugin
 	var md *pfw.GetMetadataResponse
-	if ip, ok := inProcess(name); ok {
+	if ip, ok := e.inProcessPlugin(name); ok {
 		// keyward judges its own signatures without a process (inprocess.go).
 		p, e.inProcess = ip, true
 		md, err = ip.metadata(e.req.PluginConfig)
