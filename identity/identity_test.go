@@ -400,3 +400,37 @@ func TestSuggest(t *testing.T) {
 		t.Errorf("Quote = %s", got)
 	}
 }
+
+// TestEvaluatorConcurrent shares one Evaluator between goroutines (run
+// with -race) and checks that cached identities give the verdicts of
+// fresh ones.
+func TestEvaluatorConcurrent(t *testing.T) {
+	l := makeLeaves(t)
+	ev := identity.NewEvaluator(policy.SubjectRules())
+	ids := []string{"keyward: bogus=1", "x509.subject: C=US, ST=WA, O=other", "keyward: oidc.issuer=" + ghIssuer + " san.uri=" + ghWorkflw}
+	done := make(chan identity.Verdict, 16)
+	for i := 0; i < 16; i++ {
+		go func(i int) {
+			leaf := l.gh
+			if i%2 == 1 {
+				leaf = l.plain
+			}
+			done <- ev.Evaluate(ids, leaf)
+		}(i)
+	}
+	ok := 0
+	for i := 0; i < 16; i++ {
+		if v := <-done; v.OK {
+			ok++
+			if v.Matched != ids[2] {
+				t.Errorf("matched %q", v.Matched)
+			}
+		}
+	}
+	if ok != 8 {
+		t.Errorf("%d of 16 matched, want 8", ok)
+	}
+	if v, w := ev.Evaluate(ids, l.gh), identity.Evaluate(ids, l.gh, policy.SubjectRules()); v != w {
+		t.Errorf("cached %+v, fresh %+v", v, w)
+	}
+}

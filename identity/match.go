@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strings"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -312,8 +313,61 @@ type Verdict struct {
 // with notation's DN-subset rule; keyward identities with [Identity.Match];
 // identities of other prefixes belong to other plugins and are ignored.
 // Identities are ORed. It fails closed: when no identity applies, or an
-// identity cannot be parsed, it does not match.
+// identity cannot be parsed, it does not match. An [Evaluator] does the
+// same with parsed identities kept for the next call.
 func Evaluate(trusted []string, leaf *x509.Certificate, dn DNRules) Verdict {
+	return NewEvaluator(dn).Evaluate(trusted, leaf)
+}
+
+// maxCachedIdentities bounds an Evaluator's cache: identities come from
+// trust policies, a few per statement.
+const maxCachedIdentities = 4096
+
+// Evaluator is [Evaluate] for a long-lived caller (keyward verify's run):
+// each identity string is parsed once. It is safe for concurrent use.
+type Evaluator struct {
+	dn     DNRules
+	mu     sync.Mutex
+	parsed map[string]parsedIdentity
+}
+
+// parsedIdentity is one trusted identity string, parsed.
+type parsedIdentity struct {
+	kw  *Identity // a keyward identity
+	dn  DNMatcher // an x509.subject identity
+	err error
+}
+
+// NewEvaluator returns an Evaluator that reads DNs with dn.
+func NewEvaluator(dn DNRules) *Evaluator {
+	return &Evaluator{dn: dn, parsed: map[string]parsedIdentity{}}
+}
+
+func (ev *Evaluator) parse(s, prefix, value string) parsedIdentity {
+	ev.mu.Lock()
+	p, ok := ev.parsed[s]
+	ev.mu.Unlock()
+	if ok {
+		return p
+	}
+	switch {
+	case prefix == Prefix:
+		p.kw, p.err = Parse(s, ev.dn)
+	case ev.dn == nil:
+		p.err = fmt.Errorf("no DN rules to judge it")
+	default:
+		p.dn, p.err = ev.dn.ParseDN(value)
+	}
+	ev.mu.Lock()
+	if len(ev.parsed) < maxCachedIdentities {
+		ev.parsed[s] = p
+	}
+	ev.mu.Unlock()
+	return p
+}
+
+// Evaluate is [Evaluate] with the Evaluator's DN rules and cache.
+func (ev *Evaluator) Evaluate(trusted []string, leaf *x509.Certificate) Verdict {
 	var (
 		f       *leafFacts
 		reasons []string
@@ -326,43 +380,39 @@ func Evaluate(trusted []string, leaf *x509.Certificate, dn DNRules) Verdict {
 	}
 	for _, s := range trusted {
 		prefix, value, _ := strings.Cut(s, ":")
-		switch prefix {
-		case X509SubjectPrefix:
-			applied = true
-			if dn == nil {
-				reasons = append(reasons, fmt.Sprintf("%q: no DN rules to judge it", s))
-				continue
-			}
-			m, err := dn.ParseDN(value)
-			if err != nil {
-				reasons = append(reasons, fmt.Sprintf("%q is not a valid identity: %v", s, err))
-				continue
-			}
-			ok, err := m.MatchSubject(leaf)
-			if err != nil {
-				reasons = append(reasons, fmt.Sprintf("%q: %v", s, err))
-				continue
-			}
-			if ok {
-				return Verdict{OK: true, Matched: s, Reason: fmt.Sprintf("the certificate matches %q", s)}
-			}
-			reasons = append(reasons, fmt.Sprintf("%q does not match the certificate subject %q", s, leaf.Subject.String()))
-		case Prefix:
-			applied = true
-			id, err := Parse(s, dn)
-			if err != nil {
-				reasons = append(reasons, err.Error())
-				continue
-			}
-			if f == nil {
-				f = readLeaf(leaf)
-			}
-			ok, why := id.match(f)
-			if ok {
-				return Verdict{OK: true, Matched: s, Reason: why}
-			}
-			reasons = append(reasons, why)
+		if prefix != X509SubjectPrefix && prefix != Prefix {
+			continue // another plugin's
 		}
+		applied = true
+		p := ev.parse(s, prefix, value)
+		if p.err != nil {
+			if prefix == Prefix {
+				reasons = append(reasons, p.err.Error())
+			} else {
+				reasons = append(reasons, fmt.Sprintf("%q is not a valid identity: %v", s, p.err))
+			}
+			continue
+		}
+		if p.dn != nil {
+			ok, err := p.dn.MatchSubject(leaf)
+			switch {
+			case err != nil:
+				reasons = append(reasons, fmt.Sprintf("%q: %v", s, err))
+			case ok:
+				return Verdict{OK: true, Matched: s, Reason: fmt.Sprintf("the certificate matches %q", s)}
+			default:
+				reasons = append(reasons, fmt.Sprintf("%q does not match the certificate subject %q", s, leaf.Subject.String()))
+			}
+			continue
+		}
+		if f == nil {
+			f = readLeaf(leaf)
+		}
+		ok, why := p.kw.match(f)
+		if ok {
+			return Verdict{OK: true, Matched: s, Reason: why}
+		}
+		reasons = append(reasons, why)
 	}
 	if !applied {
 		return Verdict{Reason: "no trusted identity applies: the trust policy lists no x509.subject or keyward identity (keyward never treats that as a wildcard)"}

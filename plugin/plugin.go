@@ -29,7 +29,9 @@ import (
 
 	pfw "github.com/notaryproject/notation-plugin-framework-go/plugin"
 
+	"github.com/keyward/keyward/identity"
 	"github.com/keyward/keyward/keys"
+	"github.com/keyward/keyward/policy"
 )
 
 // Name is the plugin name: the binary is notation-keyward and notation finds
@@ -58,11 +60,15 @@ type KeyOpener interface {
 type Plugin struct {
 	keys KeyOpener
 	now  func() time.Time
+	// ids judges trusted identities, keeping parsed identities for the
+	// life of the Plugin (keyward verify keeps one for a run).
+	ids *identity.Evaluator
 }
 
-// New returns a Plugin that opens keys with opener.
+// New returns a Plugin that opens keys with opener (nil for a Plugin that
+// only verifies).
 func New(opener KeyOpener) *Plugin {
-	return &Plugin{keys: opener, now: time.Now}
+	return &Plugin{keys: opener, now: time.Now, ids: identity.NewEvaluator(policy.SubjectRules())}
 }
 
 // WithClock returns a copy of p that takes signing times from now.
@@ -113,7 +119,7 @@ func (p *Plugin) Run(ctx context.Context, command string, stdin io.Reader) (resp
 	case pfw.CommandVerifySignature:
 		var req pfw.VerifySignatureRequest
 		if err = decode(stdin, &req); err == nil {
-			resp, err = p.verifySignature(ctx, &req)
+			resp, err = p.verifySignature(ctx, &req, nil)
 		}
 	default:
 		err = validationErrorf("unknown command %q: the commands are %v", command, Commands)

@@ -9,9 +9,7 @@ import (
 
 	pfw "github.com/notaryproject/notation-plugin-framework-go/plugin"
 
-	"github.com/keyward/keyward/identity"
 	"github.com/keyward/keyward/internal/version"
-	"github.com/keyward/keyward/policy"
 )
 
 // ConfigVerificationPlugin (plugin config "verification_plugin=true", in
@@ -57,7 +55,8 @@ var verifierCapabilities = []pfw.Capability{pfw.CapabilityTrustedIdentityVerifie
 // authenticity against the trust store, expiry and timestamps, on what
 // notation left to keyward: the trusted identities (keyward: and
 // x509.subject: entries, on the leaf certificateChain[0]) and revocation.
-func (p *Plugin) verifySignature(ctx context.Context, req *pfw.VerifySignatureRequest) (*pfw.VerifySignatureResponse, error) {
+// chain, when not nil, is the request's certificateChain already parsed.
+func (p *Plugin) verifySignature(ctx context.Context, req *pfw.VerifySignatureRequest, chain []*x509.Certificate) (*pfw.VerifySignatureResponse, error) {
 	if err := checkContract("verify-signature", req.ContractVersion); err != nil {
 		return nil, err
 	}
@@ -79,13 +78,15 @@ func (p *Plugin) verifySignature(ctx context.Context, req *pfw.VerifySignatureRe
 	if err != nil {
 		return nil, err
 	}
-	chain := make([]*x509.Certificate, len(req.Signature.CertificateChain))
-	for i, der := range req.Signature.CertificateChain {
-		c, err := x509.ParseCertificate(der)
-		if err != nil {
-			return nil, validationErrorf("verify-signature request: signature.certificateChain[%d] is not a DER certificate: %v", i, err)
+	if chain == nil {
+		chain = make([]*x509.Certificate, len(req.Signature.CertificateChain))
+		for i, der := range req.Signature.CertificateChain {
+			c, err := x509.ParseCertificate(der)
+			if err != nil {
+				return nil, validationErrorf("verify-signature request: signature.certificateChain[%d] is not a DER certificate: %v", i, err)
+			}
+			chain[i] = c
 		}
-		chain[i] = c
 	}
 	results := make(map[pfw.Capability]*pfw.VerificationResult, len(req.TrustPolicy.SignatureVerification))
 	for _, c := range req.TrustPolicy.SignatureVerification {
@@ -94,7 +95,7 @@ func (p *Plugin) verifySignature(ctx context.Context, req *pfw.VerifySignatureRe
 		}
 		switch c {
 		case pfw.CapabilityTrustedIdentityVerifier:
-			v := identity.Evaluate(req.TrustPolicy.TrustedIdentities, chain[0], policy.SubjectRules())
+			v := p.ids.Evaluate(req.TrustPolicy.TrustedIdentities, chain[0])
 			results[c] = &pfw.VerificationResult{Success: v.OK, Reason: v.Reason}
 		case pfw.CapabilityRevocationCheckVerifier:
 			r, err := p.revocation(ctx, req, chain)
@@ -161,8 +162,15 @@ func (p *Plugin) Metadata(config map[string]string) (*pfw.GetMetadataResponse, e
 // VerifySignature answers verify-signature in process, as the plugin binary
 // does: keyward verify calls it for signatures that name keyward, without a
 // plugin process. Errors carry the protocol code ([*Error]).
-func (p *Plugin) VerifySignature(ctx context.Context, req *pfw.VerifySignatureRequest) (*pfw.VerifySignatureResponse, error) {
-	resp, err := p.verifySignature(ctx, req)
+//
+// chain, when not nil, is req's certificateChain already parsed (by the
+// caller's envelope verification), which saves parsing it again; it must
+// hold the same certificates.
+func (p *Plugin) VerifySignature(ctx context.Context, req *pfw.VerifySignatureRequest, chain []*x509.Certificate) (*pfw.VerifySignatureResponse, error) {
+	if chain != nil && len(chain) != len(req.Signature.CertificateChain) {
+		return nil, toError(validationErrorf("verify-signature: %d parsed certificates for a chain of %d", len(chain), len(req.Signature.CertificateChain)))
+	}
+	resp, err := p.verifySignature(ctx, req, chain)
 	if err != nil {
 		return nil, toError(err)
 	}

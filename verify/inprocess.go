@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/notaryproject/notation-core-go/revocation/purpose"
@@ -35,7 +36,19 @@ func (e *evaluation) inProcessPlugin(name string) (inProcessPlugin, bool) {
 	if name != plugin.Name {
 		return inProcessPlugin{}, false
 	}
-	return inProcessPlugin{p: plugin.New(nil), e: e}, true
+	return inProcessPlugin{p: e.v.keyward.get(), e: e}, true
+}
+
+// sharedPlugin is the in-process plugin of a Verifier, made on first use
+// and kept for the run, so that trusted identities are parsed once.
+type sharedPlugin struct {
+	once sync.Once
+	p    *plugin.Plugin
+}
+
+func (s *sharedPlugin) get() *plugin.Plugin {
+	s.once.Do(func() { s.p = plugin.New(nil) })
+	return s.p
 }
 
 func (i inProcessPlugin) metadata(config map[string]string) (*pfw.GetMetadataResponse, error) {
@@ -52,11 +65,11 @@ func (i inProcessPlugin) verifySignature(ctx context.Context, req *pfw.VerifySig
 	_, bundle := req.PluginConfig[plugin.ConfigCRLBundle]
 	rc := pfw.CapabilityRevocationCheckVerifier
 	if bundle || !slices.Contains(caps, rc) || len(caps) < 2 {
-		return i.p.VerifySignature(ctx, req)
+		return i.p.VerifySignature(ctx, req, i.e.content.SignerInfo.CertificateChain)
 	}
 	sub := *req
 	sub.TrustPolicy.SignatureVerification = slices.DeleteFunc(slices.Clone(caps), func(c pfw.Capability) bool { return c == rc })
-	resp, err := i.p.VerifySignature(ctx, &sub)
+	resp, err := i.p.VerifySignature(ctx, &sub, i.e.content.SignerInfo.CertificateChain)
 	if err != nil {
 		return nil, err
 	}
