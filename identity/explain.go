@@ -16,10 +16,14 @@ func (id *Identity) Explain() string {
 
 func (c *Clause) explain() string {
 	val := func(kind, norm string) string {
-		if c.Op == OpRegex {
-			return fmt.Sprintf("with a %s matching the whole pattern %q (%s)", kind, c.Value, norm)
+		a := "a"
+		if strings.ContainsRune("aeiou", rune(kind[0])) {
+			a = "an"
 		}
-		return fmt.Sprintf("with a %s equal to %q (%s)", kind, c.norm, norm)
+		if c.Op == OpRegex {
+			return fmt.Sprintf("with %s %s matching the whole pattern %q (%s)", a, kind, c.Value, norm)
+		}
+		return fmt.Sprintf("with %s %s equal to %q (%s)", a, kind, c.norm, norm)
 	}
 	switch c.Key {
 	case KeySANURI:

@@ -94,7 +94,7 @@ func TestPolicyKeywardIdentities(t *testing.T) {
 	for _, want := range []string{
 		`a signing certificate issued for the OIDC issuer "https://token.actions.githubusercontent.com"`,
 		`with a URI subject alternative name matching the whole pattern "https://github.com/acme/app/.+"`,
-		`with a e-mail subject alternative name equal to "bot@acme.example"`,
+		`with an e-mail subject alternative name equal to "bot@acme.example"`,
 	} {
 		if status != exitOK || !strings.Contains(stdout, want) {
 			t.Errorf("explain: status %d, lacks %q:\n%s%s", status, want, stdout, stderr)
