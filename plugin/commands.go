@@ -33,10 +33,12 @@ const (
 
 // options are the plugin-level settings of a request's plugin config.
 type options struct {
-	mode    string
-	scheme  signature.SigningScheme
-	tsaURL  string // timestamp_url
-	tsaRoot string // timestamp_root_cert
+	mode string
+	// verificationPlugin: name keyward as the verification plugin.
+	verificationPlugin bool
+	scheme             signature.SigningScheme
+	tsaURL             string // timestamp_url
+	tsaRoot            string // timestamp_root_cert
 }
 
 // parseOptions reads the plugin-level config keys. It does no I/O: it runs
@@ -65,13 +67,18 @@ func parseOptions(cfg map[string]string) (options, error) {
 		return o, validationErrorf("plugin config %s=%s needs %s=%s: in raw mode notation builds the envelope and always uses %s",
 			ConfigSigningScheme, o.scheme, ConfigSigningMode, ModeEnvelope, signature.SigningSchemeX509)
 	}
+	var err error
+	if o.verificationPlugin, err = parseVerificationPlugin(cfg, o.mode); err != nil {
+		return o, err
+	}
 	o.tsaURL, o.tsaRoot = cfg[ConfigTimestampURL], cfg[ConfigTimestampRootCert]
 	return o, checkTimestampOptions(o)
 }
 
 // pluginConfigKeys are the config keys consumed here, passed to the key
 // opener as known.
-var pluginConfigKeys = []string{ConfigSigningMode, ConfigSigningScheme, ConfigTimestampURL, ConfigTimestampRootCert}
+var pluginConfigKeys = []string{ConfigSigningMode, ConfigSigningScheme, ConfigTimestampURL, ConfigTimestampRootCert, ConfigVerificationPlugin,
+	ConfigOCSPTimeout, ConfigCRLTimeout, ConfigCRLBundle}
 
 func (p *Plugin) metadata(req *pfw.GetMetadataRequest) (*pfw.GetMetadataResponse, error) {
 	o, err := parseOptions(req.PluginConfig)
@@ -80,17 +87,19 @@ func (p *Plugin) metadata(req *pfw.GetMetadataRequest) (*pfw.GetMetadataResponse
 	}
 	// notation uses RAW whenever it is advertised (notation-go
 	// signer.PluginSigner.Sign), so envelope mode advertises ENVELOPE only.
+	// The verifier capabilities matter only for signatures that name
+	// keyward as their verification plugin; they do not change signing.
 	capability := pfw.CapabilitySignatureGenerator
 	if o.mode == ModeEnvelope {
 		capability = pfw.CapabilityEnvelopeGenerator
 	}
 	return &pfw.GetMetadataResponse{
 		Name:                      Name,
-		Description:               "Signs with keys kept outside notation: PEM key files and PKCS#11 tokens (HSMs, smartcards, SoftHSM)",
+		Description:               "Signs with keys kept outside notation: PEM key files and PKCS#11 tokens (HSMs, smartcards, SoftHSM); verifies keyward: trusted identities",
 		Version:                   version.Version,
 		URL:                       "https://github.com/keyward/keyward",
 		SupportedContractVersions: []string{ContractVersion},
-		Capabilities:              []pfw.Capability{capability},
+		Capabilities:              append([]pfw.Capability{capability}, verifierCapabilities...),
 	}, nil
 }
 
@@ -227,14 +236,15 @@ func (p *Plugin) generateEnvelope(ctx context.Context, req *pfw.GenerateEnvelope
 	}
 	defer k.Release()
 	env, err := buildEnvelope(k, envelopeRequest{
-		mediaType:     mediaType,
-		payload:       req.Payload,
-		signingTime:   p.now(),
-		expiry:        expiry,
-		scheme:        o.scheme,
-		timestamper:   timestamper,
-		tsaRoots:      tsaRoots,
-		tsaRevocation: tsaRevocation,
+		mediaType:          mediaType,
+		payload:            req.Payload,
+		signingTime:        p.now(),
+		expiry:             expiry,
+		scheme:             o.scheme,
+		timestamper:        timestamper,
+		tsaRoots:           tsaRoots,
+		tsaRevocation:      tsaRevocation,
+		verificationPlugin: o.verificationPlugin,
 	})
 	if err != nil {
 		return nil, timestampError(o, err)

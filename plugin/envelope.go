@@ -37,6 +37,10 @@ type envelopeRequest struct {
 	timestamper   tspclient.Timestamper
 	tsaRoots      *x509.CertPool
 	tsaRevocation revocation.Validator
+
+	// verificationPlugin adds the signed critical attributes that name
+	// keyward as the verification plugin.
+	verificationPlugin bool
 }
 
 // buildEnvelope signs payload into a complete JWS or COSE envelope with
@@ -62,6 +66,13 @@ func buildEnvelope(k *keys.Key, r envelopeRequest) ([]byte, error) {
 	}
 	if r.expiry > 0 {
 		req.Expiry = r.signingTime.Add(r.expiry)
+	}
+	if r.verificationPlugin {
+		// Sorted keys: envelopes of one request are reproducible.
+		attrs := verificationPluginAttributes()
+		for _, k := range []string{AttrVerificationPlugin, AttrVerificationPluginMinVersion} {
+			req.ExtendedSignedAttributes = append(req.ExtendedSignedAttributes, signature.Attribute{Key: k, Critical: true, Value: attrs[k]})
+		}
 	}
 	raw, err := env.Sign(req)
 	if err != nil {

@@ -158,7 +158,7 @@ func ExamplePlugin_Run() {
 	// Output:
 	// name: keyward
 	// contract versions: [1.0]
-	// capabilities: [SIGNATURE_GENERATOR.RAW]
+	// capabilities: [SIGNATURE_GENERATOR.RAW SIGNATURE_VERIFIER.TRUSTED_IDENTITY SIGNATURE_VERIFIER.REVOCATION_CHECK]
 	// key id echoed: true
 	// keySpec: EC-256
 	// signingAlgorithm: ECDSA-SHA-256

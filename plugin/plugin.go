@@ -12,8 +12,11 @@
 // Commands: get-plugin-metadata, describe-key and generate-signature
 // (capability SIGNATURE_GENERATOR.RAW: notation builds the envelope and the
 // plugin signs its bytes), generate-envelope (SIGNATURE_GENERATOR.ENVELOPE:
-// the plugin builds the whole JWS or COSE envelope), and verify-signature,
-// which keyward does not offer yet and answers with VALIDATION_ERROR.
+// the plugin builds the whole JWS or COSE envelope), and verify-signature
+// (SIGNATURE_VERIFIER.TRUSTED_IDENTITY and REVOCATION_CHECK: for
+// signatures that name keyward as their verification plugin, notation hands
+// it the trusted identities, keyward: ones included, and the revocation
+// check of the signing chain).
 package plugin
 
 import (
@@ -26,7 +29,7 @@ import (
 
 	pfw "github.com/notaryproject/notation-plugin-framework-go/plugin"
 
-	"github.com/keyward/keyward/internal/version"
+	"github.com/keyward/keyward/identity"
 	"github.com/keyward/keyward/keys"
 )
 
@@ -56,11 +59,15 @@ type KeyOpener interface {
 type Plugin struct {
 	keys KeyOpener
 	now  func() time.Time
+	// ids judges trusted identities, keeping parsed identities for the
+	// life of the Plugin (keyward verify keeps one for a run).
+	ids *identity.Evaluator
 }
 
-// New returns a Plugin that opens keys with opener.
+// New returns a Plugin that opens keys with opener (nil for a Plugin that
+// only verifies).
 func New(opener KeyOpener) *Plugin {
-	return &Plugin{keys: opener, now: time.Now}
+	return &Plugin{keys: opener, now: time.Now, ids: identity.NewEvaluator(identity.NotationDN())}
 }
 
 // WithClock returns a copy of p that takes signing times from now.
@@ -111,8 +118,7 @@ func (p *Plugin) Run(ctx context.Context, command string, stdin io.Reader) (resp
 	case pfw.CommandVerifySignature:
 		var req pfw.VerifySignatureRequest
 		if err = decode(stdin, &req); err == nil {
-			err = validationErrorf("verify-signature is not supported by keyward %s: keyward declares no SIGNATURE_VERIFIER capability, so notation verifies keyward's signatures itself; remove io.cncf.notary.verificationPlugin=%s from the signature if you added it",
-				version.Version, Name)
+			resp, err = p.verifySignature(ctx, &req, nil)
 		}
 	default:
 		err = validationErrorf("unknown command %q: the commands are %v", command, Commands)

@@ -183,10 +183,6 @@ func TestContractVersion(t *testing.T) {
 	for _, cmd := range []string{"describe-key", "generate-signature", "generate-envelope", "verify-signature"} {
 		t.Run(cmd, func(t *testing.T) {
 			_, perr := run(t, cmd, `{"contractVersion":"2.0","keyId":"k"}`)
-			if cmd == "verify-signature" {
-				wantError(t, perr, plugin.CodeValidation)
-				return
-			}
 			wantError(t, perr, plugin.CodeUnsupportedContractVersion, `"2.0" is not a supported notary plugin contract version`, `"1.0"`)
 		})
 	}
@@ -222,8 +218,12 @@ func TestMetadata(t *testing.T) {
 			if len(m.SupportedContractVersions) != 1 || m.SupportedContractVersions[0] != "1.0" {
 				t.Errorf("supportedContractVersions = %v", m.SupportedContractVersions)
 			}
-			if len(m.Capabilities) != 1 || m.Capabilities[0] != tc.capability {
-				t.Errorf("capabilities = %v, want [%s]", m.Capabilities, tc.capability)
+			// The signing capability first and alone of its kind: notation
+			// signs with RAW whenever it is declared. The verifier
+			// capabilities serve signatures that name keyward.
+			want := []string{tc.capability, "SIGNATURE_VERIFIER.TRUSTED_IDENTITY", "SIGNATURE_VERIFIER.REVOCATION_CHECK"}
+			if strings.Join(m.Capabilities, ",") != strings.Join(want, ",") {
+				t.Errorf("capabilities = %v, want %v", m.Capabilities, want)
 			}
 		})
 	}
@@ -448,11 +448,6 @@ func TestGenerateEnvelopeErrors(t *testing.T) {
 			wantError(t, perr, plugin.CodeValidation, tc.want)
 		})
 	}
-}
-
-func TestVerifySignatureNotOffered(t *testing.T) {
-	_, perr := run(t, "verify-signature", `{"contractVersion":"1.0","signature":{},"trustPolicy":{}}`)
-	wantError(t, perr, plugin.CodeValidation, "verify-signature is not supported", "notation verifies keyward's signatures itself")
 }
 
 // FuzzRun feeds arbitrary requests to every command: the plugin must never

@@ -27,7 +27,8 @@ var stricterCases = map[string]string{
 	"stricter-null-override":                              RuleSchemaType,
 	"stricter-null-stores-on-skip":                        RuleSchemaType,
 	"stricter-global-policy-in-oci":                       RuleUnknownProperty,
-	"blob-stricter-global-skip":                           RuleGlobalSkip, // the spec forbids it; notation-go main's check is dead code
+	"stricter-keyward-identity":                           RuleIdentityKeyward, // notation leaves other prefixes to plugins; keyward owns this one
+	"blob-stricter-global-skip":                           RuleGlobalSkip,      // the spec forbids it; notation-go main's check is dead code
 	"blob-stricter-registry-scopes":                       RuleUnknownProperty,
 }
 

@@ -22,7 +22,8 @@
 // column, statement, bad value and fix. keyward is stricter than notation
 // only where [Rules] says the source is "keyward" or "specification"
 // (unknown properties, repeated keys, null values, trailing text, invalid
-// UTF-8, a global blob statement with level skip); the differential test
+// UTF-8, a global blob statement with level skip, keyward: identities that
+// do not parse, see package identity); the differential test
 // against notation-go lists those cases by name.
 //
 // Comments cite the Notary Project specification

@@ -82,7 +82,7 @@ type CertInfo struct {
 // IdentityInfo describes one trusted identity.
 type IdentityInfo struct {
 	Identity   string      `json:"identity"`
-	Kind       string      `json:"kind"` // "wildcard", "x509.subject" or "plugin"
+	Kind       string      `json:"kind"` // "wildcard", "x509.subject", "keyward" or "plugin"
 	Attributes []Attribute `json:"attributes,omitempty"`
 	Meaning    string      `json:"meaning"`
 }
@@ -207,6 +207,9 @@ func identityInfo(id Identity) IdentityInfo {
 	case id.IsX509Subject():
 		return IdentityInfo{Identity: id.raw, Kind: "x509.subject", Attributes: id.dn.Attributes(),
 			Meaning: fmt.Sprintf("signing certificates whose subject includes %s (other attributes may be present)", id.dn)}
+	}
+	if info, ok := keywardInfo(id); ok {
+		return info
 	}
 	return IdentityInfo{Identity: id.raw, Kind: "plugin",
 		Meaning: fmt.Sprintf("checked by a verification plugin (prefix %q); notation itself matches no certificate to it", id.prefix)}

@@ -33,7 +33,7 @@ func addCorpusSeeds(f *testing.F) {
 // stricter.
 func FuzzLoad(f *testing.F) {
 	addCorpusSeeds(f)
-	stricter := map[string]bool{RuleUnknownProperty: true, RuleDuplicateKey: true, RuleJSONSyntax: true, RuleSchemaType: true, RuleGlobalSkip: true}
+	stricter := map[string]bool{RuleUnknownProperty: true, RuleDuplicateKey: true, RuleJSONSyntax: true, RuleSchemaType: true, RuleGlobalSkip: true, RuleIdentityKeyward: true}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		for _, typ := range []DocumentType{TypeOCI, TypeBlob, TypeAuto} {
 			doc, err := Parse(data, "fuzz.json", typ)

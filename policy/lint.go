@@ -55,6 +55,10 @@ func LintRules() []LintRuleInfo {
 		{LintStoreIntermediate, SeverityInfo, "a trust store holds an intermediate CA rather than a root"},
 		{LintBroadIdentity, SeverityWarning, "an x509.subject identity with only C, ST and O trusts every certificate the organisation's CA issues"},
 		{LintIdentityOverlap, SeverityWarning, "two x509.subject identities can match the same certificate (the spec's overlap, which notation only detects for subsets)"},
+		{LintKeywardHostPattern, SeverityWarning, "a keyward san.uri pattern whose scheme://host/ is not a literal (an unescaped '.' accepts lookalike hosts)"},
+		{LintKeywardAnyPath, SeverityWarning, "a keyward san.uri pattern that accepts any path on its host"},
+		{LintKeywardCaseFold, SeverityWarning, "a keyward pattern with (?i): case matters in URI paths, e-mail local parts and Fulcio values"},
+		{LintKeywardNoIssuer, SeverityWarning, "a keyward identity naming a SAN without oidc.issuer"},
 		{LintPluginIdentityOnly, SeverityInfo, "the trusted identities are all plugin identities: without a verification plugin notation rejects every signature"},
 	}
 }
@@ -179,6 +183,7 @@ func (l *linter) identities(s *Statement) {
 		}
 		return
 	}
+	l.keywardIdentities(s)
 	x509 := 0
 	for j, id := range s.identities {
 		if !id.IsX509Subject() {

@@ -108,6 +108,7 @@ func Rules() []RuleInfo {
 		{RuleIdentitySeparator, n132, "a trusted identity has no ':'"},
 		{RuleIdentityX509Empty, n132, "an x509.subject identity has no value"},
 		{RuleIdentityDN, n132, "an x509.subject DN does not parse, repeats or lacks C, ST or O"},
+		{RuleIdentityKeyward, kw, "a keyward: identity has an unknown key, a bad value or pattern, or a pattern without oidc.issuer"},
 		{RuleIdentityOverlap, n132, "one x509.subject identity is a subset of another"},
 		{RuleScopesMissing, n132, "a statement has no registry scopes"},
 		{RuleScopeWildcardMixed, n132, "\"*\" is listed with other registry scopes"},

@@ -1,6 +1,8 @@
 package policy
 
 import (
+	"github.com/keyward/keyward/identity"
+
 	"fmt"
 	"strconv"
 	"strings"
@@ -96,7 +98,10 @@ func (v *validator) checkIdentities(rs *rawStatement) []Identity {
 		}
 		if prefix != X509SubjectPrefix {
 			// Other prefixes are for verification plugins; notation
-			// accepts them unchecked.
+			// accepts them unchecked. keyward checks its own.
+			if prefix == identity.Prefix {
+				v.checkKeywardIdentity(name, ptr, e)
+			}
 			ids = append(ids, Identity{raw: id, prefix: prefix, value: value})
 			continue
 		}

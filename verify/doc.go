@@ -44,7 +44,9 @@
 //     version must be SemVer and at least io.cncf.notary.verificationPluginMinVersion,
 //     and the plugin must have SIGNATURE_VERIFIER.TRUSTED_IDENTITY or
 //     SIGNATURE_VERIFIER.REVOCATION_CHECK. Any failure ends the evaluation
-//     at every level, as in notation.
+//     at every level, as in notation. A signature that names keyward itself
+//     is judged in process by package plugin, with no binary (keyward:
+//     trusted identities; see package identity).
 //  3. [CheckAuthenticity] (spec "Validate Authenticity"): some certificate
 //     of the chain is byte-for-byte a certificate of the statement's trust
 //     stores of the signing scheme's type: ca for notary.x509,

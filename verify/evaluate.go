@@ -36,7 +36,8 @@ type evaluation struct {
 	payload    *payloadDocument
 	payloadErr error
 
-	plugin     *pluginBinary
+	plugin     verificationPlugin
+	inProcess  bool // plugin is keyward itself, in process
 	pluginName string
 	caps       []pfw.Capability
 

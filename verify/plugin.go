@@ -89,14 +89,23 @@ func (e *evaluation) pluginDiscovery() bool {
 	located := func(err error) error {
 		return fmt.Errorf("error while locating the verification plugin %q, make sure the plugin is installed successfully before verifying the signature. error: %s", name, err)
 	}
-	if e.v.opts.PluginDir == "" {
-		return !e.fail(CheckPluginDiscovery, located(errors.New("no plugin directory is configured")), true)
+	var p verificationPlugin
+	var md *pfw.GetMetadataResponse
+	if ip, ok := e.inProcessPlugin(name); ok {
+		// keyward judges its own signatures without a process (inprocess.go).
+		p, e.inProcess = ip, true
+		md, err = ip.metadata(e.req.PluginConfig)
+	} else {
+		if e.v.opts.PluginDir == "" {
+			return !e.fail(CheckPluginDiscovery, located(errors.New("no plugin directory is configured")), true)
+		}
+		bin, lerr := locatePlugin(e.v.opts.PluginDir, name, e.v.opts.PluginTimeout)
+		if lerr != nil {
+			return !e.fail(CheckPluginDiscovery, located(lerr), true)
+		}
+		p = bin
+		md, err = e.v.pluginMetadata(e.ctx, bin, e.req.PluginConfig)
 	}
-	p, err := locatePlugin(e.v.opts.PluginDir, name, e.v.opts.PluginTimeout)
-	if err != nil {
-		return !e.fail(CheckPluginDiscovery, located(err), true)
-	}
-	md, err := e.v.pluginMetadata(e.ctx, p, e.req.PluginConfig)
 	if err != nil {
 		return !e.fail(CheckPluginDiscovery, err, false)
 	}
@@ -207,7 +216,11 @@ func (e *evaluation) pluginVerification() bool {
 		}
 		e.current = check
 		if r.Success {
-			e.pass(check, fmt.Sprintf("verified by plugin %q", e.pluginName))
+			msg := fmt.Sprintf("verified by plugin %q", e.pluginName)
+			if e.inProcess && r.Reason != "" {
+				msg += ": " + r.Reason // which identity matched
+			}
+			e.pass(check, msg)
 		} else if e.fail(check, failure, false) {
 			answered()
 			return false

@@ -114,6 +114,7 @@ type Verifier struct {
 	revocations *cache[string, revocationEntry]
 	tokens      *cache[string, tokenEntry]
 	metadata    *cache[string, metadataEntry]
+	keyward     sharedPlugin // keyward's in-process verification plugin (inprocess.go)
 }
 
 // NewVerifier returns a Verifier with its own caches.

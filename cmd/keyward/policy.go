@@ -35,6 +35,7 @@ $XDG_CONFIG_HOME/notation or ~/.config/notation on Linux), unless
 		newPolicyLintCommand(e),
 		newPolicyExplainCommand(e),
 		newPolicySchemaCommand(e),
+		newPolicyIdentitiesCommand(e),
 	)
 	return c
 }
@@ -167,7 +168,8 @@ fix. Where the rule is notation's, the message is notation's.
 keyward is stricter than notation in a few documented ways: unknown
 properties (notation ignores them, so a misspelt key silently weakens a
 policy), repeated keys, null values, text after the document, invalid
-UTF-8, and a global blob statement with level skip are errors.
+UTF-8, a global blob statement with level skip, and keyward: trusted
+identities that do not parse (reported at the bad clause) are errors.
 
 With --trust-store, every trust store the documents reference must exist
 there and hold certificates notation accepts.

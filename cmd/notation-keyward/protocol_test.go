@@ -160,7 +160,12 @@ func TestProtocolFailures(t *testing.T) {
 		{"contract 2.0", "describe-key", []byte(`{"contractVersion":"2.0","keyId":"k"}`), "UNSUPPORTED_CONTRACT_VERSION"},
 		{"missing key", "describe-key", []byte(`{"contractVersion":"1.0","keyId":"file:/nonexistent.pem","pluginConfig":{"cert_chain":"/nonexistent.crt"}}`), "VALIDATION_ERROR"},
 		{"unknown command", "sign", []byte(`{}`), "VALIDATION_ERROR"},
-		{"verify-signature", "verify-signature", []byte(`{"contractVersion":"1.0"}`), "VALIDATION_ERROR"},
+		{"verify-signature missing fields", "verify-signature", []byte(`{"contractVersion":"1.0"}`), "VALIDATION_ERROR"},
+		{"verify-signature bad JSON", "verify-signature", []byte(`{"contractVersion":"1.0","signature":`), "VALIDATION_ERROR"},
+		{"verify-signature oversized", "verify-signature", huge, "VALIDATION_ERROR"},
+		{"verify-signature contract 2.0", "verify-signature", []byte(`{"contractVersion":"2.0"}`), "UNSUPPORTED_CONTRACT_VERSION"},
+		{"verify-signature no chain", "verify-signature", []byte(`{"contractVersion":"1.0","signature":{"criticalAttributes":{"contentType":"application/vnd.cncf.notary.payload.v1+json","signingScheme":"notary.x509"},"certificateChain":[]},"trustPolicy":{"trustedIdentities":["*"],"signatureVerification":["SIGNATURE_VERIFIER.TRUSTED_IDENTITY"]}}`), "VALIDATION_ERROR"},
+		{"verify-signature unknown critical attribute", "verify-signature", []byte(`{"contractVersion":"1.0","signature":{"criticalAttributes":{"contentType":"application/vnd.cncf.notary.payload.v1+json","signingScheme":"notary.x509","extendedAttributes":{"com.example.x":"1"}},"unprocessedAttributes":["com.example.x"],"certificateChain":["MA=="]},"trustPolicy":{"trustedIdentities":["*"],"signatureVerification":["SIGNATURE_VERIFIER.TRUSTED_IDENTITY"]}}`), "VALIDATION_ERROR"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			status, out, errOut := exchange(t, tc.command, tc.stdin)

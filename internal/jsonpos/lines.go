@@ -1,6 +1,9 @@
 package jsonpos
 
-import "unicode/utf8"
+import (
+	"strconv"
+	"unicode/utf8"
+)
 
 // checkpointEvery is the distance in bytes between two rune-count
 // checkpoints of a [Lines]: a position costs at most this many bytes of
@@ -113,4 +116,42 @@ func runeCount(p []byte) int {
 		i += size
 	}
 	return n
+}
+
+// InString maps a byte offset in the decoded value of the JSON string
+// literal at off (its opening quote) to the offset in the document of the
+// character that encodes it, so that a problem inside a string (one clause
+// of an identity) is positioned on that clause.
+func (l *Lines) InString(off, target int) int {
+	data := l.data
+	if off >= len(data) || data[off] != '"' {
+		return off
+	}
+	i, decoded := off+1, 0
+	for i < len(data) && data[i] != '"' && decoded < target {
+		if data[i] != '\\' || i+1 >= len(data) {
+			decoded++
+			i++
+			continue
+		}
+		if data[i+1] != 'u' || i+6 > len(data) {
+			decoded++
+			i += 2
+			continue
+		}
+		r, err := strconv.ParseUint(string(data[i+2:i+6]), 16, 32)
+		i += 6
+		switch {
+		case err != nil:
+			decoded++
+		case r >= 0xD800 && r < 0xDC00 && i+6 <= len(data) && data[i] == '\\' && data[i+1] == 'u':
+			decoded += 4 // a surrogate pair encodes one 4-byte character
+			i += 6
+		case r >= 0xD800 && r < 0xE000:
+			decoded += 3 // U+FFFD
+		default:
+			decoded += utf8.RuneLen(rune(r))
+		}
+	}
+	return i
 }
