@@ -89,7 +89,7 @@ type Options struct {
 	CRLCache corecrl.Cache
 	// CacheEntries bounds each in-memory cache (envelope integrity, chain
 	// validations, trust stores, revocation results, timestamp tokens,
-	// plugin metadata); default
+	// plugin metadata, certificate descriptions); default
 	// DefaultCacheEntries.
 	CacheEntries int
 }
@@ -113,6 +113,7 @@ type Verifier struct {
 	revocations *cache[string, revocationEntry]
 	tokens      *cache[string, tokenEntry]
 	metadata    *cache[string, metadataEntry]
+	certs       *certDescriptions // names and thumbprints of certificates
 }
 
 // NewVerifier returns a Verifier with its own caches.
@@ -137,6 +138,7 @@ func NewVerifier(opts Options) (*Verifier, error) {
 		revocations: newCache[string, revocationEntry](opts.CacheEntries),
 		tokens:      newCache[string, tokenEntry](opts.CacheEntries),
 		metadata:    newCache[string, metadataEntry](opts.CacheEntries),
+		certs:       newCertDescriptions(opts.CacheEntries),
 	}
 	// One CRL fetcher serves both purposes, so a CRL is fetched once per
 	// run; then the caller's cache; then the network (spec "CRL": OCSP
