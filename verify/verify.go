@@ -97,10 +97,12 @@ type Options struct {
 // Verifier evaluates signatures under trust-policy statements. It is safe
 // for concurrent use. Everything that repeats across the signatures of a
 // run is computed once and kept in the Verifier: the integrity of each
-// envelope, the certificates of each trust store, the revocation status of each certificate chain (and the
-// chain validation that comes with it), the verification of each RFC 3161
-// timestamp token, the metadata of each plugin, and CRLs until their
-// NextUpdate. A Verifier is meant to live for one run: trust stores,
+// envelope, the validation of each certificate chain, the certificates of
+// each trust store, the revocation status of each certificate chain (a
+// chain without OCSP or CRL reuses the validation integrity made), the
+// verification of each RFC 3161 timestamp token, the metadata of each
+// plugin, the names and thumbprints of each certificate, and CRLs until
+// their NextUpdate. A Verifier is meant to live for one run: trust stores,
 // revocation and plugins are read once per Verifier.
 type Verifier struct {
 	opts         Options
