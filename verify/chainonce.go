@@ -48,13 +48,13 @@ func (c *cache[K, V]) peek(key K) (V, bool) {
 //
 // notation-core-go v1.3.0 revocation.ValidateContext first runs
 // x509.ValidateCodeSigningCertChain(chain, nil) (revocation/internal/
-// x509util.ValidateChain), the very call validateChain makes (through
-// coreshim.ValidateChain) and remembers;
-// then every certificate that supports neither OCSP (OCSPServer set) nor
-// CRL (CRLDistributionPoints set), and the root whatever it names, gets a
-// non-revocable result with one non-revocable server result of unknown
-// method. So the results are these, and the two signature checks per
-// certificate of a second chain validation are saved per chain and run.
+// x509util.ValidateChain), the very call validateChain makes through
+// coreshim.ValidateChain and remembers; then every certificate that
+// supports neither OCSP (OCSPServer set) nor CRL (CRLDistributionPoints
+// set), and the root whatever it names, gets a non-revocable result with
+// one non-revocable server result of unknown method
+// (revocation/revocation.go). So the results are these, and the signature
+// checks of a second validation of the chain are saved, per chain and run.
 func (v *Verifier) revocationWithoutServers(chain []*x509.Certificate) ([]*result.CertRevocationResult, bool) {
 	if len(chain) == 0 {
 		return nil, false
