@@ -61,7 +61,7 @@ func checkSchema(t *testing.T, s *jsonschema.Schema, r *verify.ReferenceResult) 
 // pushSignature stores an envelope as a signature manifest whose subject
 // is the artifact, in the form notation v1.3.2 writes (config media type
 // application/vnd.cncf.notary.signature).
-func pushSignature(t *testing.T, ctx context.Context, target oras.Target, artifact ocispec.Descriptor, mediaType string, envelope []byte) ocispec.Descriptor {
+func pushSignature(t testing.TB, ctx context.Context, target oras.Target, artifact ocispec.Descriptor, mediaType string, envelope []byte) ocispec.Descriptor {
 	t.Helper()
 	push := func(mediaType string, data []byte) ocispec.Descriptor {
 		d := content.NewDescriptorFromBytes(mediaType, data)

@@ -98,7 +98,12 @@ func (c *FileCache) Get(ctx context.Context, url string) (*corecrl.Bundle, error
 	// blocking: a FIFO put in place of the entry since the Lstat cannot
 	// hang the verification.
 	f, _, err := bounded.OpenRegular(p)
-	if err != nil {
+	switch {
+	case errors.Is(err, bounded.ErrChanged), errors.Is(err, fs.ErrNotExist):
+		// Another process (or goroutine) replaced or removed the entry
+		// since the Lstat: a miss, not a broken cache.
+		return nil, corecrl.ErrCacheMiss
+	case err != nil:
 		return nil, fmt.Errorf("crl cache: %w", err)
 	}
 	defer f.Close()

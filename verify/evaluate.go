@@ -210,7 +210,7 @@ func (e *evaluation) integrity() bool {
 	if err := json.Unmarshal(content.Payload.Content, e.payload); err != nil {
 		e.payload, e.payloadErr = nil, err
 	}
-	e.res.Signer = describeSigner(content, e.env.MediaType, e.payload)
+	e.res.Signer = describeSigner(content, e.env.MediaType, e.payload, e.v.certs)
 	e.pass(CheckIntegrity, fmt.Sprintf("the %s signature verifies with the key of %q and its certificate chain is well formed",
 		e.res.Signer.SignatureAlgorithm, e.res.Signer.Subject))
 	return true
@@ -248,7 +248,7 @@ func (e *evaluation) authenticity() bool {
 		}
 		return !e.fail(CheckAuthenticity, fmt.Errorf("authenticity verification failed with error : %s", err), true)
 	}
-	e.pass(CheckAuthenticity, fmt.Sprintf("certificate %q of the chain is in the statement's %s trust stores", trusted.Subject.String(), typ))
+	e.pass(CheckAuthenticity, fmt.Sprintf("certificate %q of the chain is in the statement's %s trust stores", e.v.certs.subject(trusted), typ))
 	return true
 }
 
@@ -267,7 +267,7 @@ func (e *evaluation) trustedIdentity() bool {
 	if err := e.st.VerifyIdentity(leaf); err != nil {
 		return !e.fail(CheckTrustedIdentity, err, false)
 	}
-	e.pass(CheckTrustedIdentity, fmt.Sprintf("signing certificate %q is a trusted identity of statement %q", leaf.Subject.String(), e.st.Name()))
+	e.pass(CheckTrustedIdentity, fmt.Sprintf("signing certificate %q is a trusted identity of statement %q", e.v.certs.subject(leaf), e.st.Name()))
 	return true
 }
 

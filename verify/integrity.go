@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/x509"
-	"encoding/binary"
 	"fmt"
 
 	"github.com/notaryproject/notation-core-go/signature"
@@ -80,14 +79,7 @@ func (v *Verifier) verifyEnvelope(ctx context.Context, env signature.Envelope) (
 // validateChain is coreshim.ValidateChain, remembered per chain (the DER
 // bytes of its certificates, in order).
 func (v *Verifier) validateChain(ctx context.Context, chain []*x509.Certificate) error {
-	h := sha256.New()
-	var n [8]byte
-	for _, c := range chain {
-		binary.BigEndian.PutUint64(n[:], uint64(len(c.Raw)))
-		h.Write(n[:])
-		h.Write(c.Raw)
-	}
-	e := v.chains.get(ctx, string(h.Sum(nil)), func() (chainEntry, bool) {
+	e := v.chains.get(ctx, chainKey(chain), func() (chainEntry, bool) {
 		return chainEntry{coreshim.ValidateChain(chain)}, true
 	})
 	return e.err

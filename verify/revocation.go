@@ -86,6 +86,11 @@ func (v *Verifier) chainRevocation(ctx context.Context, p purpose.Purpose, chain
 		validator = v.timestamping
 	}
 	e := v.revocations.get(ctx, hex.EncodeToString(h.Sum(nil)), func() (revocationEntry, bool) {
+		if p == purpose.CodeSigning {
+			if results, ok := v.revocationWithoutServers(chain); ok {
+				return revocationEntry{results: results}, true
+			}
+		}
 		results, err := validator.ValidateContext(ctx, revocation.ValidateContextOptions{
 			CertChain:            chain,
 			AuthenticSigningTime: authenticSigningTime,

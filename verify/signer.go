@@ -1,10 +1,6 @@
 package verify
 
 import (
-	"crypto/sha1"
-	"crypto/sha256"
-	"encoding/hex"
-
 	"github.com/notaryproject/notation-core-go/signature"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
@@ -20,13 +16,14 @@ var algorithmNames = map[signature.Algorithm]string{
 	signature.AlgorithmES512: "ECDSA-SHA-512",
 }
 
-// describeSigner records who signed an envelope whose integrity verified.
-func describeSigner(c *signature.EnvelopeContent, mediaType string, p *payloadDocument) *Signer {
+// describeSigner records who signed an envelope whose integrity verified;
+// certs describes the certificates of its chain.
+func describeSigner(c *signature.EnvelopeContent, mediaType string, p *payloadDocument, certs *certDescriptions) *Signer {
 	si := &c.SignerInfo
-	leaf := si.CertificateChain[0]
+	leaf := certs.of(si.CertificateChain[0])
 	s := &Signer{
-		Subject:              leaf.Subject.String(),
-		Issuer:               leaf.Issuer.String(),
+		Subject:              leaf.Subject,
+		Issuer:               leaf.Issuer,
 		SigningScheme:        string(si.SignedAttributes.SigningScheme),
 		EnvelopeType:         mediaType,
 		SignatureAlgorithm:   algorithmNames[si.SignatureAlgorithm],
@@ -37,17 +34,9 @@ func describeSigner(c *signature.EnvelopeContent, mediaType string, p *payloadDo
 	if exp := si.SignedAttributes.Expiry; !exp.IsZero() {
 		s.Expiry = &exp
 	}
+	s.Chain = make([]Certificate, 0, len(si.CertificateChain))
 	for _, cert := range si.CertificateChain {
-		s256, s1 := sha256.Sum256(cert.Raw), sha1.Sum(cert.Raw)
-		s.Chain = append(s.Chain, Certificate{
-			Subject:      cert.Subject.String(),
-			Issuer:       cert.Issuer.String(),
-			SerialNumber: cert.SerialNumber.Text(16),
-			NotBefore:    cert.NotBefore,
-			NotAfter:     cert.NotAfter,
-			SHA256:       hex.EncodeToString(s256[:]),
-			SHA1:         hex.EncodeToString(s1[:]),
-		})
+		s.Chain = append(s.Chain, *certs.of(cert))
 	}
 	if p != nil {
 		d := ocispec.Descriptor{

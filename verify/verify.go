@@ -90,7 +90,7 @@ type Options struct {
 	CRLCache corecrl.Cache
 	// CacheEntries bounds each in-memory cache (envelope integrity, chain
 	// validations, trust stores, revocation results, timestamp tokens,
-	// plugin metadata); default
+	// plugin metadata, certificate descriptions); default
 	// DefaultCacheEntries.
 	CacheEntries int
 }
@@ -98,10 +98,12 @@ type Options struct {
 // Verifier evaluates signatures under trust-policy statements. It is safe
 // for concurrent use. Everything that repeats across the signatures of a
 // run is computed once and kept in the Verifier: the integrity of each
-// envelope, the certificates of each trust store, the revocation status of each certificate chain (and the
-// chain validation that comes with it), the verification of each RFC 3161
-// timestamp token, the metadata of each plugin, and CRLs until their
-// NextUpdate. A Verifier is meant to live for one run: trust stores,
+// envelope, the validation of each certificate chain, the certificates of
+// each trust store, the revocation status of each certificate chain (a
+// chain without OCSP or CRL reuses the validation integrity made), the
+// verification of each RFC 3161 timestamp token, the metadata of each
+// plugin, the names and thumbprints of each certificate, and CRLs until
+// their NextUpdate. A Verifier is meant to live for one run: trust stores,
 // revocation and plugins are read once per Verifier.
 type Verifier struct {
 	opts         Options
@@ -114,7 +116,8 @@ type Verifier struct {
 	revocations *cache[string, revocationEntry]
 	tokens      *cache[string, tokenEntry]
 	metadata    *cache[string, metadataEntry]
-	keyward     sharedPlugin // keyward's in-process verification plugin (inprocess.go)
+	keyward     sharedPlugin      // keyward's in-process verification plugin (inprocess.go)
+	certs       *certDescriptions // names and thumbprints of certificates
 }
 
 // NewVerifier returns a Verifier with its own caches.
@@ -139,6 +142,7 @@ func NewVerifier(opts Options) (*Verifier, error) {
 		revocations: newCache[string, revocationEntry](opts.CacheEntries),
 		tokens:      newCache[string, tokenEntry](opts.CacheEntries),
 		metadata:    newCache[string, metadataEntry](opts.CacheEntries),
+		certs:       newCertDescriptions(opts.CacheEntries),
 	}
 	// One CRL fetcher serves both purposes, so a CRL is fetched once per
 	// run; then the caller's cache; then the network (spec "CRL": OCSP

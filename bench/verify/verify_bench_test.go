@@ -1,16 +1,20 @@
-// Package verifybench is the end-to-end benchmark of keyward verify
-// (scripts/bench/verify.sh, run by make bench): artifacts signed by the
-// notation CLI v1.3.2 in a registry process on 127.0.0.1, verified in one
-// run four ways, alternately:
+// Package verifybench is the end-to-end benchmark of keyward's artifact
+// verification (scripts/bench/verify.sh, run by make bench): artifacts
+// signed by the notation CLI v1.3.2 in a registry process on 127.0.0.1,
+// verified in one run four ways, alternately:
 //
-//   - keyward verify: one process, every reference at once;
+//   - keyward: the library call keyward verify makes, in this process:
+//     verify.Batch.VerifyAll over every reference at once, with the policy,
+//     trust store and options keyward verify builds, and a new Verifier and
+//     oci.Remote each round (nothing cached between rounds);
 //   - the notation CLI: notation verify once per artifact;
 //   - notation-go v1.3.2 in process: one verifier, one repository client
 //     per repository (referrers capability and connections reused), each
 //     artifact in turn through notation.Verify;
 //   - the floor: the HTTP requests keyward made (recorded through a proxy
-//     in an untimed run), replayed by a bare net/http client with keyward's
-//     concurrency, bodies read and discarded.
+//     in an untimed run of the same library call), replayed by a bare
+//     net/http client with keyward's concurrency, bodies read and
+//     discarded.
 //
 // It prints totals, throughput, requests per artifact and the ratios to
 // keyward; none is asserted. Registries: distribution v3.1.2 (no referrers
@@ -28,7 +32,6 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -49,13 +52,19 @@ import (
 	"github.com/keyward/keyward/internal/testenv"
 	"github.com/keyward/keyward/internal/testpki"
 	"github.com/keyward/keyward/internal/timing"
+	"github.com/keyward/keyward/internal/version"
+	"github.com/keyward/keyward/oci"
+	"github.com/keyward/keyward/policy"
+	"github.com/keyward/keyward/reference"
+	kwtruststore "github.com/keyward/keyward/truststore"
+	"github.com/keyward/keyward/verify"
 )
 
 var (
 	rounds       = flag.Int("rounds", 3, "alternating rounds of the four variants")
 	artifacts    = flag.Int("artifacts", 200, "signed artifacts in each registry")
 	repositories = flag.Int("repositories", 10, "repositories the artifacts are spread over")
-	concurrency  = flag.Int("concurrency", 16, "keyward verify --concurrency, and the floor client's")
+	concurrency  = flag.Int("concurrency", 16, "keyward's concurrency (keyward verify --concurrency), and the floor client's")
 	registries   = flag.String("registries", "distribution,olareg", "registries to measure: distribution (tag schema), olareg (referrers API)")
 )
 
@@ -63,19 +72,19 @@ const policyJSON = `{"version":"1.0","trustPolicies":[{"name":"bench","registryS
 "signatureVerification":{"level":"strict"},"trustStores":["ca:bench"],
 "trustedIdentities":["x509.subject: C=US, ST=WA, O=keyward-test"]}]}`
 
-// fixture is a notation configuration that signs and verifies, keyward
-// and the signed artifacts of one registry.
+// fixture is a notation configuration that signs and verifies, and the
+// signed artifacts of one registry.
 type fixture struct {
-	n       *testenv.Notation
-	keyward string
-	policy  string // the policy file for keyward
-	reg     *testenv.Registry
-	refs    []string
+	n      *testenv.Notation
+	policy string // the policy file for keyward
+	crl    string // keyward's CRL cache folder
+	reg    *testenv.Registry
+	refs   []string
 }
 
 func newFixture(b *testing.B) *fixture {
 	b.Helper()
-	f := &fixture{n: testenv.NewNotation(b), keyward: testenv.KeywardBinary(b)}
+	f := &fixture{n: testenv.NewNotation(b)}
 	root := testpki.Root(b, "bench verify root")
 	leaf := root.Leaf(b, "bench verify signer")
 	d := b.TempDir()
@@ -95,6 +104,7 @@ func newFixture(b *testing.B) *fixture {
 	f.n.AddTrustStore(b, "ca", "bench", root.Cert)
 	f.n.SetTrustPolicy(b, []byte(policyJSON))
 	f.policy = testpki.WriteFile(b, d, "policy.json", []byte(policyJSON), 0o644)
+	f.crl = filepath.Join(d, "crl")
 	return f
 }
 
@@ -155,46 +165,59 @@ func parallel(n, workers int, fn func(i int)) {
 	wg.Wait()
 }
 
-// keywardVerify runs keyward verify on refs (reaching host over plain
-// HTTP) and fails unless every reference verified.
+// keywardVerify verifies refs (reaching host over plain HTTP) with the
+// library call keyward verify makes (cmd/keyward runVerify), with a new
+// Verifier and Remote, and fails unless every reference verified.
 func (f *fixture) keywardVerify(b *testing.B, host string, refs []string) time.Duration {
 	b.Helper()
-	args := append([]string{"verify", "--policy", f.policy, "--trust-store", filepath.Join(f.n.ConfigDir, "truststore"),
-		"--insecure-registry", host, "--concurrency", fmt.Sprint(*concurrency), "-o", "json"}, refs...)
-	cmd := exec.Command(f.keyward, args...)
-	cmd.Env = f.n.Env
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
 	start := time.Now()
-	out, err := cmd.Output()
-	d := time.Since(start)
+	doc, err := policy.LoadFile(f.policy, policy.TypeOCI)
 	if err != nil {
-		b.Fatalf("keyward verify: %v\n%s%s", err, stderr.String(), failures(out, 5))
+		b.Fatal(err)
 	}
-	if lines := strings.Count(string(out), "\n"); lines != len(refs) {
-		b.Fatalf("keyward verify printed %d lines for %d references", lines, len(refs))
+	opts := verify.Options{
+		TrustStore:  kwtruststore.New(filepath.Join(f.n.ConfigDir, "truststore")),
+		PluginDir:   filepath.Join(f.n.ConfigDir, "plugins"),
+		OCSPTimeout: verify.DefaultOCSPTimeout,
+		CRLTimeout:  verify.DefaultCRLTimeout,
+	}
+	if c, err := verify.NewFileCache(f.crl); err == nil {
+		opts.CRLCache = c
+	}
+	verifier, err := verify.NewVerifier(opts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	batch := &verify.Batch{
+		Policy:   doc,
+		Verifier: verifier,
+		Source: oci.NewRemote(oci.RemoteOptions{
+			PlainHTTP:       func(h string) bool { return h == host },
+			UserAgent:       "keyward/" + version.Version,
+			MaxConnsPerHost: *concurrency,
+		}),
+		MaxSignatures: verify.DefaultMaxSignatures,
+	}
+	results := 0
+	var failures []string
+	failed := batch.VerifyAll(context.Background(), refs, reference.Parse, *concurrency, func(r *verify.ReferenceResult) {
+		results++
+		if !r.Verified && len(failures) < 5 {
+			msg := "not verified"
+			if r.Error != nil {
+				msg = r.Error.Message
+			}
+			failures = append(failures, r.Reference+": "+msg)
+		}
+	})
+	d := time.Since(start)
+	if failed > 0 {
+		b.Fatalf("keyward: %d of %d references did not verify:\n%s", failed, len(refs), strings.Join(failures, "\n"))
+	}
+	if results != len(refs) {
+		b.Fatalf("keyward gave %d results for %d references", results, len(refs))
 	}
 	return d
-}
-
-// failures returns up to n lines of keyward's JSON output that did not
-// verify, for the message of a failed run.
-func failures(out []byte, n int) string {
-	var b strings.Builder
-	for _, line := range strings.Split(string(out), "\n") {
-		var r struct {
-			Verified bool `json:"verified"`
-		}
-		if line == "" || json.Unmarshal([]byte(line), &r) == nil && r.Verified {
-			continue
-		}
-		if n--; n < 0 {
-			b.WriteString("...\n")
-			break
-		}
-		b.WriteString(line + "\n")
-	}
-	return b.String()
 }
 
 // notationLoop runs notation verify once per reference, in turn.
@@ -390,7 +413,7 @@ func report(b *testing.B, name string, reg *testenv.Registry, n int, s map[strin
 	fmt.Printf("%s (%s), %d artifacts, median of %d alternating rounds\n", name, kind, n, len(s["keyward"]))
 	fmt.Printf("  %-44s %10s %12s %12s %10s\n", "variant", "total", "per artifact", "artifacts/s", "requests")
 	rows := []struct{ key, label string }{
-		{"keyward", fmt.Sprintf("keyward verify (1 process, --concurrency %d)", *concurrency)},
+		{"keyward", fmt.Sprintf("keyward verify.Batch (in process, %d)", *concurrency)},
 		{"notation", "notation verify (1 process per artifact)"},
 		{"notation-go", "notation-go v1.3.2 in process (in turn)"},
 		{"floor", fmt.Sprintf("floor: keyward's requests, bare client (%d)", *concurrency)},

@@ -59,7 +59,7 @@ func ReadExactly(r io.Reader, size, limit int64, what string) ([]byte, error) {
 	if size > limit {
 		return nil, &TooLargeError{What: what, Limit: limit}
 	}
-	data, err := io.ReadAll(io.LimitReader(r, size+1))
+	data, err := readUpTo(r, size+1)
 	if err != nil {
 		return nil, err
 	}
@@ -67,6 +67,27 @@ func ReadExactly(r io.Reader, size, limit int64, what string) ([]byte, error) {
 		return nil, &SizeMismatchError{What: what, Want: size, Got: int64(len(data)), More: int64(len(data)) > size}
 	}
 	return data, nil
+}
+
+// preallocated is the most readUpTo allocates before the content arrives.
+// Manifests and signature envelopes are a few kilobytes and are read in one
+// allocation; a larger declared size grows with what arrives, so that a
+// descriptor that declares more than it brings costs no more than this.
+const preallocated = 1 << 20
+
+// readUpTo reads r until EOF or n bytes: io.ReadAll(io.LimitReader(r, n)),
+// in one allocation when n is at most preallocated instead of one for each
+// doubling of the buffer.
+func readUpTo(r io.Reader, n int64) ([]byte, error) {
+	if n > preallocated {
+		return io.ReadAll(io.LimitReader(r, n))
+	}
+	data := make([]byte, n)
+	got, err := io.ReadFull(r, data)
+	if err == io.EOF || err == io.ErrUnexpectedEOF {
+		err = nil
+	}
+	return data[:got], err
 }
 
 // SizeMismatchError reports content whose length is not the declared size.

@@ -3,12 +3,14 @@ package bounded
 import (
 	"bytes"
 	"errors"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
+	"testing/iotest"
 	"time"
 )
 
@@ -130,5 +132,29 @@ func TestReadFileFIFODoesNotBlock(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("ReadFile blocked on a FIFO")
+	}
+}
+
+// TestReadUpTo checks readUpTo against io.ReadAll of an io.LimitReader, the
+// reading it replaces, for content shorter than, as long as and longer than
+// n, on both sides of the preallocation bound, from a reader that returns
+// one byte at a time, and from a reader that fails.
+func TestReadUpTo(t *testing.T) {
+	for _, size := range []int{0, 1, 100, preallocated - 1, preallocated, preallocated + 1, 2 * preallocated} {
+		content := bytes.Repeat([]byte("k"), size)
+		for _, n := range []int64{0, 1, int64(size) - 1, int64(size), int64(size) + 1, preallocated + 5} {
+			if n < 0 {
+				continue
+			}
+			want, _ := io.ReadAll(io.LimitReader(bytes.NewReader(content), n))
+			got, err := readUpTo(iotest.OneByteReader(bytes.NewReader(content)), n)
+			if err != nil || !bytes.Equal(got, want) {
+				t.Errorf("size %d, n %d: got %d bytes, %v; want %d bytes", size, n, len(got), err, len(want))
+			}
+		}
+	}
+	boom := errors.New("boom")
+	if _, err := readUpTo(io.MultiReader(strings.NewReader("abc"), iotest.ErrReader(boom)), 10); !errors.Is(err, boom) {
+		t.Errorf("failing reader: err = %v, want %v", err, boom)
 	}
 }
