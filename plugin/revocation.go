@@ -3,8 +3,7 @@ package plugin
 import (
 	"context"
 	"crypto/x509"
-	"encoding/pem"
-
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -18,6 +17,7 @@ import (
 	pfw "github.com/notaryproject/notation-plugin-framework-go/plugin"
 
 	"github.com/keyward/keyward/internal/bounded"
+	"github.com/keyward/keyward/internal/crlbundle"
 )
 
 // Plugin config keys of verify-signature's revocation check (notation
@@ -29,9 +29,10 @@ const (
 	// ConfigCRLTimeout bounds each CRL download (default 5s, notation's).
 	ConfigCRLTimeout = "revocation_crl_timeout"
 	// ConfigCRLBundle names a file of CRLs (PEM "X509 CRL" blocks or one
-	// DER CRL) for air-gapped verification: a certificate whose issuer
-	// signed a CRL in the bundle is checked against it, with no request
-	// to its OCSP responders or CRL distribution points.
+	// DER CRL, at most 64 MiB) for air-gapped verification: a certificate
+	// whose issuer signed a CRL in the bundle is checked against it, with
+	// no request to its OCSP responders or CRL distribution points; the
+	// others are checked as without a bundle.
 	ConfigCRLBundle = "revocation_crl_bundle"
 )
 
@@ -71,18 +72,26 @@ func (p *Plugin) revocation(ctx context.Context, req *pfw.VerifySignatureRequest
 	if err != nil {
 		return nil, err
 	}
-	f := &crlFetcher{client: &http.Client{Timeout: crlTimeout}, offline: map[string]*x509.RevocationList{}}
+	var fetcher corecrl.Fetcher = &crlFetcher{client: &http.Client{Timeout: crlTimeout}}
 	checked := chain
 	if path, ok := cfg[ConfigCRLBundle]; ok {
-		crls, err := readCRLBundle(path)
+		b, err := crlbundle.Read(path)
 		if err != nil {
-			return nil, err
+			var be *crlbundle.Error
+			if errors.As(err, &be) {
+				return nil, validationErrorf("plugin config %s=%q: %s", ConfigCRLBundle, path, be.Detail())
+			}
+			return nil, validationErrorf("plugin config %s=%q: %v", ConfigCRLBundle, path, err)
 		}
-		checked = f.useBundle(chain, crls)
+		// Certificates whose issuer signed a bundled CRL are checked
+		// against it alone; the others as without a bundle.
+		prep := b.Prepare(chain, time.Now(), false)
+		checked = prep.Chain
+		fetcher = &crlbundle.Fetcher{CRLs: prep.CRLs, Next: fetcher}
 	}
 	v, err := revocation.NewWithOptions(revocation.Options{
 		OCSPHTTPClient:   &http.Client{Timeout: ocspTimeout},
-		CRLFetcher:       f,
+		CRLFetcher:       fetcher,
 		CertChainPurpose: purpose.CodeSigning,
 	})
 	if err != nil {
@@ -141,84 +150,16 @@ func revocationResult(results []*result.CertRevocationResult, chain []*x509.Cert
 	return &pfw.VerificationResult{Success: true}
 }
 
-// readCRLBundle reads the offline CRL bundle: PEM "X509 CRL" blocks, or a
-// single DER CRL.
-func readCRLBundle(path string) ([]*x509.RevocationList, error) {
-	data, err := bounded.ReadFile(path, maxCRLSize, "CRL bundle")
-	if err != nil {
-		return nil, validationErrorf("plugin config %s=%q: %v", ConfigCRLBundle, path, err)
-	}
-	var crls []*x509.RevocationList
-	rest := data
-	for {
-		var b *pem.Block
-		b, rest = pem.Decode(rest)
-		if b == nil {
-			break
-		}
-		if b.Type != "X509 CRL" {
-			continue
-		}
-		c, err := x509.ParseRevocationList(b.Bytes)
-		if err != nil {
-			return nil, validationErrorf("plugin config %s=%q: a CRL does not parse: %v", ConfigCRLBundle, path, err)
-		}
-		crls = append(crls, c)
-	}
-	if len(crls) == 0 {
-		c, err := x509.ParseRevocationList(data)
-		if err != nil {
-			return nil, validationErrorf("plugin config %s=%q holds no CRL (PEM \"X509 CRL\" blocks or one DER CRL): %v", ConfigCRLBundle, path, err)
-		}
-		crls = append(crls, c)
-	}
-	return crls, nil
-}
-
-// useBundle serves, for every certificate whose issuer signed a bundled CRL,
-// that CRL at each of the certificate's distribution points, and returns a
-// chain in which those certificates name no OCSP responder, so that core
-// checks them against the bundle without a network request.
-func (f *crlFetcher) useBundle(chain []*x509.Certificate, crls []*x509.RevocationList) []*x509.Certificate {
-	out := append([]*x509.Certificate(nil), chain...)
-	for i := 0; i+1 < len(chain); i++ {
-		issuer := chain[i+1]
-		for _, crl := range crls {
-			if crl.CheckSignatureFrom(issuer) != nil {
-				continue
-			}
-			c := *chain[i]
-			c.OCSPServer = nil
-			if len(c.CRLDistributionPoints) == 0 {
-				// core finds CRLs through the distribution points;
-				// give a bundled certificate one that never leaves
-				// the process.
-				c.CRLDistributionPoints = []string{fmt.Sprintf("keyward-crl-bundle:%d", i)}
-			}
-			for _, u := range c.CRLDistributionPoints {
-				f.offline[u] = crl
-			}
-			out[i] = &c
-			break
-		}
-	}
-	return out
-}
-
-// crlFetcher is core's crl.Fetcher: bundled CRLs first, else an http or
-// https download of at most 32 MiB.
+// crlFetcher is core's crl.Fetcher: an http or https download of at most
+// 32 MiB.
 type crlFetcher struct {
-	client  *http.Client
-	offline map[string]*x509.RevocationList
+	client *http.Client
 }
 
 var _ corecrl.Fetcher = (*crlFetcher)(nil)
 
 // Fetch returns the CRL at url.
 func (f *crlFetcher) Fetch(ctx context.Context, url string) (*corecrl.Bundle, error) {
-	if c, ok := f.offline[url]; ok {
-		return &corecrl.Bundle{BaseCRL: c}, nil
-	}
 	if !strings.HasPrefix(url, "http://") && !strings.HasPrefix(url, "https://") {
 		return nil, fmt.Errorf("CRL distribution point %q: only http and https are supported", url)
 	}

@@ -2,7 +2,6 @@ package plugin
 
 import (
 	"context"
-	"crypto/x509"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -31,7 +30,7 @@ func TestCRLFetcherHTTPS(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
-	f := &crlFetcher{client: srv.Client(), offline: map[string]*x509.RevocationList{}}
+	f := &crlFetcher{client: srv.Client()}
 	b, err := f.Fetch(context.Background(), srv.URL+"/ca.crl")
 	if err != nil || b.BaseCRL == nil || b.BaseCRL.CheckSignatureFrom(ca.Cert) != nil {
 		t.Fatalf("Fetch over https = %+v, %v", b, err)

@@ -57,21 +57,34 @@ func (i inProcessPlugin) metadata(config map[string]string) (*pfw.GetMetadataRes
 
 // verifySignature runs the plugin's verify-signature. The revocation check
 // is the Verifier's own (cached per chain for the run, with keyward
-// verify's timeouts and CRL cache) unless the plugin config names an
-// offline CRL bundle, which only the plugin reads: 200 signatures by one
-// certificate then cost one OCSP round, as with x509.subject identities.
+// verify's timeouts, CRL cache and offline CRL bundle, Options.CRLBundle)
+// unless the plugin config names an offline CRL bundle, which only the
+// plugin reads: 200 signatures by one certificate then cost one OCSP
+// round, as with x509.subject identities. Without Options.CRLBundle, a
+// request for REVOCATION_CHECK alone is the plugin's.
 func (i inProcessPlugin) verifySignature(ctx context.Context, req *pfw.VerifySignatureRequest) (*pfw.VerifySignatureResponse, error) {
 	caps := req.TrustPolicy.SignatureVerification
 	_, bundle := req.PluginConfig[plugin.ConfigCRLBundle]
 	rc := pfw.CapabilityRevocationCheckVerifier
-	if bundle || !slices.Contains(caps, rc) || len(caps) < 2 {
+	offline := i.e.v.bundle != nil
+	if bundle || !slices.Contains(caps, rc) || (len(caps) < 2 && !offline) {
 		return i.p.VerifySignature(ctx, req, i.e.content.SignerInfo.CertificateChain)
 	}
 	sub := *req
 	sub.TrustPolicy.SignatureVerification = slices.DeleteFunc(slices.Clone(caps), func(c pfw.Capability) bool { return c == rc })
+	onlyRevocation := len(sub.TrustPolicy.SignatureVerification) == 0
+	if onlyRevocation {
+		// The plugin still validates the request and reports the
+		// attributes it processed; its identity verdict, not asked
+		// for, is dropped.
+		sub.TrustPolicy.SignatureVerification = []pfw.Capability{pfw.CapabilityTrustedIdentityVerifier}
+	}
 	resp, err := i.p.VerifySignature(ctx, &sub, i.e.content.SignerInfo.CertificateChain)
 	if err != nil {
 		return nil, err
+	}
+	if onlyRevocation {
+		delete(resp.VerificationResults, pfw.CapabilityTrustedIdentityVerifier)
 	}
 	si := &i.e.content.SignerInfo
 	var authenticSigningTime time.Time

@@ -116,3 +116,49 @@ func TestKeywardInProcessRevocation(t *testing.T) {
 		t.Errorf("%d CRL downloads with an offline bundle, want 0", base)
 	}
 }
+
+// TestKeywardInProcessOfflineBundle: the Verifier's offline CRL bundle
+// (keyward verify --crl-bundle) also judges revocation for signatures that
+// name keyward as their verification plugin, with no request.
+func TestKeywardInProcessOfflineBundle(t *testing.T) {
+	f := newFixture(t)
+	ocsp := testpki.StartOCSP(t, f.inter)
+	crl := testpki.StartCRL(t, f.inter)
+	opts := []testpki.Option{testpki.WithOCSP(ocsp.URL()), testpki.WithCRL(crl.URL()), testpki.WithSAN(testpki.SANDNS, "signer.acme.example")}
+	good := f.inter.Leaf(t, "inprocess-bundle-good", opts...)
+	revoked := f.inter.Leaf(t, "inprocess-bundle-revoked", opts...)
+	crl.Revoke(revoked.Cert.SerialNumber, f.now.Add(-time.Hour))
+	der, err := crl.CRL(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bundle := testpki.WriteFile(t, t.TempDir(), "bundle.crl", der, 0o644)
+	ocsp.SetDown(true)
+	crl.SetDown(true)
+	ext := []signature.Attribute{attr(verify.HeaderVerificationPlugin, "keyward")}
+	st := f.keywardStatement(t, policyDocument(variant{level: "strict"}, []string{"ca:main"}, []string{"keyward: san.dns=signer.acme.example"}, ""))
+	v, err := verify.NewVerifier(verify.Options{TrustStore: truststore.New(f.configDir + "/truststore"), CRLBundle: bundle})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		leaf *testpki.Cert
+		pass bool
+	}{{good, true}, {revoked, false}} {
+		env := f.sign(t, signSpec{leaf: tc.leaf, ext: ext})
+		res := v.Verify(context.Background(), verify.Request{Statement: st, Artifact: f.artifact, Reference: f.reference()}, verify.Envelope{MediaType: mtJWS, Bytes: env})
+		if res.Passed != tc.pass {
+			t.Errorf("%s: passed %v, want %v: %v", tc.leaf.Cert.Subject.CommonName, res.Passed, tc.pass, res.Err)
+			continue
+		}
+		if !tc.pass && (res.FailedCheck != verify.CheckRevocation || !strings.Contains(res.Err.Error(), "is revoked")) {
+			t.Errorf("%s: failed check %q: %v, want revocation: is revoked", tc.leaf.Cert.Subject.CommonName, res.FailedCheck, res.Err)
+		}
+	}
+	if get, post := ocsp.Requests(); get+post != 0 {
+		t.Errorf("%d OCSP requests with an offline bundle, want 0", get+post)
+	}
+	if base, _ := crl.Requests(); base != 0 {
+		t.Errorf("%d CRL downloads with an offline bundle, want 0", base)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/notaryproject/notation-core-go/signature"
 	pfw "github.com/notaryproject/notation-plugin-framework-go/plugin"
 
+	"github.com/keyward/keyward/internal/crlbundle"
 	"github.com/keyward/keyward/policy"
 )
 
@@ -86,6 +88,10 @@ func (v *Verifier) chainRevocation(ctx context.Context, p purpose.Purpose, chain
 		validator = v.timestamping
 	}
 	e := v.revocations.get(ctx, hex.EncodeToString(h.Sum(nil)), func() (revocationEntry, bool) {
+		if v.bundle != nil {
+			results, err := v.offlineRevocation(ctx, p, chain, authenticSigningTime)
+			return revocationEntry{results, err}, !contextErr(ctx)
+		}
 		if p == purpose.CodeSigning {
 			if results, ok := v.revocationWithoutServers(chain); ok {
 				return revocationEntry{results: results}, true
@@ -145,4 +151,69 @@ func revocationVerdict(results []*result.CertRevocationResult, chain []*x509.Cer
 		return result.ResultUnknown, unknown, detail
 	}
 	return result.ResultOK, "", nil
+}
+
+// offlineRevocation judges a chain from the Verifier's CRL bundle alone
+// (Options.CRLBundle): notation-core-go's validator, with its chain
+// validation and CRL rules, runs on the chain crlbundle prepares, with a
+// fetcher that serves only bundled CRLs and an OCSP client that refuses
+// every request; certificates that name servers the bundle cannot answer
+// for are then marked unknown.
+func (v *Verifier) offlineRevocation(ctx context.Context, p purpose.Purpose, chain []*x509.Certificate, authenticSigningTime time.Time) ([]*result.CertRevocationResult, error) {
+	prep := v.bundle.Prepare(chain, time.Now(), true)
+	val, err := revocation.NewWithOptions(revocation.Options{
+		OCSPHTTPClient:   &http.Client{Transport: offlineTransport{}},
+		CRLFetcher:       &crlbundle.Fetcher{CRLs: prep.CRLs},
+		CertChainPurpose: p,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("offline revocation validator: %w", err)
+	}
+	results, err := val.ValidateContext(ctx, revocation.ValidateContextOptions{
+		CertChain:            prep.Chain,
+		AuthenticSigningTime: authenticSigningTime,
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, i := range prep.Uncovered {
+		if i < len(results) {
+			results[i] = notInBundle(chain[i])
+		}
+	}
+	return results, nil
+}
+
+// notInBundle is the result of a certificate the offline bundle has no CRL
+// for although it names servers: unknown for each server, as
+// notation-core-go reports a responder it cannot reach.
+func notInBundle(c *x509.Certificate) *result.CertRevocationResult {
+	err := &crlbundle.NotInBundleError{Issuer: c.Issuer.String()}
+	r := &result.CertRevocationResult{Result: result.ResultUnknown}
+	for _, u := range c.OCSPServer {
+		r.ServerResults = append(r.ServerResults, &result.ServerResult{Result: result.ResultUnknown, Server: u, Error: err, RevocationMethod: result.RevocationMethodOCSP})
+	}
+	for _, u := range c.CRLDistributionPoints {
+		r.ServerResults = append(r.ServerResults, &result.ServerResult{Result: result.ResultUnknown, Server: u, Error: err, RevocationMethod: result.RevocationMethodCRL})
+	}
+	switch {
+	case len(c.OCSPServer) > 0 && len(c.CRLDistributionPoints) > 0:
+		r.RevocationMethod = result.RevocationMethodOCSPFallbackCRL
+	case len(c.OCSPServer) > 0:
+		r.RevocationMethod = result.RevocationMethodOCSP
+	default:
+		r.RevocationMethod = result.RevocationMethodCRL
+	}
+	return r
+}
+
+// offlineTransport refuses every request: with an offline CRL bundle
+// keyward verify asks nothing over the network.
+type offlineTransport struct{}
+
+func (offlineTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Body != nil {
+		_ = r.Body.Close() // a RoundTripper closes the body, even on error
+	}
+	return nil, fmt.Errorf("%s %s: no network request is made with an offline CRL bundle", r.Method, r.URL.Redacted())
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/notaryproject/notation-core-go/revocation/purpose"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/keyward/keyward/internal/crlbundle"
 	"github.com/keyward/keyward/policy"
 	"github.com/keyward/keyward/truststore"
 )
@@ -88,6 +89,12 @@ type Options struct {
 	// [NewFileCache]). Within a Verifier CRLs are also kept in memory until
 	// their NextUpdate. Cache errors never fail a verification.
 	CRLCache corecrl.Cache
+	// CRLBundle, if set, names an offline CRL bundle (PEM "X509 CRL"
+	// blocks or one DER CRL, a regular file of at most 64 MiB) for
+	// air-gapped verification, read once by NewVerifier: revocation of the
+	// signing and timestamping chains is then judged from its CRLs alone,
+	// with no OCSP request and no CRL download (see [Verifier]).
+	CRLBundle string
 	// CacheEntries bounds each in-memory cache (envelope integrity, chain
 	// validations, trust stores, revocation results, timestamp tokens,
 	// plugin metadata, certificate descriptions); default
@@ -105,10 +112,24 @@ type Options struct {
 // plugin, the names and thumbprints of each certificate, and CRLs until
 // their NextUpdate. A Verifier is meant to live for one run: trust stores,
 // revocation and plugins are read once per Verifier.
+//
+// With Options.CRLBundle, every certificate below the root of a chain is
+// judged against the bundle's CRL of its issuer (a CRL that names the
+// issuer and verifies with its key; a current one preferred), by
+// notation-core-go's own CRL rules: revoked fails the check as "is
+// revoked"; an expired CRL, or one with an unsupported critical extension,
+// leaves the status unknown. A certificate that names OCSP responders or
+// CRL distribution points while the bundle has no CRL of its issuer is
+// unknown, as when its responders cannot be reached (notation-core-go
+// v1.3.0 revocation/internal/crl CertCheckStatus on a failed download),
+// and unknown fails the check as notation does. A certificate that names
+// no server and whose issuer has no CRL in the bundle is non-revocable, as
+// without a bundle. Nothing is asked over the network.
 type Verifier struct {
 	opts         Options
 	codeSigning  revocation.Validator
 	timestamping revocation.Validator
+	bundle       *crlbundle.Bundle // Options.CRLBundle, nil without one
 
 	envelopes   *cache[string, integrityEntry]
 	chains      *cache[string, chainEntry] // certificate chain validations (integrity)
@@ -143,6 +164,13 @@ func NewVerifier(opts Options) (*Verifier, error) {
 		tokens:      newCache[string, tokenEntry](opts.CacheEntries),
 		metadata:    newCache[string, metadataEntry](opts.CacheEntries),
 		certs:       newCertDescriptions(opts.CacheEntries),
+	}
+	if opts.CRLBundle != "" {
+		b, err := crlbundle.Read(opts.CRLBundle)
+		if err != nil {
+			return nil, fmt.Errorf("verify: %w", err)
+		}
+		v.bundle = b
 	}
 	// One CRL fetcher serves both purposes, so a CRL is fetched once per
 	// run; then the caller's cache; then the network (spec "CRL": OCSP

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -20,6 +21,7 @@ import (
 
 	keyward "github.com/keyward/keyward"
 	"github.com/keyward/keyward/internal/bounded"
+	"github.com/keyward/keyward/internal/crlbundle"
 	"github.com/keyward/keyward/internal/dirs"
 	"github.com/keyward/keyward/internal/version"
 	"github.com/keyward/keyward/oci"
@@ -48,6 +50,7 @@ type verifyFlags struct {
 	pluginConfig     []string
 	ocspTimeout      time.Duration
 	crlTimeout       time.Duration
+	crlBundle        string
 	requestTimeout   time.Duration
 	concurrency      int
 	fromFile         string
@@ -89,6 +92,13 @@ else its auths entry (auth, identitytoken). Bearer tokens are asked once
 per repository and renewed when they expire; -v reports the requests and
 token requests made to each registry (with --output json, as a last line).
 
+For air-gapped verification, --crl-bundle FILE judges revocation (of the
+signing and timestamping chains, signatures naming keyward as their plugin
+included) from the CRLs in FILE alone: no OCSP request, no CRL download. A
+certificate whose issuer signed no CRL in FILE but that names revocation
+servers has an unknown status, which fails revocation as an unreachable
+responder does.
+
 Exit status: 0 when every reference verified, 1 when any did not, 2 for a
 usage error.`,
 		Example: `  keyward verify registry.example.com/app@sha256:...
@@ -118,6 +128,7 @@ usage error.`,
 	fl.StringArrayVar(&f.pluginConfig, "plugin-config", nil, "key=value passed to verification plugins (repeatable)")
 	fl.DurationVar(&f.ocspTimeout, "ocsp-timeout", verify.DefaultOCSPTimeout, "timeout of each OCSP request")
 	fl.DurationVar(&f.crlTimeout, "crl-timeout", verify.DefaultCRLTimeout, "timeout of each CRL download")
+	fl.StringVar(&f.crlBundle, "crl-bundle", "", "offline CRL bundle (PEM \"X509 CRL\" blocks or one DER CRL): judge revocation from its CRLs only, with no OCSP request or CRL download")
 	fl.DurationVar(&f.requestTimeout, "request-timeout", oci.DefaultRequestTimeout, "time one registry request may take, its whole answer included")
 	fl.IntVar(&f.concurrency, "concurrency", 16, "references verified at once")
 	fl.StringVar(&f.fromFile, "from-file", "", "read references from this file, one a line ('-' for standard input; # starts a comment)")
@@ -177,6 +188,11 @@ func (f *verifyFlags) check(refs []string) error {
 	if len(refs) == 0 {
 		return usageErrorf("no reference to verify: give REFERENCE arguments or --from-file")
 	}
+	if f.crlBundle != "" {
+		if err := checkCRLBundle(f.crlBundle); err != nil {
+			return err
+		}
+	}
 	var err error
 	if f.metadataMap, err = parseKeyValues("metadata", f.metadata); err != nil {
 		return err
@@ -187,6 +203,23 @@ func (f *verifyFlags) check(refs []string) error {
 	f.insecureRegistry = map[string]bool{}
 	for _, h := range f.insecure {
 		f.insecureRegistry[h] = true
+	}
+	return nil
+}
+
+// checkCRLBundle refuses a --crl-bundle that is not a regular file before
+// any reference is read; its content is read once, by verify.NewVerifier.
+func checkCRLBundle(path string) error {
+	fi, err := os.Stat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return usageErrorf("--crl-bundle %s: no such file: give a file of PEM \"X509 CRL\" blocks or one DER CRL", path)
+	case err != nil:
+		return usageErrorf("--crl-bundle: %v", err)
+	case !fi.Mode().IsRegular():
+		return usageErrorf("--crl-bundle %s is not a regular file: give a file of PEM \"X509 CRL\" blocks or one DER CRL", path)
+	case fi.Size() > crlbundle.MaxSize:
+		return usageErrorf("--crl-bundle %s is %d bytes, more than the %d allowed", path, fi.Size(), int64(crlbundle.MaxSize))
 	}
 	return nil
 }
@@ -288,6 +321,7 @@ func runVerify(ctx context.Context, e *env, f *verifyFlags, args []string) error
 		PluginDir:   pluginDir(e),
 		OCSPTimeout: f.ocspTimeout,
 		CRLTimeout:  f.crlTimeout,
+		CRLBundle:   f.crlBundle,
 	}
 	if dir := dirs.CacheDir(e.getenv); dir != "" {
 		// A missing cache only costs downloads.
@@ -297,6 +331,10 @@ func runVerify(ctx context.Context, e *env, f *verifyFlags, args []string) error
 	}
 	verifier, err := verify.NewVerifier(opts)
 	if err != nil {
+		var be *crlbundle.Error
+		if errors.As(err, &be) {
+			return usageErrorf("--crl-bundle %s: %s", be.Path, be.Detail())
+		}
 		return err
 	}
 	src, err := f.source(e, refs)

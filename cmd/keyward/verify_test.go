@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 
 	"github.com/santhosh-tekuri/jsonschema/v5"
@@ -452,5 +453,46 @@ func TestVerifyPasswordStdinBound(t *testing.T) {
 		"--policy", p, "--trust-store", dir, "--username", "me", "--password-stdin", "--plain-http", "127.0.0.1:1/app:v1")
 	if status != exitFailure || !strings.Contains(out, "cannot reach registry") {
 		t.Errorf("at the bound: status %d, %q", status, out)
+	}
+}
+
+// TestVerifyCRLBundleFlag: --crl-bundle must be a regular file holding
+// CRLs; anything else is a usage error that names the file and says what
+// is wanted, before any reference is read.
+func TestVerifyCRLBundleFlag(t *testing.T) {
+	dir := t.TempDir()
+	env := map[string]string{"HOME": dir}
+	policyFile := filepath.Join(dir, "trustpolicy.json")
+	doc := `{"version":"1.0","trustPolicies":[{"name":"all","registryScopes":["*"],"signatureVerification":{"level":"skip"},"trustStores":[],"trustedIdentities":[]}]}`
+	if err := os.WriteFile(policyFile, []byte(doc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	garbage := filepath.Join(dir, "garbage.pem")
+	if err := os.WriteFile(garbage, []byte("not a CRL"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(dir, "missing.pem")
+	for _, tc := range []struct {
+		name, path, want string
+	}{
+		{"missing", missing, "--crl-bundle " + missing + ": no such file"},
+		{"directory", dir, "--crl-bundle " + dir + " is not a regular file"},
+		{"fifo", fifo, "--crl-bundle " + fifo + " is not a regular file"},
+		{"no CRL in it", garbage, "--crl-bundle " + garbage + `: holds no CRL (PEM "X509 CRL" blocks or one DER CRL)`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			status, out, errOut := runVerifyCmd(t, env, "", "--policy", policyFile, "--crl-bundle", tc.path, "127.0.0.1:1/app@sha256:"+strings.Repeat("0", 64))
+			if status != exitUsage || !strings.Contains(errOut, tc.want) || out != "" {
+				t.Errorf("status %d, stdout %q, stderr %q; want %d and %q", status, out, errOut, exitUsage, tc.want)
+			}
+		})
+	}
+	status, out, _ := runVerifyCmd(t, env, "", "--help")
+	if status != 0 || !strings.Contains(out, "--crl-bundle") {
+		t.Errorf("--help: status %d, it does not describe --crl-bundle:\n%s", status, out)
 	}
 }

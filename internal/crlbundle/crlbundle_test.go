@@ -1,0 +1,147 @@
+package crlbundle_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
+	"encoding/pem"
+	"errors"
+	"math/big"
+	"testing"
+	"time"
+
+	"github.com/keyward/keyward/internal/crlbundle"
+	"github.com/keyward/keyward/internal/testpki"
+)
+
+// makeCRL signs a CRL of issuer with thisUpdate and nextUpdate offsets
+// from now; delta marks it a delta CRL.
+func makeCRL(t *testing.T, issuer *testpki.Cert, number int64, this, next time.Duration, delta bool) []byte {
+	t.Helper()
+	now := time.Now()
+	tmpl := &x509.RevocationList{Number: big.NewInt(number), ThisUpdate: now.Add(this), NextUpdate: now.Add(next)}
+	if delta {
+		v, err := asn1.Marshal(1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tmpl.ExtraExtensions = []pkix.Extension{{Id: asn1.ObjectIdentifier{2, 5, 29, 27}, Critical: true, Value: v}}
+	}
+	der, err := x509.CreateRevocationList(rand.Reader, tmpl, issuer.Cert, issuer.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return der
+}
+
+func pemOf(ders ...[]byte) []byte {
+	var b bytes.Buffer
+	for _, d := range ders {
+		_ = pem.Encode(&b, &pem.Block{Type: "X509 CRL", Bytes: d})
+	}
+	return b.Bytes()
+}
+
+func TestParse(t *testing.T) {
+	ca := testpki.Root(t, "crlbundle-parse-root")
+	der := makeCRL(t, ca, 1, -time.Hour, time.Hour, false)
+	for _, tc := range []struct {
+		name string
+		data []byte
+		n    int
+		kind crlbundle.ErrorKind
+	}{
+		{"one DER CRL", der, 1, ""},
+		{"PEM CRLs among certificates", append(testpki.CertsPEM(ca.Cert), pemOf(der, der)...), 2, ""},
+		{"garbage", []byte("garbage"), 0, crlbundle.KindEmpty},
+		{"only a certificate", testpki.CertsPEM(ca.Cert), 0, crlbundle.KindEmpty},
+		{"a bad CRL block", pemOf(der, []byte("not DER")), 0, crlbundle.KindParse},
+	} {
+		b, err := crlbundle.Parse(tc.data)
+		var be *crlbundle.Error
+		switch {
+		case tc.kind == "" && (err != nil || b.Len() != tc.n):
+			t.Errorf("%s: Parse = %v, %v; want %d CRLs", tc.name, b, err, tc.n)
+		case tc.kind != "" && (!errors.As(err, &be) || be.Kind != tc.kind):
+			t.Errorf("%s: Parse error %v, want kind %s", tc.name, err, tc.kind)
+		}
+	}
+}
+
+// TestForAndPrepare: the CRL chosen names the issuer and verifies with its
+// key, is complete, current before expired, newest first; Prepare points
+// covered certificates at it and, offline, strips the servers of the
+// others and lists them.
+func TestForAndPrepare(t *testing.T) {
+	root := testpki.Root(t, "crlbundle-root")
+	inter := root.Intermediate(t, "crlbundle-inter", testpki.WithOCSP("http://ocsp.example/"))
+	impostor := testpki.Root(t, "crlbundle-impostor", testpki.WithSubject(inter.Cert.Subject))
+	leaf := inter.Leaf(t, "crlbundle-leaf", testpki.WithOCSP("http://ocsp.example/"), testpki.WithCRL("http://crl.example/inter.crl"))
+	bare := inter.Leaf(t, "crlbundle-bare-leaf")
+	expired := makeCRL(t, inter, 1, -3*time.Hour, -2*time.Hour, false)
+	older := makeCRL(t, inter, 2, -2*time.Hour, time.Hour, false)
+	newest := makeCRL(t, inter, 3, -time.Hour, time.Hour, false)
+	newerDelta := makeCRL(t, inter, 4, -time.Minute, time.Hour, true)
+	foreign := makeCRL(t, impostor, 5, -time.Second, time.Hour, false)
+	now := time.Now()
+	number := func(c *x509.RevocationList) int64 {
+		if c == nil {
+			return 0
+		}
+		return c.Number.Int64()
+	}
+	for _, tc := range []struct {
+		name string
+		crls [][]byte
+		want int64
+	}{
+		{"newest current", [][]byte{older, newest, expired, newerDelta, foreign}, 3},
+		{"current before expired", [][]byte{expired, older}, 2},
+		{"expired when alone", [][]byte{expired, foreign}, 1},
+		{"none of another key or a delta", [][]byte{foreign, newerDelta}, 0},
+	} {
+		b, err := crlbundle.Parse(pemOf(tc.crls...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := number(b.For(leaf.Cert, inter.Cert, now)); got != tc.want {
+			t.Errorf("%s: For chose CRL number %d, want %d", tc.name, got, tc.want)
+		}
+	}
+
+	b, err := crlbundle.Parse(pemOf(newest))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		leaf    *testpki.Cert
+		offline bool
+	}{{leaf, false}, {leaf, true}, {bare, true}} {
+		chain := testpki.Chain(tc.leaf, inter, root)
+		p := b.Prepare(chain, now, tc.offline)
+		c := p.Chain[0]
+		if len(c.OCSPServer) != 0 || len(c.CRLDistributionPoints) == 0 || !bytes.Equal(c.Raw, tc.leaf.Cert.Raw) {
+			t.Fatalf("%s: prepared leaf names OCSP %v and CRL %v", tc.leaf.Cert.Subject.CommonName, c.OCSPServer, c.CRLDistributionPoints)
+		}
+		f := &crlbundle.Fetcher{CRLs: p.CRLs}
+		for _, u := range c.CRLDistributionPoints {
+			got, err := f.Fetch(context.Background(), u)
+			if err != nil || number(got.BaseCRL) != 3 {
+				t.Errorf("Fetch(%s) = %v, %v; want CRL number 3", u, got, err)
+			}
+		}
+		// The intermediate names OCSP and the root has no CRL in the bundle.
+		if tc.offline != (len(p.Uncovered) == 1 && p.Uncovered[0] == 1) || tc.offline != (len(p.Chain[1].OCSPServer) == 0) {
+			t.Errorf("offline %v: uncovered %v, intermediate OCSP %v", tc.offline, p.Uncovered, p.Chain[1].OCSPServer)
+		}
+		if len(inter.Cert.OCSPServer) == 0 || len(tc.leaf.Cert.OCSPServer)+len(tc.leaf.Cert.CRLDistributionPoints) > 0 && len(chain[0].OCSPServer) == 0 {
+			t.Error("Prepare changed the caller's certificates")
+		}
+	}
+	if _, err := (&crlbundle.Fetcher{}).Fetch(context.Background(), "http://crl.example/other.crl"); err == nil {
+		t.Error("Fetch of a URL outside the bundle without Next succeeded")
+	}
+}
