@@ -428,13 +428,25 @@ func normalize(key string) string {
 	return k
 }
 
-// lookPath finds program in the folders of r.path, else of $PATH.
+// lookPath finds program in the folders of r.path, else of $PATH. The
+// name comes from the config file: one with a path separator would climb
+// out of the PATH folders ("docker-credential-x/../prog"), so it is not
+// looked up, as the docker CLI's exec of docker-credential-<name> never
+// leaves $PATH. Relative PATH folders are skipped, as exec.LookPath refuses
+// them (Go os/exec, ErrDot): they would run what the working folder holds.
 func (r *Resolver) lookPath(program string) (string, error) {
+	if strings.ContainsRune(program, '/') || strings.ContainsRune(program, filepath.Separator) {
+		return "", exec.ErrNotFound
+	}
 	if r.path == "" {
-		return exec.LookPath(program)
+		p, err := exec.LookPath(program)
+		if err != nil || !filepath.IsAbs(p) {
+			return "", exec.ErrNotFound
+		}
+		return p, nil
 	}
 	for _, dir := range filepath.SplitList(r.path) {
-		if dir == "" {
+		if dir == "" || !filepath.IsAbs(dir) {
 			continue
 		}
 		p := filepath.Join(dir, program)

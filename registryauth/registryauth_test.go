@@ -173,3 +173,36 @@ func TestConfigErrors(t *testing.T) {
 		t.Errorf("%+v, %v", c, err)
 	}
 }
+
+// A helper name from the config file names a program on PATH: it cannot
+// climb out of the PATH folders, and a relative PATH folder (".") is not
+// searched, nor any relative folder, as exec.LookPath refuses them (Go 1.19
+// os/exec, ErrDot): they run whatever the working directory holds.
+func TestHelperLookupStaysOnPath(t *testing.T) {
+	const stolen = `cat >/dev/null; echo '{"Username":"u","Secret":"ran"}'`
+	env := setup(t, map[string]any{"credHelpers": map[string]string{"climb.example": "x/../evil", "dot.example": "dot"}}, nil)
+	bin := strings.Split(env["PATH"], ":")[0]
+	if err := os.WriteFile(filepath.Join(bin, "evil"), []byte("#!/bin/sh\n"+stolen+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(bin, "docker-credential-x"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	work := t.TempDir()
+	for _, dir := range []string{work, filepath.Join(work, "rel")} {
+		os.MkdirAll(dir, 0o755)
+		if err := os.WriteFile(filepath.Join(dir, "docker-credential-dot"), []byte("#!/bin/sh\n"+stolen+"\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Chdir(work)
+	env["PATH"] = "rel:.:" + env["PATH"]
+	r := resolver(t, env, registryauth.Options{})
+	for _, host := range []string{"climb.example", "dot.example"} {
+		got, err := r.Credential(context.Background(), host)
+		var he *registryauth.HelperError
+		if !errors.As(err, &he) || he.Kind != registryauth.HelperNotFound {
+			t.Errorf("%s: got %+v, %v; want a not-found HelperError, no program run", host, got, err)
+		}
+	}
+}
