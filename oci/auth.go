@@ -39,17 +39,19 @@ func (r *Remote) Stats() []RegistryStats {
 
 // authTracker sits between oras-go's auth.Client and the HTTP transport. It
 // sees every request: it counts the requests to registries and to their
-// token services, learns the token services from the registries' Bearer
-// challenges, narrows the scopes asked of a token service to pull, and
+// token services, narrows the scopes asked of a token service to pull, and
 // remembers the tokens a registry refused, so that tokenCache fetches a
 // new token only for those (an expired token), not for every request that
-// crossed the first token on its way.
+// crossed the first token on its way. A token request is known by its
+// context, which tokenCache marks with the registry it fetches for: not by
+// its URL, which a registry's challenge chooses and may set to another
+// registry's (its answers would then escape the 401 handling, and counts
+// would go to the wrong registry).
 type authTracker struct {
 	next http.RoundTripper
 
 	mu        sync.Mutex
-	realms    map[string]string // token service URL (no query) -> registry host
-	rejected  map[string]bool   // bearer tokens a registry answered 401 to
+	rejected  map[string]bool // bearer tokens a registry answered 401 to
 	counts    map[string]*hostCounts
 	anonymous map[string]bool // hosts for which no credential is configured
 }
@@ -59,7 +61,7 @@ type hostCounts struct {
 }
 
 func newAuthTracker(next http.RoundTripper) *authTracker {
-	return &authTracker{next: next, realms: map[string]string{}, rejected: map[string]bool{}, counts: map[string]*hostCounts{},
+	return &authTracker{next: next, rejected: map[string]bool{}, counts: map[string]*hostCounts{},
 		anonymous: map[string]bool{}}
 }
 
@@ -125,16 +127,12 @@ func (t *authTracker) isRejected(token string) bool {
 	return t.rejected[token]
 }
 
-// realmKey is a URL without its query, as realms are compared.
-func realmKey(u *url.URL) string {
-	return u.Scheme + "://" + u.Host + u.Path
-}
+// tokenRequestKey marks the context of a token request with the registry
+// the token is for.
+type tokenRequestKey struct{}
 
 func (t *authTracker) RoundTrip(req *http.Request) (*http.Response, error) {
-	t.mu.Lock()
-	registry, isToken := t.realms[realmKey(req.URL)]
-	t.mu.Unlock()
-	if isToken {
+	if registry, isToken := req.Context().Value(tokenRequestKey{}).(string); isToken {
 		t.count(registry).tokens.Add(1)
 		req, err := pullOnly(req)
 		if err != nil {
@@ -147,64 +145,15 @@ func (t *authTracker) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil || resp.StatusCode != http.StatusUnauthorized {
 		return resp, err
 	}
-	realm := bearerRealm(resp.Header.Values("Www-Authenticate"))
-	sent, hadToken := strings.CutPrefix(req.Header.Get("Authorization"), "Bearer ")
-	if realm == nil && !hadToken {
-		return resp, nil
-	}
-	t.mu.Lock()
-	if realm != nil {
-		t.realms[realmKey(realm)] = req.Host
-	}
-	if hadToken {
+	if sent, hadToken := strings.CutPrefix(req.Header.Get("Authorization"), "Bearer "); hadToken {
 		// An expired or insufficient token: the next Set of its scope
 		// fetches another (distribution token specification, "Requesting
 		// a Token": a client asks for a new token when it gets 401).
+		t.mu.Lock()
 		t.rejected[sent] = true
+		t.mu.Unlock()
 	}
-	t.mu.Unlock()
 	return resp, nil
-}
-
-// bearerRealm returns the realm of a Bearer challenge
-// (RFC 6750 section 3; distribution docs/spec/auth/token.md), or nil.
-func bearerRealm(challenges []string) *url.URL {
-	for _, c := range challenges {
-		scheme, params, _ := strings.Cut(strings.TrimSpace(c), " ")
-		if !strings.EqualFold(scheme, "bearer") {
-			continue
-		}
-		for _, p := range splitParams(params) {
-			k, v, ok := strings.Cut(p, "=")
-			if !ok || !strings.EqualFold(strings.TrimSpace(k), "realm") {
-				continue
-			}
-			u, err := url.Parse(strings.Trim(strings.TrimSpace(v), `"`))
-			if err != nil || u.Host == "" {
-				return nil
-			}
-			return u
-		}
-	}
-	return nil
-}
-
-// splitParams splits auth-params at the commas outside quoted strings.
-func splitParams(s string) []string {
-	var out []string
-	quoted, start := false, 0
-	for i := 0; i < len(s); i++ {
-		switch s[i] {
-		case '"':
-			quoted = !quoted
-		case ',':
-			if !quoted {
-				out = append(out, s[start:i])
-				start = i + 1
-			}
-		}
-	}
-	return append(out, s[start:])
 }
 
 // maxTokenForm bounds the OAuth2 form read back to narrow its scopes.
@@ -400,7 +349,11 @@ func (c *tokenCache) Set(ctx context.Context, registry string, scheme auth.Schem
 			return "", ctx.Err()
 		}
 	}
-	f.token, f.err = fetch(ctx)
+	fetchCtx := ctx
+	if scheme == auth.SchemeBearer {
+		fetchCtx = context.WithValue(ctx, tokenRequestKey{}, registry)
+	}
+	f.token, f.err = fetch(fetchCtx)
 	c.mu.Lock()
 	delete(c.flights, k)
 	if f.err == nil {

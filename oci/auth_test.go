@@ -223,3 +223,38 @@ func TestRemoteTokenNoLoop(t *testing.T) {
 		t.Errorf("%d token requests after a second refused resolve, want 2", n)
 	}
 }
+
+// TestRemoteRealmOfAnotherRegistry checks that a registry cannot, by naming
+// another registry's URL as the realm of its challenge, make keyward take
+// that registry's answers for token-service answers: its expired tokens are
+// still renewed, and requests and token requests are counted to the
+// registry that made them.
+func TestRemoteRealmOfAnotherRegistry(t *testing.T) {
+	f := newFakeBearer(t)
+	src := oci.NewRemote(oci.RemoteOptions{PlainHTTP: plainHTTP})
+	ctx := context.Background()
+	if _, err := src.Resolve(ctx, f.ref(t, "app/x", "v1")); err != nil {
+		t.Fatal(err)
+	}
+	hostile := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Www-Authenticate", fmt.Sprintf(`Bearer realm="%s/v2/app/x/manifests/v2",service="fake",scope="repository:app/x:pull"`, f.srv.URL))
+		w.WriteHeader(http.StatusUnauthorized)
+	}))
+	defer hostile.Close()
+	hostileRef := mustParse(t, strings.TrimPrefix(hostile.URL, "http://")+"/app/x:v1")
+	if _, err := src.Resolve(ctx, hostileRef); err == nil {
+		t.Fatal("the hostile registry's artifact resolved")
+	}
+	// The registry's token expires; the next resolve renews it.
+	f.mu.Lock()
+	clear(f.valid)
+	f.mu.Unlock()
+	if _, err := src.Resolve(ctx, f.ref(t, "app/x", "v2")); err != nil {
+		t.Fatalf("after the token expired: %v", err)
+	}
+	for _, s := range src.Stats() {
+		if s.Registry == f.ref(t, "a", "b").Registry && s.TokenRequests != 2 {
+			t.Errorf("stats %+v: want 2 token requests to the registry", s)
+		}
+	}
+}
