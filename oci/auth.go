@@ -140,7 +140,13 @@ func (t *authTracker) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		return t.next.RoundTrip(req)
 	}
-	t.count(req.Host).requests.Add(1)
+	// A redirected request has no Host of its own (net/http sets it on
+	// the first request only): it is counted to the host it goes to.
+	host := req.Host
+	if host == "" {
+		host = req.URL.Host
+	}
+	t.count(host).requests.Add(1)
 	resp, err := t.next.RoundTrip(req)
 	if err != nil || resp.StatusCode != http.StatusUnauthorized {
 		return resp, err

@@ -258,3 +258,72 @@ func TestRemoteRealmOfAnotherRegistry(t *testing.T) {
 		}
 	}
 }
+
+// TestRemoteTokenRedirectPullOnly checks that a token service that
+// redirects is still asked for pull only, and counted as a token request.
+func TestRemoteTokenRedirectPullOnly(t *testing.T) {
+	var scopes []string
+	var mu sync.Mutex
+	var srv *httptest.Server
+	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/token":
+			http.Redirect(w, r, "/token2?"+r.URL.RawQuery, http.StatusTemporaryRedirect)
+			return
+		case "/token2":
+			mu.Lock()
+			scopes = append(scopes, r.URL.Query()["scope"]...)
+			mu.Unlock()
+			json.NewEncoder(w).Encode(map[string]any{"token": "t", "expires_in": 300})
+			return
+		}
+		if r.Header.Get("Authorization") != "Bearer t" {
+			w.Header().Set("Www-Authenticate", fmt.Sprintf(`Bearer realm="%s/token",service="s",scope="repository:app/x:pull,push"`, srv.URL))
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		w.Header().Set("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+		w.Header().Set("Docker-Content-Digest", "sha256:"+strings.Repeat("a", 64))
+		w.Header().Set("Content-Length", "2")
+	}))
+	defer srv.Close()
+	src := oci.NewRemote(oci.RemoteOptions{PlainHTTP: plainHTTP})
+	if _, err := src.Resolve(context.Background(), mustParse(t, strings.TrimPrefix(srv.URL, "http://")+"/app/x:v1")); err != nil {
+		t.Fatal(err)
+	}
+	if len(scopes) == 0 {
+		t.Fatal("no token request reached the redirect target")
+	}
+	for _, s := range scopes {
+		if strings.Contains(s, "push") {
+			t.Errorf("redirected token request asked for %q: keyward asks for pull only", s)
+		}
+	}
+	if st := src.Stats(); len(st) != 1 || st[0].TokenRequests != 2 || st[0].Requests != 2 {
+		t.Errorf("stats %+v, want 2 requests to the registry and 2 token requests (the redirect and its target)", st)
+	}
+}
+
+// TestRemoteStatsRedirect checks that a request the registry redirects
+// (blobs served from storage elsewhere, a moved repository) is counted to
+// the host it went to, not to a registry without a name.
+func TestRemoteStatsRedirect(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v2/app/x/manifests/v1" {
+			http.Redirect(w, r, "/v2/app/x/manifests/moved", http.StatusTemporaryRedirect)
+			return
+		}
+		w.Header().Set("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+		w.Header().Set("Docker-Content-Digest", "sha256:"+strings.Repeat("a", 64))
+		w.Header().Set("Content-Length", "2")
+	}))
+	defer srv.Close()
+	src := oci.NewRemote(oci.RemoteOptions{PlainHTTP: plainHTTP})
+	ref := mustParse(t, strings.TrimPrefix(srv.URL, "http://")+"/app/x:v1")
+	if _, err := src.Resolve(context.Background(), ref); err != nil {
+		t.Fatal(err)
+	}
+	if st := src.Stats(); len(st) != 1 || st[0].Registry != ref.Registry || st[0].Requests != 2 {
+		t.Errorf("stats %+v, want 2 requests to %s", st, ref.Registry)
+	}
+}
