@@ -2,6 +2,7 @@ package registryauth
 
 import (
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -76,3 +77,18 @@ func (e *ConfigError) Error() string {
 }
 
 func (e *ConfigError) Unwrap() error { return e.Err }
+
+// AmbiguousCredentialError refuses a password given for one registry
+// (--username/--password-stdin, or notation's environment variables) when
+// the references name several registries: it would be sent to each.
+type AmbiguousCredentialError struct {
+	// Source names where the password came from.
+	Source string
+	// Hosts are the registries the references name.
+	Hosts []string
+}
+
+func (e *AmbiguousCredentialError) Error() string {
+	return fmt.Sprintf("%s give the password of one registry, but the references name %d registries (%s): it would be sent to each of them; verify one registry's references per run, or keep the credentials in the docker config file or a credential helper (docker login), which gives each registry its own",
+		e.Source, len(e.Hosts), strings.Join(e.Hosts, ", "))
+}

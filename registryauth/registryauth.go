@@ -32,6 +32,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -136,6 +137,17 @@ func New(o Options) (*Resolver, error) {
 			c = auth.Credential{RefreshToken: pass}
 		}
 		r.notation = &c
+	}
+	// One password is one registry's: notation takes one reference per
+	// run, so its --password (or $NOTATION_PASSWORD) never reaches a
+	// second registry. A batch naming several registries would send it to
+	// each of them, a hostile one included.
+	if (r.explicit != nil || r.notation != nil) && len(r.hosts) > 1 {
+		source := "--username and --password-stdin"
+		if r.explicit == nil {
+			source = "$NOTATION_USERNAME and $NOTATION_PASSWORD"
+		}
+		return nil, &AmbiguousCredentialError{Source: source, Hosts: sortedHosts(r.hosts)}
 	}
 	r.configPath = DockerConfigPath(getenv)
 	if r.configPath != "" {
@@ -455,4 +467,13 @@ func (r *Resolver) lookPath(program string) (string, error) {
 		}
 	}
 	return "", exec.ErrNotFound
+}
+
+func sortedHosts(m map[string]bool) []string {
+	hosts := make([]string, 0, len(m))
+	for h := range m {
+		hosts = append(hosts, h)
+	}
+	sort.Strings(hosts)
+	return hosts
 }

@@ -206,3 +206,31 @@ func TestHelperLookupStaysOnPath(t *testing.T) {
 		}
 	}
 }
+
+// TestOnePasswordOneRegistry refuses a command-line or environment
+// password when the references name several registries: it would reach
+// each of them.
+func TestOnePasswordOneRegistry(t *testing.T) {
+	explicit := &auth.Credential{Username: "u", Password: "s3cret"}
+	env := func(k string) string {
+		return map[string]string{"NOTATION_USERNAME": "u", "NOTATION_PASSWORD": "s3cret"}[k]
+	}
+	for name, o := range map[string]registryauth.Options{
+		"explicit":    {Explicit: explicit, Hosts: []string{"a.example", "b.example", "a.example"}},
+		"environment": {Getenv: env, Hosts: []string{"a.example", "b.example"}},
+	} {
+		_, err := registryauth.New(o)
+		var ae *registryauth.AmbiguousCredentialError
+		if !errors.As(err, &ae) || len(ae.Hosts) != 2 || strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	for name, o := range map[string]registryauth.Options{
+		"one registry, twice": {Explicit: explicit, Hosts: []string{"a.example", "a.example"}},
+		"no password":         {Hosts: []string{"a.example", "b.example"}},
+	} {
+		if _, err := registryauth.New(o); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}

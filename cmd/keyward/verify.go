@@ -453,6 +453,10 @@ func (f *verifyFlags) credential(e *env, refs []string) (auth.CredentialFunc, er
 		o.Explicit = &auth.Credential{Username: f.username, Password: password}
 	}
 	r, err := registryauth.New(o)
+	var ambiguous *registryauth.AmbiguousCredentialError
+	if errors.As(err, &ambiguous) {
+		return nil, usageErrorf("%v", err)
+	}
 	if err != nil {
 		return nil, err
 	}

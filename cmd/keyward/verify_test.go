@@ -496,3 +496,15 @@ func TestVerifyCRLBundleFlag(t *testing.T) {
 		t.Errorf("--help: status %d, it does not describe --crl-bundle:\n%s", status, out)
 	}
 }
+
+// TestVerifyPasswordStdinOneRegistry refuses --password-stdin for
+// references naming two registries: the password would reach both.
+func TestVerifyPasswordStdinOneRegistry(t *testing.T) {
+	dir := t.TempDir()
+	p := testpki.WriteFile(t, dir, "p.json", []byte(`{"version":"1.0","trustPolicies":[{"name":"s","registryScopes":["*"],"signatureVerification":{"level":"strict"},"trustStores":["ca:x"],"trustedIdentities":["*"]}]}`), 0o644)
+	status, out, errOut := runVerifyCmd(t, map[string]string{"HOME": dir}, "s3cret-pa55\n",
+		"--policy", p, "--trust-store", dir, "--username", "me", "--password-stdin", "--plain-http", "127.0.0.1:1/app:v1", "127.0.0.1:2/app:v1")
+	if status != exitUsage || !strings.Contains(errOut, "name 2 registries (127.0.0.1:1, 127.0.0.1:2)") || strings.Contains(out+errOut, "s3cret") {
+		t.Errorf("status %d, stderr %q", status, errOut)
+	}
+}
