@@ -44,9 +44,11 @@ type RemoteOptions struct {
 	// DefaultRequestTimeout).
 	RequestTimeout time.Duration
 	// Retries is how often a request that failed with 408, 429, 5xx or
-	// a timeout is retried (default 4); RetryWait is the first wait,
-	// doubled at each retry and capped at 16 times itself (default 250ms).
-	// A Retry-After header from the registry is honoured.
+	// a network timeout is retried (default 4); RetryWait is the first
+	// wait, doubled at each retry and capped at 16 times itself (default
+	// 250ms). A Retry-After header from the registry is honoured. A request
+	// that used up its whole RequestTimeout is not retried: a registry
+	// that slow fails its reference at once.
 	Retries   int
 	RetryWait time.Duration
 	// CacheBytes bounds the envelopes kept to serve again during the run
