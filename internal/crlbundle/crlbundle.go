@@ -32,6 +32,9 @@ const MaxSize = 64 << 20
 // oidDeltaCRLIndicator marks a delta CRL (RFC 5280 5.2.4).
 var oidDeltaCRLIndicator = asn1.ObjectIdentifier{2, 5, 29, 27}
 
+// oidFreshestCRL names the delta CRL of a base CRL (RFC 5280 5.2.6).
+var oidFreshestCRL = asn1.ObjectIdentifier{2, 5, 29, 46}
+
 // oidIssuingDistributionPoint scopes a CRL (RFC 5280 5.2.5).
 var oidIssuingDistributionPoint = asn1.ObjectIdentifier{2, 5, 29, 28}
 
@@ -95,9 +98,11 @@ func (b *Bundle) Len() int { return len(b.crls) }
 // For returns the bundle's CRL for cert, whose issuer is issuer, or nil.
 // A CRL qualifies when it names cert's issuer (RFC 5280 6.3.3 (b)(1)), its
 // signature verifies with issuer's key, it is a complete CRL (delta CRLs
-// are not used), and its IssuingDistributionPoint, if any, has cert in its
-// scope (RFC 5280 6.3.3 (b)(2)). Of those, one that is current at now (NextUpdate set
-// and not passed, the only validity notation-core-go v1.3.0
+// are not used, nor a base CRL that names one in its Freshest CRL
+// extension: the certificate may be revoked in the delta only), and its
+// IssuingDistributionPoint, if any, has cert in its scope (RFC 5280 6.3.3
+// (b)(2)). Of those, one that is current at now (NextUpdate set and not
+// passed, the only validity notation-core-go v1.3.0
 // revocation/internal/crl/crl.go validateCRL checks) is preferred, then
 // the latest ThisUpdate; an expired CRL is still returned when no other
 // qualifies, so that notation-core-go reports it as expired.
@@ -105,7 +110,7 @@ func (b *Bundle) For(cert, issuer *x509.Certificate, now time.Time) *x509.Revoca
 	var best *x509.RevocationList
 	bestCurrent := false
 	for _, c := range b.crls {
-		if !bytes.Equal(c.RawIssuer, cert.RawIssuer) || isDelta(c) || !scopeCovers(c, cert) || c.CheckSignatureFrom(issuer) != nil {
+		if !bytes.Equal(c.RawIssuer, cert.RawIssuer) || hasExtension(c, oidDeltaCRLIndicator) || hasExtension(c, oidFreshestCRL) || !scopeCovers(c, cert) || c.CheckSignatureFrom(issuer) != nil {
 			continue
 		}
 		current := !c.NextUpdate.IsZero() && !now.After(c.NextUpdate)
@@ -182,9 +187,10 @@ func scopeCovers(c *x509.RevocationList, cert *x509.Certificate) bool {
 	return false
 }
 
-func isDelta(c *x509.RevocationList) bool {
+// hasExtension reports whether a CRL carries extension oid.
+func hasExtension(c *x509.RevocationList, oid asn1.ObjectIdentifier) bool {
 	for _, e := range c.Extensions {
-		if e.Id.Equal(oidDeltaCRLIndicator) {
+		if e.Id.Equal(oid) {
 			return true
 		}
 	}

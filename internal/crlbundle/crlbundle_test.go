@@ -219,3 +219,36 @@ func TestForPartitionedCRLs(t *testing.T) {
 		}
 	}
 }
+
+// TestForBaseNamingDelta: a base CRL whose Freshest CRL extension (RFC
+// 5280 5.2.6) names a delta CRL is incomplete alone: a certificate revoked
+// since it was issued is listed in the delta only. The bundle does not
+// combine base and delta CRLs, so such a base CRL does not answer for the
+// certificate (judged then as not in the bundle: unknown offline).
+func TestForBaseNamingDelta(t *testing.T) {
+	root := testpki.Root(t, "crlbundle-fresh-root")
+	inter := root.Intermediate(t, "crlbundle-fresh-inter")
+	leaf := inter.Leaf(t, "crlbundle-fresh-leaf", testpki.WithCRL("http://crl.example/base.crl"))
+	gn, _ := asn1.Marshal(asn1.RawValue{Class: asn1.ClassContextSpecific, Tag: 6, Bytes: []byte("http://crl.example/delta.crl")})
+	full, _ := asn1.Marshal(asn1.RawValue{Class: asn1.ClassContextSpecific, Tag: 0, IsCompound: true, Bytes: gn})
+	name, _ := asn1.Marshal(asn1.RawValue{Class: asn1.ClassContextSpecific, Tag: 0, IsCompound: true, Bytes: full})
+	dp, _ := asn1.Marshal(asn1.RawValue{Class: asn1.ClassUniversal, Tag: asn1.TagSequence, IsCompound: true, Bytes: name})
+	fresh, _ := asn1.Marshal(asn1.RawValue{Class: asn1.ClassUniversal, Tag: asn1.TagSequence, IsCompound: true, Bytes: dp})
+	now := time.Now()
+	tmpl := &x509.RevocationList{Number: big.NewInt(1), ThisUpdate: now.Add(-time.Hour), NextUpdate: now.Add(time.Hour),
+		ExtraExtensions: []pkix.Extension{{Id: asn1.ObjectIdentifier{2, 5, 29, 46}, Value: fresh}}}
+	der, err := x509.CreateRevocationList(rand.Reader, tmpl, inter.Cert, inter.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := crlbundle.Parse(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := b.For(leaf.Cert, inter.Cert, now); c != nil {
+		t.Errorf("For chose base CRL number %d, which names a delta CRL the bundle does not apply", c.Number)
+	}
+	if p := b.Prepare(testpki.Chain(leaf, inter, root), now, true); len(p.Uncovered) != 1 || p.Uncovered[0] != 0 {
+		t.Errorf("offline, the leaf is not listed uncovered: %v", p.Uncovered)
+	}
+}
