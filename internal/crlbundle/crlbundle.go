@@ -166,7 +166,10 @@ func scopeCovers(c *x509.RevocationList, cert *x509.Certificate) bool {
 		(userOnly && cert.IsCA) || (caOnly && !cert.IsCA) {
 		return false
 	}
-	if !hasDP {
+	if !hasDP || len(cert.CRLDistributionPoints) == 0 {
+		// A certificate that names no distribution point is judged
+		// against its issuer's bundled CRL whatever its point (the
+		// bundle is the caller's statement of what is revoked).
 		return true
 	}
 	var full cryptobyte.String

@@ -190,6 +190,7 @@ func TestForPartitionedCRLs(t *testing.T) {
 	root := testpki.Root(t, "crlbundle-idp-root")
 	inter := root.Intermediate(t, "crlbundle-idp-inter")
 	leaf := inter.Leaf(t, "crlbundle-idp-leaf", testpki.WithCRL("http://crl.example/shard-1.crl"))
+	bare := inter.Leaf(t, "crlbundle-idp-bare-leaf")
 	serial := leaf.Cert.SerialNumber
 	shard1 := idpCRL(t, inter, 1, -2*time.Hour, "http://crl.example/shard-1.crl", false, false, serial)
 	shard2 := idpCRL(t, inter, 2, -time.Hour, "http://crl.example/shard-2.crl", false, false)
@@ -217,6 +218,15 @@ func TestForPartitionedCRLs(t *testing.T) {
 		if got != tc.want {
 			t.Errorf("%s: For chose CRL number %d, want %d", tc.name, got, tc.want)
 		}
+	}
+	// A certificate naming no distribution point is judged against a
+	// scoped CRL all the same (only CA and user scopes apply to it).
+	b, err := crlbundle.Parse(pemOf(shard1, caOnly))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := b.For(bare.Cert, inter.Cert, now); c == nil || c.Number.Int64() != 1 {
+		t.Errorf("a leaf without distribution point: For chose %v, want CRL number 1", c)
 	}
 }
 
