@@ -212,6 +212,10 @@ func TestParseErrors(t *testing.T) {
 		{`keyward: subject="C=US"x`, identity.KindSyntax, 23, "space"},
 		{`keyward: subject="a\n"`, identity.KindSyntax, 19, `\\`},
 		{"keyward: oidc.issuer=x san.uri~(unclosed", identity.KindValue, 31, "RE2"},
+		// Unbalanced parentheses would close the anchoring group early:
+		// ^(?:x)|(.*)$ is "^x" or ".*$", which matches any SAN.
+		{"keyward: oidc.issuer=x san.uri~x)|(.*", identity.KindValue, 31, "RE2"},
+		{"keyward: oidc.issuer=x fulcio.build-trigger~push)|(.*", identity.KindValue, 44, "RE2"},
 		{"keyward: oidc.issuer=x san.uri~" + strings.Repeat("a", identity.MaxPatternLen+1), identity.KindTooLong, 31, "shorten"},
 		{"keyward: san.uri=" + strings.Repeat("a", identity.MaxIdentityLen), identity.KindTooLong, 0, "split"},
 		{"keyward: san.uri~https://github\\.com/.*", identity.KindIssuerRequired, 9, "oidc.issuer="},

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"regexp"
+	"regexp/syntax"
 	"strconv"
 	"strings"
 	"unicode"
@@ -263,8 +264,15 @@ func (p *parser) compile(c *Clause, off int, dn DNRules) error {
 		}
 		// Anchored so that a pattern can never match a substring: an
 		// unanchored workflow pattern accepts "...?x=<real identity>"
-		// (formats research B4.1; cosign does not anchor).
-		re, err := regexp.Compile("^(?:" + c.Value + ")$")
+		// (formats research B4.1; cosign does not anchor). The pattern
+		// must parse on its own first: with unbalanced parentheses,
+		// "x)|(.*" would close the anchoring group and compile as
+		// ^(?:x)|(.*)$, which matches anything.
+		_, err := syntax.Parse(c.Value, syntax.Perl)
+		var re *regexp.Regexp
+		if err == nil {
+			re, err = regexp.Compile("^(?:" + c.Value + ")$")
+		}
 		if err != nil {
 			return p.fail(off, KindValue, fmt.Sprintf("the pattern of %s is not an RE2 expression: %v", c.Key, err),
 				"fix the pattern (RE2 syntax, https://github.com/google/re2/wiki/Syntax); it is matched whole, no ^ or $ needed", err)

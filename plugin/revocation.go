@@ -3,6 +3,7 @@ package plugin
 import (
 	"context"
 	"crypto/x509"
+	"encoding/asn1"
 	"errors"
 	"fmt"
 	"net/http"
@@ -15,6 +16,8 @@ import (
 	"github.com/notaryproject/notation-core-go/revocation/result"
 	"github.com/notaryproject/notation-core-go/signature"
 	pfw "github.com/notaryproject/notation-plugin-framework-go/plugin"
+	"golang.org/x/crypto/cryptobyte"
+	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 
 	"github.com/keyward/keyward/internal/bounded"
 	"github.com/keyward/keyward/internal/crlbundle"
@@ -158,8 +161,8 @@ type crlFetcher struct {
 
 var _ corecrl.Fetcher = (*crlFetcher)(nil)
 
-// Fetch returns the CRL at url.
-func (f *crlFetcher) Fetch(ctx context.Context, url string) (*corecrl.Bundle, error) {
+// fetch downloads and parses the CRL at url.
+func (f *crlFetcher) fetch(ctx context.Context, url string) (*x509.RevocationList, error) {
 	if !strings.HasPrefix(url, "http://") && !strings.HasPrefix(url, "https://") {
 		return nil, fmt.Errorf("CRL distribution point %q: only http and https are supported", url)
 	}
@@ -183,5 +186,76 @@ func (f *crlFetcher) Fetch(ctx context.Context, url string) (*corecrl.Bundle, er
 	if err != nil {
 		return nil, fmt.Errorf("CRL %s does not parse: %w", url, err)
 	}
-	return &corecrl.Bundle{BaseCRL: c}, nil
+	return c, nil
+}
+
+// Fetch returns the CRL at url, with the delta CRL its Freshest CRL
+// extension names (RFC 5280 5.2.6): a certificate revoked since the base
+// CRL is listed in the delta only. As notation-core-go v1.3.0
+// revocation/crl/fetcher.go does, the delta's URLs are tried in order and
+// a delta that cannot be fetched fails the whole fetch.
+func (f *crlFetcher) Fetch(ctx context.Context, url string) (*corecrl.Bundle, error) {
+	base, err := f.fetch(ctx, url)
+	if err != nil {
+		return nil, err
+	}
+	b := &corecrl.Bundle{BaseCRL: base}
+	var urls []string
+	for _, e := range base.Extensions {
+		if e.Id.Equal(oidFreshestCRL) {
+			if urls, err = distributionPointURIs(e.Value); err != nil {
+				return nil, fmt.Errorf("CRL %s: its Freshest CRL extension: %w", url, err)
+			}
+		}
+	}
+	for i, u := range urls {
+		if b.DeltaCRL, err = f.fetch(ctx, u); err == nil {
+			break
+		}
+		if i == len(urls)-1 {
+			return nil, fmt.Errorf("delta CRL of %s: %w", url, err)
+		}
+	}
+	return b, nil
+}
+
+// oidFreshestCRL names a CRL's delta CRL (RFC 5280 5.2.6).
+var oidFreshestCRL = asn1.ObjectIdentifier{2, 5, 29, 46}
+
+// distributionPointURIs reads the URIs of the fullName of each
+// DistributionPoint of a CRLDistributionPoints value (RFC 5280 4.2.1.13).
+func distributionPointURIs(der []byte) ([]string, error) {
+	in := cryptobyte.String(der)
+	var seq cryptobyte.String
+	if !in.ReadASN1(&seq, cbasn1.SEQUENCE) || !in.Empty() {
+		return nil, errors.New("not a DER sequence of distribution points")
+	}
+	var urls []string
+	for !seq.Empty() {
+		var dp, name cryptobyte.String
+		var hasName bool
+		if !seq.ReadASN1(&dp, cbasn1.SEQUENCE) ||
+			!dp.ReadOptionalASN1(&name, &hasName, cbasn1.Tag(0).Constructed().ContextSpecific()) {
+			return nil, errors.New("a distribution point is malformed")
+		}
+		if !hasName {
+			continue
+		}
+		var full cryptobyte.String
+		var hasFull bool
+		if !name.ReadOptionalASN1(&full, &hasFull, cbasn1.Tag(0).Constructed().ContextSpecific()) {
+			return nil, errors.New("a distribution point name is malformed")
+		}
+		for hasFull && !full.Empty() {
+			var gn cryptobyte.String
+			var tag cbasn1.Tag
+			if !full.ReadAnyASN1(&gn, &tag) {
+				return nil, errors.New("a distribution point name is malformed")
+			}
+			if tag == cbasn1.Tag(6).ContextSpecific() {
+				urls = append(urls, string(gn))
+			}
+		}
+	}
+	return urls, nil
 }

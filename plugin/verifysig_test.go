@@ -306,3 +306,25 @@ func TestVerificationPluginAttributes(t *testing.T) {
 	wantError(t, perr, plugin.CodeValidation, "verification_plugin=true needs signing_mode=envelope")
 
 }
+
+// TestVerifySignatureDeltaCRL: a certificate revoked only in the delta CRL
+// that its issuer's base CRL names (RFC 5280 5.2.6 Freshest CRL) is
+// revoked, as notation-core-go's own CRL fetcher finds it.
+func TestVerifySignatureDeltaCRL(t *testing.T) {
+	root := testpki.Root(t, "delta root")
+	inter := root.Intermediate(t, "delta intermediate")
+	crlSrv := testpki.StartCRL(t, inter, testpki.CRLWithDelta())
+	good := inter.Leaf(t, "delta good leaf", testpki.WithCRL(crlSrv.URL()))
+	revoked := inter.Leaf(t, "delta revoked leaf", testpki.WithCRL(crlSrv.URL()))
+	crlSrv.RevokeInDelta(revoked.Cert.SerialNumber, time.Now().Add(-time.Minute))
+	for _, tc := range []struct {
+		leaf *testpki.Cert
+		ok   bool
+		why  string
+	}{{good, true, ""}, {revoked, false, "is revoked"}} {
+		resp := verify(t, verifyRequest(testpki.Chain(tc.leaf, inter, root), []string{"*"}, capRevocation))
+		if r := resp.VerificationResults[capRevocation]; r.Success != tc.ok || !strings.Contains(r.Reason, tc.why) {
+			t.Errorf("%s: revocation %+v, want success %v, reason with %q", tc.leaf.Cert.Subject.CommonName, r, tc.ok, tc.why)
+		}
+	}
+}

@@ -14,9 +14,12 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	corecrl "github.com/notaryproject/notation-core-go/revocation/crl"
+	"golang.org/x/crypto/cryptobyte"
+	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 
 	"github.com/keyward/keyward/internal/bounded"
 )
@@ -28,6 +31,12 @@ const MaxSize = 64 << 20
 
 // oidDeltaCRLIndicator marks a delta CRL (RFC 5280 5.2.4).
 var oidDeltaCRLIndicator = asn1.ObjectIdentifier{2, 5, 29, 27}
+
+// oidFreshestCRL names the delta CRL of a base CRL (RFC 5280 5.2.6).
+var oidFreshestCRL = asn1.ObjectIdentifier{2, 5, 29, 46}
+
+// oidIssuingDistributionPoint scopes a CRL (RFC 5280 5.2.5).
+var oidIssuingDistributionPoint = asn1.ObjectIdentifier{2, 5, 29, 28}
 
 // Bundle is the parsed CRLs of a bundle file. It is read-only and safe for
 // concurrent use.
@@ -88,9 +97,12 @@ func (b *Bundle) Len() int { return len(b.crls) }
 
 // For returns the bundle's CRL for cert, whose issuer is issuer, or nil.
 // A CRL qualifies when it names cert's issuer (RFC 5280 6.3.3 (b)(1)), its
-// signature verifies with issuer's key, and it is a complete CRL (delta
-// CRLs are not used). Of those, one that is current at now (NextUpdate set
-// and not passed, the only validity notation-core-go v1.3.0
+// signature verifies with issuer's key, it is a complete CRL (delta CRLs
+// are not used, nor a base CRL that names one in its Freshest CRL
+// extension: the certificate may be revoked in the delta only), and its
+// IssuingDistributionPoint, if any, has cert in its scope (RFC 5280 6.3.3
+// (b)(2)). Of those, one that is current at now (NextUpdate set and not
+// passed, the only validity notation-core-go v1.3.0
 // revocation/internal/crl/crl.go validateCRL checks) is preferred, then
 // the latest ThisUpdate; an expired CRL is still returned when no other
 // qualifies, so that notation-core-go reports it as expired.
@@ -98,7 +110,7 @@ func (b *Bundle) For(cert, issuer *x509.Certificate, now time.Time) *x509.Revoca
 	var best *x509.RevocationList
 	bestCurrent := false
 	for _, c := range b.crls {
-		if !bytes.Equal(c.RawIssuer, cert.RawIssuer) || isDelta(c) || c.CheckSignatureFrom(issuer) != nil {
+		if !bytes.Equal(c.RawIssuer, cert.RawIssuer) || hasExtension(c, oidDeltaCRLIndicator) || hasExtension(c, oidFreshestCRL) || !scopeCovers(c, cert) || c.CheckSignatureFrom(issuer) != nil {
 			continue
 		}
 		current := !c.NextUpdate.IsZero() && !now.After(c.NextUpdate)
@@ -109,9 +121,79 @@ func (b *Bundle) For(cert, issuer *x509.Certificate, now time.Time) *x509.Revoca
 	return best
 }
 
-func isDelta(c *x509.RevocationList) bool {
+// scopeCovers reports whether a CRL's IssuingDistributionPoint (RFC 5280
+// 5.2.5), if any, puts cert in its scope (RFC 5280 6.3.3 (b)(2)): a CA
+// that partitions its CRLs revokes a certificate in one partition only,
+// and notation-core-go v1.3.0 revocation/internal/crl/crl.go ignores the
+// extension because it fetches the certificate's own distribution points,
+// which a bundle does not. A scope keyward cannot read (a relative name,
+// reason partitions, indirect or attribute-certificate CRLs) covers
+// nothing, so the certificate is judged as not in the bundle.
+func scopeCovers(c *x509.RevocationList, cert *x509.Certificate) bool {
+	var ext []byte
+	found := false
 	for _, e := range c.Extensions {
-		if e.Id.Equal(oidDeltaCRLIndicator) {
+		if e.Id.Equal(oidIssuingDistributionPoint) {
+			ext, found = e.Value, true
+		}
+	}
+	if !found {
+		return true
+	}
+	in := cryptobyte.String(ext)
+	var seq, dpName cryptobyte.String
+	var hasDP bool
+	if !in.ReadASN1(&seq, cbasn1.SEQUENCE) || !in.Empty() ||
+		!seq.ReadOptionalASN1(&dpName, &hasDP, cbasn1.Tag(0).Constructed().ContextSpecific()) {
+		return false
+	}
+	flag := func(tag uint8) (bool, bool) {
+		var v cryptobyte.String
+		var present bool
+		if !seq.ReadOptionalASN1(&v, &present, cbasn1.Tag(tag).ContextSpecific()) || (present && len(v) != 1) {
+			return false, false
+		}
+		return present && v[0] != 0, true
+	}
+	userOnly, ok1 := flag(1)
+	caOnly, ok2 := flag(2)
+	var reasons cryptobyte.String
+	var hasReasons bool
+	ok3 := seq.ReadOptionalASN1(&reasons, &hasReasons, cbasn1.Tag(3).ContextSpecific())
+	indirect, ok4 := flag(4)
+	attrOnly, ok5 := flag(5)
+	if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 || !seq.Empty() || hasReasons || indirect || attrOnly ||
+		(userOnly && cert.IsCA) || (caOnly && !cert.IsCA) {
+		return false
+	}
+	if !hasDP || len(cert.CRLDistributionPoints) == 0 {
+		// A certificate that names no distribution point is judged
+		// against its issuer's bundled CRL whatever its point (the
+		// bundle is the caller's statement of what is revoked).
+		return true
+	}
+	var full cryptobyte.String
+	var hasFull bool
+	if !dpName.ReadOptionalASN1(&full, &hasFull, cbasn1.Tag(0).Constructed().ContextSpecific()) || !hasFull {
+		return false
+	}
+	for !full.Empty() {
+		var gn cryptobyte.String
+		var tag cbasn1.Tag
+		if !full.ReadAnyASN1(&gn, &tag) {
+			return false
+		}
+		if tag == cbasn1.Tag(6).ContextSpecific() && slices.Contains(cert.CRLDistributionPoints, string(gn)) {
+			return true
+		}
+	}
+	return false
+}
+
+// hasExtension reports whether a CRL carries extension oid.
+func hasExtension(c *x509.RevocationList, oid asn1.ObjectIdentifier) bool {
+	for _, e := range c.Extensions {
+		if e.Id.Equal(oid) {
 			return true
 		}
 	}

@@ -145,3 +145,120 @@ func TestForAndPrepare(t *testing.T) {
 		t.Error("Fetch of a URL outside the bundle without Next succeeded")
 	}
 }
+
+// idpCRL signs a CRL of issuer carrying an IssuingDistributionPoint
+// (RFC 5280 5.2.5) whose fullName is uri, restricted to CA or user
+// certificates when caOnly or userOnly, that revokes serials.
+func idpCRL(t *testing.T, issuer *testpki.Cert, number int64, this time.Duration, uri string, userOnly, caOnly bool, serials ...*big.Int) []byte {
+	t.Helper()
+	gn, err := asn1.Marshal(asn1.RawValue{Class: asn1.ClassContextSpecific, Tag: 6, Bytes: []byte(uri)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	full, _ := asn1.Marshal(asn1.RawValue{Class: asn1.ClassContextSpecific, Tag: 0, IsCompound: true, Bytes: gn})
+	dp, _ := asn1.Marshal(asn1.RawValue{Class: asn1.ClassContextSpecific, Tag: 0, IsCompound: true, Bytes: full})
+	body := dp
+	if userOnly {
+		b, _ := asn1.Marshal(asn1.RawValue{Class: asn1.ClassContextSpecific, Tag: 1, Bytes: []byte{0xff}})
+		body = append(body, b...)
+	}
+	if caOnly {
+		b, _ := asn1.Marshal(asn1.RawValue{Class: asn1.ClassContextSpecific, Tag: 2, Bytes: []byte{0xff}})
+		body = append(body, b...)
+	}
+	idp, _ := asn1.Marshal(asn1.RawValue{Class: asn1.ClassUniversal, Tag: asn1.TagSequence, IsCompound: true, Bytes: body})
+	now := time.Now()
+	tmpl := &x509.RevocationList{Number: big.NewInt(number), ThisUpdate: now.Add(this), NextUpdate: now.Add(time.Hour),
+		ExtraExtensions: []pkix.Extension{{Id: asn1.ObjectIdentifier{2, 5, 29, 28}, Critical: true, Value: idp}}}
+	for _, s := range serials {
+		tmpl.RevokedCertificateEntries = append(tmpl.RevokedCertificateEntries, x509.RevocationListEntry{SerialNumber: s, RevocationTime: now.Add(-time.Hour)})
+	}
+	der, err := x509.CreateRevocationList(rand.Reader, tmpl, issuer.Cert, issuer.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return der
+}
+
+// TestForPartitionedCRLs: a CA that partitions its CRLs (RFC 5280 5.2.5
+// IssuingDistributionPoint: by distribution point, or CA and user
+// certificates apart) revokes a certificate in one partition only; the
+// newest CRL of the issuer may be another partition, and choosing it would
+// report a revoked certificate good (notation-core-go does not read the
+// extension, it relies on fetching the certificate's own points).
+func TestForPartitionedCRLs(t *testing.T) {
+	root := testpki.Root(t, "crlbundle-idp-root")
+	inter := root.Intermediate(t, "crlbundle-idp-inter")
+	leaf := inter.Leaf(t, "crlbundle-idp-leaf", testpki.WithCRL("http://crl.example/shard-1.crl"))
+	bare := inter.Leaf(t, "crlbundle-idp-bare-leaf")
+	serial := leaf.Cert.SerialNumber
+	shard1 := idpCRL(t, inter, 1, -2*time.Hour, "http://crl.example/shard-1.crl", false, false, serial)
+	shard2 := idpCRL(t, inter, 2, -time.Hour, "http://crl.example/shard-2.crl", false, false)
+	caOnly := idpCRL(t, inter, 3, -time.Minute, "http://crl.example/shard-1.crl", false, true)
+	users := idpCRL(t, inter, 4, -3*time.Hour, "http://crl.example/shard-1.crl", true, false, serial)
+	now := time.Now()
+	for _, tc := range []struct {
+		name string
+		crls [][]byte
+		want int64
+	}{
+		{"the certificate's own shard, not a newer one", [][]byte{shard1, shard2}, 1},
+		{"another shard alone", [][]byte{shard2}, 0},
+		{"user CRL, not a newer CA-only CRL", [][]byte{users, caOnly}, 4},
+		{"CA-only CRL alone", [][]byte{caOnly}, 0},
+	} {
+		b, err := crlbundle.Parse(pemOf(tc.crls...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got int64
+		if c := b.For(leaf.Cert, inter.Cert, now); c != nil {
+			got = c.Number.Int64()
+		}
+		if got != tc.want {
+			t.Errorf("%s: For chose CRL number %d, want %d", tc.name, got, tc.want)
+		}
+	}
+	// A certificate naming no distribution point is judged against a
+	// scoped CRL all the same (only CA and user scopes apply to it).
+	b, err := crlbundle.Parse(pemOf(shard1, caOnly))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := b.For(bare.Cert, inter.Cert, now); c == nil || c.Number.Int64() != 1 {
+		t.Errorf("a leaf without distribution point: For chose %v, want CRL number 1", c)
+	}
+}
+
+// TestForBaseNamingDelta: a base CRL whose Freshest CRL extension (RFC
+// 5280 5.2.6) names a delta CRL is incomplete alone: a certificate revoked
+// since it was issued is listed in the delta only. The bundle does not
+// combine base and delta CRLs, so such a base CRL does not answer for the
+// certificate (judged then as not in the bundle: unknown offline).
+func TestForBaseNamingDelta(t *testing.T) {
+	root := testpki.Root(t, "crlbundle-fresh-root")
+	inter := root.Intermediate(t, "crlbundle-fresh-inter")
+	leaf := inter.Leaf(t, "crlbundle-fresh-leaf", testpki.WithCRL("http://crl.example/base.crl"))
+	gn, _ := asn1.Marshal(asn1.RawValue{Class: asn1.ClassContextSpecific, Tag: 6, Bytes: []byte("http://crl.example/delta.crl")})
+	full, _ := asn1.Marshal(asn1.RawValue{Class: asn1.ClassContextSpecific, Tag: 0, IsCompound: true, Bytes: gn})
+	name, _ := asn1.Marshal(asn1.RawValue{Class: asn1.ClassContextSpecific, Tag: 0, IsCompound: true, Bytes: full})
+	dp, _ := asn1.Marshal(asn1.RawValue{Class: asn1.ClassUniversal, Tag: asn1.TagSequence, IsCompound: true, Bytes: name})
+	fresh, _ := asn1.Marshal(asn1.RawValue{Class: asn1.ClassUniversal, Tag: asn1.TagSequence, IsCompound: true, Bytes: dp})
+	now := time.Now()
+	tmpl := &x509.RevocationList{Number: big.NewInt(1), ThisUpdate: now.Add(-time.Hour), NextUpdate: now.Add(time.Hour),
+		ExtraExtensions: []pkix.Extension{{Id: asn1.ObjectIdentifier{2, 5, 29, 46}, Value: fresh}}}
+	der, err := x509.CreateRevocationList(rand.Reader, tmpl, inter.Cert, inter.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := crlbundle.Parse(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := b.For(leaf.Cert, inter.Cert, now); c != nil {
+		t.Errorf("For chose base CRL number %d, which names a delta CRL the bundle does not apply", c.Number)
+	}
+	if p := b.Prepare(testpki.Chain(leaf, inter, root), now, true); len(p.Uncovered) != 1 || p.Uncovered[0] != 0 {
+		t.Errorf("offline, the leaf is not listed uncovered: %v", p.Uncovered)
+	}
+}
