@@ -316,7 +316,7 @@ func TestLint(t *testing.T) {
 		{"keyward: oidc.issuer=x san.uri~.*acme", []string{identity.LintHostNotLiteral}},
 		{"keyward: oidc.issuer=x san.uri~https://github\\.com/.*", []string{identity.LintAnyPath}},
 		{"keyward: oidc.issuer=x san.uri~(?i)https://github\\.com/acme", []string{identity.LintCaseFold, identity.LintHostNotLiteral}},
-		{"keyward: oidc.issuer=x fulcio.build-trigger~(?i:push)", []string{identity.LintCaseFold}},
+		{"keyward: oidc.issuer=x fulcio.build-trigger~(?i:push)", []string{identity.LintCaseFold, identity.LintIssuerOnly}},
 		{"keyward: san.email=a@b.example", []string{identity.LintNoIssuer}},
 		{"keyward: san.dns=a.example policy=1.2.3", []string{identity.LintNoIssuer}},
 		{"keyward: spki.sha256=" + base64.StdEncoding.EncodeToString(make([]byte, 32)), nil},

@@ -19,6 +19,9 @@ const (
 	// LintNoIssuer: an identity naming SANs without the OIDC issuer that
 	// vouched for them (B4.4).
 	LintNoIssuer = "keyward-no-issuer"
+	// LintIssuerOnly: an identity that names who vouched (oidc.issuer)
+	// but not who signed: every identity of that issuer matches.
+	LintIssuerOnly = "keyward-issuer-only"
 )
 
 // Warning is a lint finding about one identity.
@@ -59,6 +62,11 @@ func (id *Identity) Lint() []Warning {
 					Fix: `spell out the path, e.g. https://github\.com/acme/app/\.github/workflows/release\.yml@refs/tags/v[0-9.]+`})
 			}
 		}
+	}
+	if id.HasIssuer() && !id.namesSigner() {
+		ws = append(ws, Warning{Rule: LintIssuerOnly, Offset: 0,
+			Msg: "the identity names the OIDC issuer but not the signer: every account, repository or workflow that issuer vouches for matches",
+			Fix: `add a clause that names the signer: san.uri (a workflow), san.email, fulcio.source-repository-uri, or a key pin (spki.sha256)`})
 	}
 	if hasSAN && !id.HasIssuer() {
 		ws = append(ws, Warning{Rule: LintNoIssuer, Offset: 0,
@@ -143,4 +151,24 @@ func anyPath(p string) bool {
 	}
 	rest := p[i+3+j+1:]
 	return rest == ".*" || rest == ".+" || rest == "(.*)" || rest == ""
+}
+
+// namesSigner reports whether an identity has a clause that names one
+// signer rather than a class of them: a SAN, a key or certificate pin, a
+// subject, a certificate policy, or a Fulcio field that names a repository,
+// a workflow or a digest (not build-trigger or runner-environment, which
+// many signers share).
+func (id *Identity) namesSigner() bool {
+	for _, c := range id.clauses {
+		switch {
+		case strings.HasPrefix(c.Key, "san."), c.Key == KeySPKISHA256, c.Key == KeyCertSHA256, c.Key == KeySubject, c.Key == KeyPolicy:
+			return true
+		case strings.HasPrefix(c.Key, FulcioKeyPrefix):
+			name := strings.TrimPrefix(c.Key, FulcioKeyPrefix)
+			if strings.HasSuffix(name, "-uri") || strings.Contains(name, "repository") || strings.HasSuffix(name, "-digest") || strings.HasSuffix(name, "-identifier") {
+				return true
+			}
+		}
+	}
+	return false
 }

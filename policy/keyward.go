@@ -24,6 +24,7 @@ const (
 	LintKeywardAnyPath     = "lint-" + identity.LintAnyPath
 	LintKeywardCaseFold    = "lint-" + identity.LintCaseFold
 	LintKeywardNoIssuer    = "lint-" + identity.LintNoIssuer
+	LintKeywardIssuerOnly  = "lint-" + identity.LintIssuerOnly
 )
 
 // SubjectRules returns notation's x509.subject rules (ParseDN, and the

@@ -68,6 +68,7 @@ func TestKeywardLint(t *testing.T) {
 	wants := []struct{ rule, ptr, at string }{
 		{LintKeywardHostPattern, "/trustPolicies/0/trustedIdentities/0", `san.uri~https://github.com`},
 		{LintKeywardAnyPath, "/trustPolicies/0/trustedIdentities/1", `san.uri~https://github\\.com/.*`},
+		{LintKeywardIssuerOnly, "/trustPolicies/0/trustedIdentities/2", `keyward: oidc.issuer=i fulcio`},
 		{LintKeywardCaseFold, "/trustPolicies/0/trustedIdentities/2", `fulcio.build-trigger~`},
 		{LintKeywardNoIssuer, "/trustPolicies/0/trustedIdentities/3", `keyward: san.email`},
 	}

@@ -59,6 +59,7 @@ func LintRules() []LintRuleInfo {
 		{LintKeywardAnyPath, SeverityWarning, "a keyward san.uri pattern that accepts any path on its host"},
 		{LintKeywardCaseFold, SeverityWarning, "a keyward pattern with (?i): case matters in URI paths, e-mail local parts and Fulcio values"},
 		{LintKeywardNoIssuer, SeverityWarning, "a keyward identity naming a SAN without oidc.issuer"},
+		{LintKeywardIssuerOnly, SeverityWarning, "a keyward identity naming the OIDC issuer but no signer (no SAN, repository, workflow or key): every identity of that issuer matches"},
 		{LintPluginIdentityOnly, SeverityInfo, "the trusted identities are all plugin identities: without a verification plugin notation rejects every signature"},
 	}
 }

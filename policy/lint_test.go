@@ -106,7 +106,7 @@ func TestLintFindings(t *testing.T) {
 	}
 	covered := map[string]bool{LintNoSigningStore: true, LintGlobalSkip: true, LintStoreUnusable: true,
 		// keyward_test.go: TestKeywardLint
-		LintKeywardHostPattern: true, LintKeywardAnyPath: true, LintKeywardCaseFold: true, LintKeywardNoIssuer: true}
+		LintKeywardHostPattern: true, LintKeywardAnyPath: true, LintKeywardCaseFold: true, LintKeywardNoIssuer: true, LintKeywardIssuerOnly: true}
 	for _, w := range wants {
 		covered[w.rule] = true
 	}
