@@ -24,3 +24,10 @@ var verifyResultSchema []byte
 // VerifyResultSchema returns a copy of verify-result.schema.json, the JSON
 // Schema (draft 2020-12) of one line of `keyward verify --output json`.
 func VerifyResultSchema() []byte { return bytes.Clone(verifyResultSchema) }
+
+//go:embed serve-config.schema.json
+var serveConfigSchema []byte
+
+// ServeConfigSchema returns a copy of serve-config.schema.json, the JSON
+// Schema (draft 2020-12) of the keyward serve configuration file.
+func ServeConfigSchema() []byte { return bytes.Clone(serveConfigSchema) }
