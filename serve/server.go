@@ -63,10 +63,15 @@ type Options struct {
 // Server is keyward serve: the HTTP API over one [verify.Batch] and a
 // verdict [Cache].
 type Server struct {
-	cfg    *Config
-	log    *slog.Logger
-	batch  *verify.Batch
-	source oci.Source
+	cfg   *Config
+	log   *slog.Logger
+	batch *verify.Batch
+	// source returns the registry client of one verification: an
+	// oci.Remote remembers resolutions (errors included) for its
+	// lifetime, which suits one keyward verify run and not a server, so
+	// each verification and each tag resolution gets its own, over one
+	// shared connection pool.
+	source func() oci.Source
 	certs  *certReloader // nil with plainHTTP
 
 	policyDigest, storeDigest string
@@ -109,7 +114,7 @@ func New(cfg *Config, o Options) (*Server, error) {
 	if s.source, err = newSource(cfg, o); err != nil {
 		return nil, err
 	}
-	s.batch = &verify.Batch{Policy: doc, Verifier: verifier, Source: s.source}
+	s.batch = &verify.Batch{Policy: doc, Verifier: verifier}
 	if cfg.TLS != nil {
 		if s.certs, err = newCertReloader(cfg.TLS.CertFile, cfg.TLS.KeyFile, log); err != nil {
 			return nil, err
@@ -118,9 +123,10 @@ func New(cfg *Config, o Options) (*Server, error) {
 	return s, nil
 }
 
-// newSource is the registry client of the configuration, as keyward verify
-// builds it from its flags.
-func newSource(cfg *Config, o Options) (oci.Source, error) {
+// newSource returns a maker of registry clients of the configuration, as
+// keyward verify builds its one from its flags, sharing one HTTP transport
+// (the settings are those oci.NewRemote gives its own).
+func newSource(cfg *Config, o Options) (func() oci.Source, error) {
 	plain := map[string]bool{}
 	for _, h := range cfg.Registry.PlainHTTPHosts {
 		plain[h] = true
@@ -164,7 +170,20 @@ func newSource(cfg *Config, o Options) (oci.Source, error) {
 		return nil, fmt.Errorf("registry credentials: %w", err)
 	}
 	ro.Credential = res.Credential
-	return oci.NewRemote(ro), nil
+	const conns = 16
+	ro.Transport = &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		TLSClientConfig:       &tls.Config{RootCAs: ro.RootCAs, MinVersion: tls.VersionTLS12},
+		TLSHandshakeTimeout:   10 * time.Second,
+		ResponseHeaderTimeout: ro.RequestTimeout,
+		MaxIdleConns:          conns * 4,
+		MaxIdleConnsPerHost:   conns,
+		MaxConnsPerHost:       conns,
+		IdleConnTimeout:       90 * time.Second,
+		ForceAttemptHTTP2:     true,
+	}
+	return func() oci.Source { return oci.NewRemote(ro) }, nil
 }
 
 // isLocalhost reports hosts notation reaches over plain HTTP without a flag.
@@ -327,11 +346,13 @@ func (s *Server) Verify(ctx context.Context, raw string) (res *verify.ReferenceR
 	sel, err := s.batch.Policy.Select(ref)
 	if err != nil || sel.Statement.SkipsVerification() {
 		// Decided by the policy alone, with no registry request.
-		return s.batch.Verify(ctx, ref)
+		b := *s.batch
+		b.Source = s.source()
+		return b.Verify(ctx, ref)
 	}
 	d := ref.Digest
 	if d == "" {
-		a, err := s.source.Resolve(oci.WithRequestBudget(ctx, verify.RequestBudget(1)), ref)
+		a, err := s.source().Resolve(oci.WithRequestBudget(ctx, verify.RequestBudget(1)), ref)
 		if err != nil {
 			// As verify.Batch reports a reference it cannot resolve.
 			r := failed(verify.ErrorResolve, err)
@@ -345,7 +366,11 @@ func (s *Server) Verify(ctx context.Context, raw string) (res *verify.ReferenceR
 		return failed(verify.ErrorResolve, err)
 	}
 	shared := s.cacheFor(ctx).Do(ctx, s.cacheKey(ref.Scope, d), s.cfg.RequestTimeout,
-		func(ctx context.Context) *verify.ReferenceResult { return s.batch.Verify(ctx, pinned) },
+		func(ctx context.Context) *verify.ReferenceResult {
+			b := *s.batch
+			b.Source = s.source()
+			return b.Verify(ctx, pinned)
+		},
 		func(err error) *verify.ReferenceResult {
 			r := failed(verify.ErrorRetrievalFailed, err)
 			r.Scope = ref.Scope
