@@ -1,7 +1,8 @@
 // Package keyward holds the files of the repository root that programs
 // embed: the trust policy JSON Schema (package policy compiles it and
-// `keyward policy schema` prints it) and the JSON Schema of `keyward verify
-// --output json` lines.
+// `keyward policy schema` prints it), the JSON Schema of `keyward verify
+// --output json` lines, and the JSON Schema of the keyward serve
+// configuration file.
 package keyward
 
 import (

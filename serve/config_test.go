@@ -1,12 +1,15 @@
 package serve
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/keyward/keyward"
 )
 
 func writeConfig(t *testing.T, text string) string {
@@ -106,5 +109,27 @@ func TestLoadConfigErrors(t *testing.T) {
 				t.Errorf("message = %q", msg)
 			}
 		})
+	}
+}
+
+// TestReadmeConfig checks that the configuration shown in README.md is
+// valid, and that the embedded schema is the repository's file.
+func TestReadmeConfig(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(readme), "# serve.yaml")
+	if !ok {
+		t.Fatal("README.md has no serve.yaml example")
+	}
+	_, rest, _ = strings.Cut(rest, "\n") // the rest of the comment line
+	block, _, _ := strings.Cut(rest, "```")
+	if _, err := LoadConfig(writeConfig(t, block)); err != nil {
+		t.Errorf("the README example: %v", err)
+	}
+	root, err := os.ReadFile("../serve-config.schema.json")
+	if err != nil || !bytes.Equal(root, keyward.ServeConfigSchema()) {
+		t.Errorf("embedded schema differs from the repository's file: %v", err)
 	}
 }
