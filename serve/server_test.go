@@ -9,6 +9,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
@@ -50,6 +51,12 @@ type world struct {
 
 func newWorld(t *testing.T) *world {
 	t.Helper()
+	return newWorldOn(t, testenv.StartDistribution(t))
+}
+
+// newWorldOn is newWorld with the registry given.
+func newWorldOn(t *testing.T, reg *testenv.Registry) *world {
+	t.Helper()
 	n := testenv.NewNotation(t)
 	n.InstallPlugin(t, testenv.PluginBinary(t))
 	dir := t.TempDir()
@@ -66,7 +73,7 @@ func newWorld(t *testing.T) *world {
 		chain:  testpki.WriteFile(t, dir, "chain.pem", testpki.CertsPEM(leaf.Cert, root.Cert), 0o644),
 		store:  filepath.Join(n.ConfigDir, "truststore"),
 		policy: testpki.WriteFile(t, dir, "trustpolicy.json", policy, 0o644),
-		reg:    testenv.StartDistribution(t),
+		reg:    reg,
 	}
 }
 
@@ -561,5 +568,48 @@ func TestHTTPSRotation(t *testing.T) {
 	// Plain HTTP is not served on the HTTPS port.
 	if resp, err := http.Get(strings.Replace(base, "https", "http", 1) + "/healthz"); err == nil && resp.StatusCode == http.StatusOK {
 		t.Error("plain HTTP answered on the HTTPS listener")
+	}
+}
+
+// TestRegistryCredentials verifies in a registry that requires basic
+// authentication, with the credentials of the docker config folder that
+// registry.dockerConfig names, and fails closed without them.
+func TestRegistryCredentials(t *testing.T) {
+	const user, password = "keyward", "s3cret-serve-pa55"
+	reg := testenv.StartDistributionWithAuth(t, user, password)
+	w := newWorldOn(t, reg)
+	dockerDir := filepath.Join(w.n.Home, ".docker")
+	dockerConfig, _ := json.Marshal(map[string]any{"auths": map[string]any{
+		reg.Host: map[string]string{"auth": base64.StdEncoding.EncodeToString([]byte(user + ":" + password))}}})
+	if err := os.MkdirAll(dockerDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	testpki.WriteFile(t, dockerDir, "config.json", dockerConfig, 0o600)
+	ref := w.signed(t, "locked/app")
+
+	cfg := w.config(reg.Host)
+	cfg.Registry.DockerConfig = dockerDir
+	s, err := New(cfg, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := s.Verify(context.Background(), ref); !r.Verified {
+		t.Errorf("with the docker config: %+v", r.Error)
+	}
+	s, err = New(w.config(reg.Host), Options{Getenv: func(k string) string {
+		if k == "HOME" {
+			return t.TempDir()
+		}
+		return ""
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := s.Verify(context.Background(), ref)
+	if r.Verified || r.Error == nil || !strings.Contains(r.Error.Message, "no credential is configured") {
+		t.Errorf("without credentials: verified %v, error %+v", r.Verified, r.Error)
+	}
+	if b, _ := json.Marshal(r); bytes.Contains(b, []byte(password)) {
+		t.Error("the password is in a result")
 	}
 }
