@@ -613,3 +613,36 @@ func TestRegistryCredentials(t *testing.T) {
 		t.Error("the password is in a result")
 	}
 }
+
+// TestRegistryCAFile verifies in a registry that serves HTTPS with a
+// certificate of a private CA, trusted through registry.caFile; without it
+// the reference fails closed.
+func TestRegistryCAFile(t *testing.T) {
+	reg := testenv.StartDistributionTLS(t)
+	w := newWorldOn(t, reg)
+	ref, _ := testenv.PushArtifact(t, reg, "private/app")
+	// notation has no CA flag; Go's TLS reads SSL_CERT_FILE.
+	w.n.Env = append(w.n.Env, "SSL_CERT_FILE="+reg.CAFile)
+	w.n.MustRun(t, "sign", "--plugin", "keyward", "--id", w.keyID, "--plugin-config", "cert_chain="+w.chain, ref)
+
+	cfg := w.config()
+	cfg.Registry.CAFile = reg.CAFile
+	s, err := New(cfg, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := s.Verify(context.Background(), ref); !r.Verified {
+		t.Errorf("with registry.caFile: %+v", r.Error)
+	}
+	s, err = New(w.config(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := s.Verify(context.Background(), ref); r.Verified || r.Error == nil || !strings.Contains(r.Error.Message, "does not trust") {
+		t.Errorf("without registry.caFile: verified %v, error %+v", r.Verified, r.Error)
+	}
+	cfg.Registry.CAFile = w.policy // not PEM
+	if _, err := New(cfg, Options{}); err == nil || !strings.Contains(err.Error(), "holds no PEM certificate") {
+		t.Errorf("a CA file without certificates: %v", err)
+	}
+}
