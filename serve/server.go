@@ -84,12 +84,22 @@ type Server struct {
 
 // New loads the default policy set and prepares the registry client; it
 // fails when the trust policy, the certificate or the registry CA file
-// cannot be used.
+// cannot be used. Zero timeouts in cfg mean the defaults; a zero cache
+// configuration keeps no verdict.
 func New(cfg *Config, o Options) (*Server, error) {
 	log := o.Logger
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	c := *cfg
+	// A Config built by hand gets the defaults LoadConfig gives.
+	if c.RequestTimeout <= 0 {
+		c.RequestTimeout = DefaultRequestTimeout
+	}
+	if c.RegistryRequestTimeout <= 0 {
+		c.RegistryRequestTimeout = DefaultRegistryRequestTimeout
+	}
+	cfg = &c
 	s := &Server{cfg: cfg, log: log}
 	data, err := policy.ReadFile(cfg.Policy.TrustPolicy)
 	if err != nil {
@@ -376,12 +386,9 @@ func (s *Server) Verify(ctx context.Context, raw string) (res *verify.ReferenceR
 			r.Scope = ref.Scope
 			return r
 		})
+	// The shared result is read by every caller: only its copy changes.
 	out := *shared
 	out.Reference, out.Tag = raw, ref.Tag
-	if out.Error != nil && !out.Verified {
-		e := *out.Error
-		out.Error = &e
-	}
 	return &out
 }
 
