@@ -14,6 +14,7 @@ require (
 	golang.org/x/mod v0.24.0
 	golang.org/x/sys v0.32.0
 	golang.org/x/term v0.31.0
+	gopkg.in/yaml.v3 v3.0.1
 )
 
 require (
@@ -33,6 +34,6 @@ require (
 	github.com/spf13/pflag v1.0.6 // indirect
 	github.com/veraison/go-cose v1.3.0
 	github.com/x448/float16 v0.8.4 // indirect
-	golang.org/x/sync v0.10.0 // indirect
+	golang.org/x/sync v0.10.0
 	oras.land/oras-go/v2 v2.5.0
 )

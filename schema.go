@@ -1,7 +1,8 @@
 // Package keyward holds the files of the repository root that programs
 // embed: the trust policy JSON Schema (package policy compiles it and
-// `keyward policy schema` prints it) and the JSON Schema of `keyward verify
-// --output json` lines.
+// `keyward policy schema` prints it), the JSON Schema of `keyward verify
+// --output json` lines, and the JSON Schema of the keyward serve
+// configuration file.
 package keyward
 
 import (
@@ -24,3 +25,10 @@ var verifyResultSchema []byte
 // VerifyResultSchema returns a copy of verify-result.schema.json, the JSON
 // Schema (draft 2020-12) of one line of `keyward verify --output json`.
 func VerifyResultSchema() []byte { return bytes.Clone(verifyResultSchema) }
+
+//go:embed serve-config.schema.json
+var serveConfigSchema []byte
+
+// ServeConfigSchema returns a copy of serve-config.schema.json, the JSON
+// Schema (draft 2020-12) of the keyward serve configuration file.
+func ServeConfigSchema() []byte { return bytes.Clone(serveConfigSchema) }

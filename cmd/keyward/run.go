@@ -55,7 +55,12 @@ func usageErrorf(format string, args ...any) error {
 // process at once. Either way the status is 130 for SIGINT and 143 for
 // SIGTERM, as shells report a process the signal killed.
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
-	sigs := interrupt.Notify(context.Background(), interrupt.DefaultGrace, func(sig os.Signal) {
+	grace := interrupt.DefaultGrace
+	if len(args) > 0 && args[0] == "serve" {
+		// A server drains the requests in flight before it stops.
+		grace = serveGrace
+	}
+	sigs := interrupt.Notify(context.Background(), grace, func(sig os.Signal) {
 		fmt.Fprintf(stderr, "Error: %s\n", interruptedMessage(sig, false))
 		os.Exit(interrupt.Status(sig))
 	})
@@ -107,7 +112,8 @@ Its companion, the notation-keyward plugin, signs with keys kept outside
 notation: PEM files and PKCS#11 tokens.
 
 Every command stops on SIGINT or SIGTERM: at once if it can, else 2 s
-later or at a second signal. It then exits with status 130 (SIGINT) or
+later (keyward serve: once the requests in flight are answered, at most
+40 s) or at a second signal. It then exits with status 130 (SIGINT) or
 143 (SIGTERM).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -120,6 +126,7 @@ later or at a second signal. It then exits with status 130 (SIGINT) or
 		newKeysCommand(e),
 		newPolicyCommand(e),
 		newVerifyCommand(e),
+		newServeCommand(e),
 	)
 	return root
 }
