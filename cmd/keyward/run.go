@@ -72,6 +72,13 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(s
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	err := root.ExecuteContext(sigs.Context())
+	if sig := sigs.Signal(); sig != nil && err == nil && len(args) > 0 && args[0] == "serve" {
+		// SIGTERM is how a server is asked to stop (Kubernetes sends it
+		// before every pod deletion): a server that drained its requests
+		// and returned has done what it was asked.
+		fmt.Fprintf(stderr, "keyward serve: stopped on %s after answering the requests in flight\n", interrupt.Name(sig))
+		return exitOK
+	}
 	if sig := sigs.Signal(); sig != nil {
 		fmt.Fprintf(stderr, "Error: %s\n", interruptedMessage(sig, true))
 		return interrupt.Status(sig)
@@ -112,9 +119,10 @@ Its companion, the notation-keyward plugin, signs with keys kept outside
 notation: PEM files and PKCS#11 tokens.
 
 Every command stops on SIGINT or SIGTERM: at once if it can, else 2 s
-later (keyward serve: once the requests in flight are answered, at most
-40 s) or at a second signal. It then exits with status 130 (SIGINT) or
-143 (SIGTERM).`,
+later, or at a second signal. It then exits with status 130 (SIGINT) or
+143 (SIGTERM). keyward serve stops once the requests in flight are
+answered (at most 40 s) and then exits 0; 130 or 143 only when it had to
+be cut off.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Version:       version.String(),

@@ -106,8 +106,8 @@ func TestServeProcess(t *testing.T) {
 	go func() { done <- cmd.Wait() }()
 	select {
 	case <-done:
-		if code := cmd.ProcessState.ExitCode(); code != 143 {
-			t.Errorf("exit status %d after SIGTERM, want 143\n%s", code, stderr.String())
+		if code := cmd.ProcessState.ExitCode(); code != 0 || !strings.Contains(stderr.String(), "stopped on SIGTERM") {
+			t.Errorf("exit status %d after SIGTERM and a clean drain, want 0\n%s", code, stderr.String())
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("keyward serve did not stop on SIGTERM")
