@@ -20,6 +20,7 @@ import (
 	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 
 	"github.com/keyward/keyward/internal/bounded"
+	"github.com/keyward/keyward/internal/chainrevocation"
 	"github.com/keyward/keyward/internal/crlbundle"
 )
 
@@ -113,42 +114,26 @@ func (p *Plugin) revocation(ctx context.Context, req *pfw.VerifySignatureRequest
 }
 
 // revocationResult combines per-certificate results as notation-go v1.3.2
-// does (verifier.revocationFinalResult): revoked if any is, else unknown
-// if any is, else good; the reason names the certificate nearest the leaf.
+// does (internal/chainrevocation): revoked if any is, else unknown if any
+// is, else good; the reason names the certificate nearest the leaf.
 func revocationResult(results []*result.CertRevocationResult, chain []*x509.Certificate) *pfw.VerificationResult {
-	if len(results) != len(chain) {
-		return &pfw.VerificationResult{Reason: fmt.Sprintf("unable to check revocation status: %d results for %d certificates", len(results), len(chain))}
-	}
-	var revoked, unknown string
-	var notes []string
-	for i := len(chain) - 1; i >= 0; i-- {
-		r := results[i]
-		if r == nil {
-			unknown = chain[i].Subject.String()
-			continue
-		}
-		for _, s := range r.ServerResults {
-			if s != nil && s.Error != nil {
-				notes = append(notes, fmt.Sprintf("%s %s: %v", s.RevocationMethod, s.Server, s.Error))
-			}
-		}
-		switch r.Result {
-		case result.ResultOK, result.ResultNonRevokable:
-		case result.ResultRevoked:
-			revoked = chain[i].Subject.String()
-		default:
-			unknown = chain[i].Subject.String()
-		}
+	v, err := chainrevocation.Combine(results, chain)
+	if err != nil {
+		return &pfw.VerificationResult{Reason: fmt.Sprintf("unable to check revocation status: %v", err)}
 	}
 	detail := ""
-	if len(notes) > 0 {
+	if len(v.Notes) > 0 {
+		notes := make([]string, len(v.Notes))
+		for i, n := range v.Notes {
+			notes[i] = fmt.Sprintf("%s %s: %v", n.Method, n.Server, n.Err)
+		}
 		detail = " (" + strings.Join(notes, "; ") + ")"
 	}
-	switch {
-	case revoked != "":
-		return &pfw.VerificationResult{Reason: fmt.Sprintf("signing certificate with subject %q is revoked%s", revoked, detail)}
-	case unknown != "":
-		return &pfw.VerificationResult{Reason: fmt.Sprintf("signing certificate with subject %q revocation status is unknown%s", unknown, detail)}
+	switch v.Result {
+	case result.ResultRevoked:
+		return &pfw.VerificationResult{Reason: fmt.Sprintf("signing certificate with subject %q is revoked%s", v.Subject, detail)}
+	case result.ResultUnknown:
+		return &pfw.VerificationResult{Reason: fmt.Sprintf("signing certificate with subject %q revocation status is unknown%s", v.Subject, detail)}
 	}
 	return &pfw.VerificationResult{Success: true}
 }

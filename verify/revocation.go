@@ -18,6 +18,7 @@ import (
 	"github.com/notaryproject/notation-core-go/signature"
 	pfw "github.com/notaryproject/notation-plugin-framework-go/plugin"
 
+	"github.com/keyward/keyward/internal/chainrevocation"
 	"github.com/keyward/keyward/internal/crlbundle"
 	"github.com/keyward/keyward/policy"
 )
@@ -107,50 +108,28 @@ func (v *Verifier) chainRevocation(ctx context.Context, p purpose.Purpose, chain
 }
 
 // revocationVerdict combines the results of a chain as notation-go does
-// (verifier.revocationFinalResult): good (OK or non-revocable) only if
-// every certificate is; else revoked if any is, naming the revoked
-// certificate nearest the leaf; else unknown, naming the undetermined
-// certificate nearest the leaf. detail lists what each responder said.
+// (internal/chainrevocation): good only if every certificate is; else
+// revoked, naming the revoked certificate nearest the leaf; else unknown,
+// naming the undetermined certificate nearest the leaf. detail lists what
+// each responder said.
 func revocationVerdict(results []*result.CertRevocationResult, chain []*x509.Certificate) (result.Result, string, error) {
-	if len(results) != len(chain) || len(chain) == 0 {
+	v, err := chainrevocation.Combine(results, chain)
+	if err != nil {
 		subject := ""
 		if len(chain) > 0 {
 			subject = chain[0].Subject.String()
 		}
-		return result.ResultUnknown, subject, fmt.Errorf("%d revocation results for %d certificates", len(results), len(chain))
-	}
-	var revoked, unknown string
-	var notes []string
-	for i := len(chain) - 1; i >= 0; i-- {
-		r := results[i]
-		if r == nil {
-			unknown = chain[i].Subject.String()
-			continue
-		}
-		for _, s := range r.ServerResults {
-			if s != nil && s.Error != nil {
-				notes = append(notes, fmt.Sprintf("certificate #%d %q: %s %s: %v", i+1, chain[i].Subject.String(), s.RevocationMethod, s.Server, s.Error))
-			}
-		}
-		switch r.Result {
-		case result.ResultOK, result.ResultNonRevokable:
-		case result.ResultRevoked:
-			revoked = chain[i].Subject.String()
-		default:
-			unknown = chain[i].Subject.String()
-		}
+		return result.ResultUnknown, subject, err
 	}
 	var detail error
-	if len(notes) > 0 {
+	if len(v.Notes) > 0 {
+		notes := make([]string, len(v.Notes))
+		for i, n := range v.Notes {
+			notes[i] = fmt.Sprintf("certificate #%d %q: %s %s: %v", n.Index+1, n.Subject, n.Method, n.Server, n.Err)
+		}
 		detail = errors.New(strings.Join(notes, "; "))
 	}
-	switch {
-	case revoked != "":
-		return result.ResultRevoked, revoked, detail
-	case unknown != "":
-		return result.ResultUnknown, unknown, detail
-	}
-	return result.ResultOK, "", nil
+	return v.Result, v.Subject, detail
 }
 
 // offlineRevocation judges a chain from the Verifier's CRL bundle alone
