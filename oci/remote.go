@@ -2,7 +2,6 @@ package oci
 
 import (
 	"context"
-	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -84,28 +83,10 @@ var _ Source = (*Remote)(nil)
 
 // NewRemote returns a Remote. It makes no request until used.
 func NewRemote(o RemoteOptions) *Remote {
-	timeout := o.RequestTimeout
-	if timeout <= 0 {
-		timeout = DefaultRequestTimeout
-	}
+	timeout := o.requestTimeout()
 	base := o.Transport
 	if base == nil {
-		conns := o.MaxConnsPerHost
-		if conns <= 0 {
-			conns = 16
-		}
-		base = &http.Transport{
-			Proxy:                 http.ProxyFromEnvironment,
-			DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-			TLSClientConfig:       &tls.Config{RootCAs: o.RootCAs, MinVersion: tls.VersionTLS12},
-			TLSHandshakeTimeout:   10 * time.Second,
-			ResponseHeaderTimeout: timeout,
-			MaxIdleConns:          conns * 4,
-			MaxIdleConnsPerHost:   conns,
-			MaxConnsPerHost:       conns,
-			IdleConnTimeout:       90 * time.Second,
-			ForceAttemptHTTP2:     true,
-		}
+		base = NewTransport(o)
 	}
 	retries, wait := o.Retries, o.RetryWait
 	if retries <= 0 {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -42,8 +41,6 @@ const (
 	// referenceConcurrency is how many references of one request are
 	// verified at once.
 	referenceConcurrency = 16
-	// maxCAFile bounds registry.caFile.
-	maxCAFile = 4 << 20
 	// maxTrustStoreFile bounds each file hashed for the trust store digest.
 	maxTrustStoreFile = 16 << 20
 )
@@ -135,28 +132,24 @@ func New(cfg *Config, o Options) (*Server, error) {
 
 // newSource returns a maker of registry clients of the configuration, as
 // keyward verify builds its one from its flags, sharing one HTTP transport
-// (the settings are those oci.NewRemote gives its own).
+// (oci.NewTransport, the one oci.NewRemote builds for itself).
 func newSource(cfg *Config, o Options) (func() oci.Source, error) {
 	plain := map[string]bool{}
 	for _, h := range cfg.Registry.PlainHTTPHosts {
 		plain[h] = true
 	}
 	ro := oci.RemoteOptions{
-		PlainHTTP:      func(host string) bool { return plain[host] || isLocalhost(host) },
+		PlainHTTP:      func(host string) bool { return plain[host] || oci.IsLocalhost(host) },
 		UserAgent:      "keyward/" + version.Version,
 		RequestTimeout: cfg.RegistryRequestTimeout,
 	}
 	if cfg.Registry.CAFile != "" {
-		pool, err := x509.SystemCertPool()
-		if err != nil {
-			pool = x509.NewCertPool()
-		}
-		pem, err := bounded.ReadFile(cfg.Registry.CAFile, maxCAFile, "registry.caFile "+cfg.Registry.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("registry.caFile: %w", err)
-		}
-		if !pool.AppendCertsFromPEM(pem) {
+		pool, err := oci.RootCAsWithFile(cfg.Registry.CAFile)
+		switch {
+		case errors.Is(err, oci.ErrNoCertificate):
 			return nil, fmt.Errorf("registry.caFile %s holds no PEM certificate: give a file of PEM CA certificates", cfg.Registry.CAFile)
+		case err != nil:
+			return nil, fmt.Errorf("registry.caFile: %w", err)
 		}
 		ro.RootCAs = pool
 	}
@@ -180,29 +173,8 @@ func newSource(cfg *Config, o Options) (func() oci.Source, error) {
 		return nil, fmt.Errorf("registry credentials: %w", err)
 	}
 	ro.Credential = res.Credential
-	const conns = 16
-	ro.Transport = &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		TLSClientConfig:       &tls.Config{RootCAs: ro.RootCAs, MinVersion: tls.VersionTLS12},
-		TLSHandshakeTimeout:   10 * time.Second,
-		ResponseHeaderTimeout: ro.RequestTimeout,
-		MaxIdleConns:          conns * 4,
-		MaxIdleConnsPerHost:   conns,
-		MaxConnsPerHost:       conns,
-		IdleConnTimeout:       90 * time.Second,
-		ForceAttemptHTTP2:     true,
-	}
+	ro.Transport = oci.NewTransport(ro)
 	return func() oci.Source { return oci.NewRemote(ro) }, nil
-}
-
-// isLocalhost reports hosts notation reaches over plain HTTP without a flag.
-func isLocalhost(host string) bool {
-	h, _, err := net.SplitHostPort(host)
-	if err != nil {
-		h = host
-	}
-	return h == "localhost"
 }
 
 // treeDigest hashes the names and contents of the regular files under dir,

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -228,8 +227,6 @@ func checkCRLBundle(path string) error {
 const (
 	// maxReferencesFile bounds --from-file.
 	maxReferencesFile = 16 << 20
-	// maxCAFile bounds --ca-file.
-	maxCAFile = 4 << 20
 	// maxPassword bounds the password read by --password-stdin; registry
 	// tokens (ACR refresh tokens, ECR passwords) are a few KiB.
 	maxPassword = 64 << 10
@@ -272,15 +269,6 @@ func readReferences(e *env, path string) ([]string, error) {
 		return nil, usageErrorf("--from-file %s: %v", path, err)
 	}
 	return refs, nil
-}
-
-// isLocalhost reports hosts notation reaches over plain HTTP without a flag.
-func isLocalhost(host string) bool {
-	h := host
-	if i := strings.LastIndex(host, ":"); i >= 0 && !strings.Contains(host[i:], "]") {
-		h = host[:i]
-	}
-	return h == "localhost"
 }
 
 func runVerify(ctx context.Context, e *env, f *verifyFlags, args []string) error {
@@ -392,23 +380,19 @@ func (f *verifyFlags) source(e *env, refs []string) (oci.Source, error) {
 	}
 	o := oci.RemoteOptions{
 		PlainHTTP: func(host string) bool {
-			return f.plainHTTP || f.insecureRegistry[host] || isLocalhost(host)
+			return f.plainHTTP || f.insecureRegistry[host] || oci.IsLocalhost(host)
 		},
 		UserAgent:       "keyward/" + version.Version,
 		MaxConnsPerHost: f.concurrency,
 		RequestTimeout:  f.requestTimeout,
 	}
 	if f.caFile != "" {
-		pool, err := x509.SystemCertPool()
-		if err != nil {
-			pool = x509.NewCertPool()
-		}
-		pem, err := bounded.ReadFile(f.caFile, maxCAFile, "--ca-file "+f.caFile)
-		if err != nil {
-			return nil, usageErrorf("--ca-file: %v", err)
-		}
-		if !pool.AppendCertsFromPEM(pem) {
+		pool, err := oci.RootCAsWithFile(f.caFile)
+		switch {
+		case errors.Is(err, oci.ErrNoCertificate):
 			return nil, usageErrorf("--ca-file %s holds no PEM certificate", f.caFile)
+		case err != nil:
+			return nil, usageErrorf("--ca-file: %v", err)
 		}
 		o.RootCAs = pool
 	}
