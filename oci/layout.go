@@ -252,24 +252,17 @@ func (l *layout) blob(d ocispec.Descriptor, limit int64) ([]byte, error) {
 	return readVerified(f, d, limit)
 }
 
-// open opens a regular file of the layout without blocking.
+// open opens a regular file of the layout without blocking
+// (internal/bounded.OpenRegularIn).
 func (l *layout) open(name string) (*os.File, error) {
-	fi, err := l.root.Stat(name)
-	if err != nil {
-		return nil, err
-	}
-	if !fi.Mode().IsRegular() {
+	f, _, err := bounded.OpenRegularIn(l.root, name)
+	switch {
+	case errors.Is(err, bounded.ErrNotRegular):
 		return nil, fmt.Errorf("%s is not a regular file", name)
-	}
-	f, err := l.root.OpenFile(name, os.O_RDONLY|nonBlock, 0)
-	if err != nil {
-		return nil, err
-	}
-	if fi2, err := f.Stat(); err != nil || !os.SameFile(fi, fi2) {
-		f.Close()
+	case errors.Is(err, bounded.ErrChanged):
 		return nil, fmt.Errorf("%s changed while it was opened", name)
 	}
-	return f, nil
+	return f, err
 }
 
 // resolve finds a tag or digest as oras-go's oci store does: a tag or an

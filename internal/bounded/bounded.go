@@ -122,14 +122,24 @@ var ErrChanged = errors.New("changed while it was opened")
 // examined. Errors wrap fs.ErrNotExist, fs.ErrPermission, [ErrNotRegular]
 // or [ErrChanged].
 func OpenRegular(path string) (*os.File, fs.FileInfo, error) {
-	fi, err := os.Stat(path)
+	return openRegular(path, os.Stat, os.OpenFile)
+}
+
+// OpenRegularIn is [OpenRegular] for name inside root: symbolic links may
+// not lead out of root (os.Root's rule), and the file must be regular.
+func OpenRegularIn(root *os.Root, name string) (*os.File, fs.FileInfo, error) {
+	return openRegular(name, root.Stat, root.OpenFile)
+}
+
+func openRegular(path string, stat func(string) (fs.FileInfo, error), open func(string, int, fs.FileMode) (*os.File, error)) (*os.File, fs.FileInfo, error) {
+	fi, err := stat(path)
 	if err != nil {
 		return nil, nil, err
 	}
 	if !fi.Mode().IsRegular() {
 		return nil, nil, &fs.PathError{Op: "open", Path: path, Err: ErrNotRegular}
 	}
-	f, err := os.OpenFile(path, os.O_RDONLY|nonBlock, 0)
+	f, err := open(path, os.O_RDONLY|nonBlock, 0)
 	if err != nil {
 		return nil, nil, err
 	}

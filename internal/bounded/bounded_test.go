@@ -158,3 +158,38 @@ func TestReadUpTo(t *testing.T) {
 		t.Errorf("failing reader: err = %v, want %v", err, boom)
 	}
 }
+
+// TestOpenRegularIn opens regular files inside a root, and refuses a FIFO
+// and a symbolic link that leads out of it.
+func TestOpenRegularIn(t *testing.T) {
+	dir := t.TempDir()
+	outside := filepath.Join(t.TempDir(), "outside")
+	if err := os.WriteFile(outside, []byte("secret"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "in"), []byte("data"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, filepath.Join(dir, "escape")); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(filepath.Join(dir, "fifo"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+	f, _, err := OpenRegularIn(root, "in")
+	if err != nil {
+		t.Fatalf("regular file: %v", err)
+	}
+	f.Close()
+	if _, _, err := OpenRegularIn(root, "fifo"); !errors.Is(err, ErrNotRegular) {
+		t.Errorf("fifo: %v", err)
+	}
+	if _, _, err := OpenRegularIn(root, "escape"); err == nil {
+		t.Error("a symbolic link out of the root was opened")
+	}
+}
