@@ -31,7 +31,6 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -88,19 +87,7 @@ func newFixture(b *testing.B) *fixture {
 	root := testpki.Root(b, "bench verify root")
 	leaf := root.Leaf(b, "bench verify signer")
 	d := b.TempDir()
-	keys := map[string]any{"default": "bench", "keys": []map[string]string{{
-		"name":     "bench",
-		"keyPath":  testpki.WriteFile(b, d, "bench.key", testpki.KeyPEM(b, leaf.Key), 0o600),
-		"certPath": testpki.WriteFile(b, d, "bench.crt", testpki.CertsPEM(leaf.Cert, root.Cert), 0o644),
-	}}}
-	data, err := json.Marshal(keys)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := os.MkdirAll(f.n.ConfigDir, 0o700); err != nil {
-		b.Fatal(err)
-	}
-	testpki.WriteFile(b, f.n.ConfigDir, "signingkeys.json", data, 0o600)
+	f.n.AddLocalKey(b, "bench", leaf, root)
 	f.n.AddTrustStore(b, "ca", "bench", root.Cert)
 	f.n.SetTrustPolicy(b, []byte(policyJSON))
 	f.policy = testpki.WriteFile(b, d, "policy.json", []byte(policyJSON), 0o644)

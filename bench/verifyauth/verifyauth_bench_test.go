@@ -58,19 +58,7 @@ func newSetup(b *testing.B) *setup {
 	root := testpki.Root(b, "bench auth root")
 	leaf := root.Leaf(b, "bench auth signer")
 	d := b.TempDir()
-	keys := map[string]any{"default": "bench", "keys": []map[string]string{{
-		"name":     "bench",
-		"keyPath":  testpki.WriteFile(b, d, "bench.key", testpki.KeyPEM(b, leaf.Key), 0o600),
-		"certPath": testpki.WriteFile(b, d, "bench.crt", testpki.CertsPEM(leaf.Cert, root.Cert), 0o644),
-	}}}
-	data, err := json.Marshal(keys)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := os.MkdirAll(s.n.ConfigDir, 0o700); err != nil {
-		b.Fatal(err)
-	}
-	testpki.WriteFile(b, s.n.ConfigDir, "signingkeys.json", data, 0o600)
+	s.n.AddLocalKey(b, "bench", leaf, root)
 	s.n.AddTrustStore(b, "ca", "bench", root.Cert)
 	s.n.SetTrustPolicy(b, []byte(policyJSON))
 	s.policy = testpki.WriteFile(b, d, "policy.json", []byte(policyJSON), 0o644)

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
+	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"io"
@@ -14,6 +15,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/keyward/keyward/internal/testpki"
 	"time"
 )
 
@@ -35,7 +38,8 @@ type Notation struct {
 	ConfigDir string   // $XDG_CONFIG_HOME/notation: signingkeys.json, localkeys/, plugins/, truststore/, trustpolicy.json
 	Env       []string // environment of the notation processes; tests may append to it
 
-	isolation []string // HOME, XDG_CONFIG_HOME and XDG_CACHE_HOME, re-asserted by Run
+	isolation []string            // HOME, XDG_CONFIG_HOME and XDG_CACHE_HOME, re-asserted by Run
+	localKeys []map[string]string // signingkeys.json's keys, in the order added
 }
 
 // NewNotation returns an isolated notation v1.3.2 from scripts/tools.sh.
@@ -176,6 +180,27 @@ func (n *Notation) AddTrustStore(t testing.TB, storeType, name string, certs ...
 			t.Fatalf("testenv: %v", err)
 		}
 	}
+}
+
+// AddLocalKey gives notation a local signing key named name: leaf's key
+// and its chain (leaf first, then cas) under ConfigDir/localkeys, listed in
+// ConfigDir/signingkeys.json. The first key added is the default.
+func (n *Notation) AddLocalKey(t testing.TB, name string, leaf *testpki.Cert, cas ...*testpki.Cert) {
+	t.Helper()
+	dir := filepath.Join(n.ConfigDir, "localkeys")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	n.localKeys = append(n.localKeys, map[string]string{
+		"name":     name,
+		"keyPath":  testpki.WriteFile(t, dir, name+".key", testpki.KeyPEM(t, leaf.Key), 0o600),
+		"certPath": testpki.WriteFile(t, dir, name+".crt", testpki.CertsPEM(testpki.Chain(append([]*testpki.Cert{leaf}, cas...)...)...), 0o644),
+	})
+	b, err := json.Marshal(map[string]any{"default": n.localKeys[0]["name"], "keys": n.localKeys})
+	if err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	testpki.WriteFile(t, n.ConfigDir, "signingkeys.json", b, 0o600)
 }
 
 // SetTrustPolicy writes policy, unchecked, as ConfigDir/trustpolicy.json,

@@ -19,34 +19,13 @@ import (
 
 // env is one notation home with local signing keys and OCI layouts.
 type env struct {
-	n    *testenv.Notation
-	dir  string
-	keys []map[string]string
+	n   *testenv.Notation
+	dir string
 }
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	return &env{n: testenv.NewNotation(t), dir: t.TempDir()}
-}
-
-// addKey writes leaf's key and chain (leaf first, root last) and registers
-// them in signingkeys.json under name.
-func (e *env) addKey(t *testing.T, name string, leaf *testpki.Cert, cas ...*testpki.Cert) {
-	t.Helper()
-	chain := append([]*testpki.Cert{leaf}, cas...)
-	e.keys = append(e.keys, map[string]string{
-		"name":     name,
-		"keyPath":  testpki.WriteFile(t, e.dir, name+".key", testpki.KeyPEM(t, leaf.Key), 0o600),
-		"certPath": testpki.WriteFile(t, e.dir, name+".crt", testpki.CertsPEM(testpki.Chain(chain...)...), 0o644),
-	})
-	b, err := json.Marshal(map[string]any{"default": e.keys[0]["name"], "keys": e.keys})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.MkdirAll(e.n.ConfigDir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	testpki.WriteFile(t, e.n.ConfigDir, "signingkeys.json", b, 0o644)
 }
 
 // artifact makes a fresh OCI layout and returns its reference.
@@ -132,7 +111,7 @@ func TestOCSP(t *testing.T) {
 	leaf := root.Leaf(t, "e2e ocsp leaf", testpki.WithOCSP(o.URL()))
 	e := newEnv(t)
 	e.n.AddTrustStore(t, "ca", "e2e", root.Cert)
-	e.addKey(t, "k", leaf, root)
+	e.n.AddLocalKey(t, "k", leaf, root)
 	e.policy(t, "strict", "")
 	ref := e.artifact(t)
 	e.sign(t, "k", ref)
@@ -173,8 +152,8 @@ func TestCRL(t *testing.T) {
 
 	e := newEnv(t)
 	e.n.AddTrustStore(t, "ca", "e2e", root.Cert)
-	e.addKey(t, "good", good, root)
-	e.addKey(t, "revoked", revoked, root)
+	e.n.AddLocalKey(t, "good", good, root)
+	e.n.AddLocalKey(t, "revoked", revoked, root)
 	e.policy(t, "strict", "")
 	goodRef, revokedRef := e.artifact(t), e.artifact(t)
 	e.sign(t, "good", goodRef)
@@ -246,7 +225,7 @@ func TestOCSPFallbackToCRL(t *testing.T) {
 	leaf := root.Leaf(t, "e2e fallback leaf", testpki.WithOCSP(o.URL()), testpki.WithCRL(c.URL()))
 	e := newEnv(t)
 	e.n.AddTrustStore(t, "ca", "e2e", root.Cert)
-	e.addKey(t, "k", leaf, root)
+	e.n.AddLocalKey(t, "k", leaf, root)
 	e.policy(t, "strict", "")
 	ref := e.artifact(t)
 	e.sign(t, "k", ref)
@@ -281,7 +260,7 @@ func TestTimestamp(t *testing.T) {
 	e := newEnv(t)
 	e.n.AddTrustStore(t, "ca", "e2e", root.Cert)
 	e.n.AddTrustStore(t, "tsa", "e2e", tsa.Root().Cert, late.Root().Cert)
-	e.addKey(t, "k", leaf, root)
+	e.n.AddLocalKey(t, "k", leaf, root)
 	rootPEM := func(a *testpki.TSA) string {
 		return testpki.WriteFile(t, e.dir, a.Leaf().Cert.SerialNumber.String()+".pem", testpki.CertsPEM(a.Root().Cert), 0o644)
 	}
