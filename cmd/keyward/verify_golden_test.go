@@ -27,16 +27,7 @@ func TestVerifyGoldens(t *testing.T) {
 	layout, digest := testenv.NewOCILayout(t, filepath.Join(t.TempDir(), "layout"))
 	w.sign(t, "--oci-layout", layout+"@"+digest)
 	olareg, dist := testenv.StartOlareg(t), testenv.StartDistribution(t)
-	var signed []string
-	for _, reg := range []*testenv.Registry{olareg, dist} {
-		ref, _ := testenv.PushArtifact(t, reg, "team/app")
-		args := []string{"--insecure-registry", ref}
-		if reg.Referrers {
-			args = append([]string{"--force-referrers-tag=false"}, args...)
-		}
-		w.sign(t, args...)
-		signed = append(signed, ref)
-	}
+	signed := []string{w.pushSigned(t, olareg, "team/app"), w.pushSigned(t, dist, "team/app")}
 	unsigned, _ := testenv.PushArtifact(t, dist, "team/app")
 	good := w.policy(t, "good", "local/app", "strict", cmdIdentity)
 	other := w.policy(t, "other", "local/app", "strict", "x509.subject: C=US, ST=WA, O=keyward-test, CN=someone else")

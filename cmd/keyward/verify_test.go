@@ -90,6 +90,20 @@ func (w *signedWorld) sign(t *testing.T, extra ...string) {
 	w.n.MustRun(t, append(args, extra...)...)
 }
 
+// pushSigned pushes a fresh artifact to repo in reg and signs it with the
+// plugin, through the referrers API where reg serves it; it returns
+// host/repo@digest.
+func (w *signedWorld) pushSigned(t *testing.T, reg *testenv.Registry, repo string) string {
+	t.Helper()
+	ref, _ := testenv.PushArtifact(t, reg, repo)
+	args := []string{"--insecure-registry", ref}
+	if reg.Referrers {
+		args = append([]string{"--force-referrers-tag=false"}, args...)
+	}
+	w.sign(t, args...)
+	return ref
+}
+
 // policy writes a one-statement policy and returns its path.
 func (w *signedWorld) policy(t *testing.T, name, scope, level, identity string) string {
 	t.Helper()
@@ -224,16 +238,7 @@ func TestVerifyLayout(t *testing.T) {
 func TestVerifyRegistries(t *testing.T) {
 	w := newSignedWorld(t)
 	olareg, dist := testenv.StartOlareg(t), testenv.StartDistribution(t)
-	var refs []string
-	for _, reg := range []*testenv.Registry{olareg, dist} {
-		ref, _ := testenv.PushArtifact(t, reg, "team/app")
-		args := []string{"--insecure-registry", ref}
-		if reg.Referrers {
-			args = append([]string{"--force-referrers-tag=false"}, args...)
-		}
-		w.sign(t, args...)
-		refs = append(refs, ref)
-	}
+	refs := []string{w.pushSigned(t, olareg, "team/app"), w.pushSigned(t, dist, "team/app")}
 	unsigned, _ := testenv.PushArtifact(t, dist, "team/app")
 	missing := dist.Host + "/team/nothing:v1"
 	policy, _ := json.Marshal(map[string]any{"version": "1.0", "trustPolicies": []any{map[string]any{
