@@ -143,14 +143,3 @@ func (d *Document) SelectBlob(name string) (Selection, error) {
 	}
 	return Selection{}, &noStatementError{fmt.Sprintf("no applicable blob trust policy with name %q", name)}
 }
-
-// cutTag splits repo:tag at the last ':' after the last '/'; scopeFix uses
-// it to suggest a scope for a registryScopes entry written with a tag.
-func cutTag(s string) (repo, tag string, ok bool) {
-	slash := strings.LastIndex(s, "/")
-	colon := strings.LastIndex(s, ":")
-	if colon <= slash || colon == len(s)-1 {
-		return "", "", false
-	}
-	return s[:colon], s[colon+1:], true
-}
