@@ -342,8 +342,17 @@ func loadDockerConfig(path string) (*dockerConfig, error) {
 		// The decoder's message names a position or a type, never a value.
 		return nil, &ConfigError{Path: path, Msg: "is not valid JSON: fix or remove the file", Err: err}
 	}
-	c.creds = map[string]auth.Credential{}
-	for key, e := range c.Auths {
+	if c.creds, err = decodeAuths(path, c.Auths); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// decodeAuths decodes the "auths" entries of a docker config file by
+// normalized host. Errors name the file and the key, never a credential.
+func decodeAuths(path string, entries map[string]authEntry) (map[string]auth.Credential, error) {
+	creds := map[string]auth.Credential{}
+	for key, e := range entries {
 		cred := auth.Credential{Username: e.Username, Password: e.Password, RefreshToken: e.IdentityToken, AccessToken: e.RegistryToken}
 		if e.Auth != "" {
 			raw, err := base64.StdEncoding.DecodeString(e.Auth)
@@ -364,9 +373,9 @@ func loadDockerConfig(path string) (*dockerConfig, error) {
 		if cred == auth.EmptyCredential {
 			continue // an entry a credential store keeps the secret of
 		}
-		c.creds[normalize(key)] = cred
+		creds[normalize(key)] = cred
 	}
-	return &c, nil
+	return creds, nil
 }
 
 // helperFor returns the credential helper of host: its credHelpers entry,

@@ -16,6 +16,8 @@ import (
 
 	"github.com/santhosh-tekuri/jsonschema/v5"
 	"gopkg.in/yaml.v3"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/internal/bounded"
@@ -38,6 +40,11 @@ const (
 	DefaultFailureTTL = 10 * time.Second
 	// DefaultMaxEntries is cache.maxEntries.
 	DefaultMaxEntries = 10000
+	// DefaultReloadInterval is reload.interval.
+	DefaultReloadInterval = 10 * time.Second
+	// DefaultSetName is the name of the default policy set (policy) in
+	// logs and reload errors.
+	DefaultSetName = "default"
 	// MaxWebhookTimeout is the largest timeoutSeconds Kubernetes accepts
 	// for an admission webhook (k8s.io/api admissionregistration/v1
 	// types.go, ValidatingWebhook.TimeoutSeconds: "between 1 and 30
@@ -45,11 +52,16 @@ const (
 	MaxWebhookTimeout = 30 * time.Second
 	// maxConfigFile bounds the configuration file.
 	maxConfigFile = 1 << 20
+	// MaxPasswordFile bounds a registry.credentials passwordFile.
+	MaxPasswordFile = 64 << 10
 )
 
 // Config is the keyward serve configuration (serve-config.schema.json).
 // Paths are absolute once loaded by [LoadConfig].
 type Config struct {
+	// File is the configuration file it was loaded from ("" when built by
+	// hand): the server polls it for changed policy sets.
+	File string
 	// Listen is host:port.
 	Listen string
 	// TLS is the server certificate; nil with PlainHTTP.
@@ -58,6 +70,12 @@ type Config struct {
 	PlainHTTP bool
 	// Policy is the default policy set.
 	Policy PolicySet
+	// PolicySets are the per-namespace policy sets, first match first.
+	PolicySets []NamedPolicySet
+	// Reload configures the polling of the policy files.
+	Reload ReloadConfig
+	// Kubernetes says how the Kubernetes API is reached.
+	Kubernetes KubernetesConfig
 	// Registry says how registries are reached.
 	Registry RegistryConfig
 	// RequestTimeout bounds one API request; RegistryRequestTimeout one
@@ -79,6 +97,64 @@ type PolicySet struct {
 	TrustStore  string `json:"trustStore"`
 }
 
+// NamedPolicySet is a policy set of policySets and the namespaces it
+// applies to: those listed, and those whose labels the selector matches.
+type NamedPolicySet struct {
+	Name              string         `json:"name"`
+	Namespaces        []string       `json:"namespaces"`
+	NamespaceSelector *LabelSelector `json:"namespaceSelector"`
+	PolicySet
+}
+
+// LabelSelector is a Kubernetes label selector (metav1.LabelSelector):
+// every MatchLabels entry and every MatchExpressions requirement holds.
+type LabelSelector struct {
+	MatchLabels      map[string]string          `json:"matchLabels"`
+	MatchExpressions []LabelSelectorRequirement `json:"matchExpressions"`
+}
+
+// LabelSelectorRequirement is one requirement of a [LabelSelector]:
+// Operator is In, NotIn, Exists or DoesNotExist.
+type LabelSelectorRequirement struct {
+	Key      string   `json:"key"`
+	Operator string   `json:"operator"`
+	Values   []string `json:"values"`
+}
+
+// Selector compiles the selector with Kubernetes' own rules
+// (k8s.io/apimachinery metav1.LabelSelectorAsSelector).
+func (s *LabelSelector) Selector() (labels.Selector, error) {
+	ls := &metav1.LabelSelector{MatchLabels: s.MatchLabels}
+	for _, r := range s.MatchExpressions {
+		ls.MatchExpressions = append(ls.MatchExpressions, metav1.LabelSelectorRequirement{
+			Key: r.Key, Operator: metav1.LabelSelectorOperator(r.Operator), Values: r.Values})
+	}
+	return metav1.LabelSelectorAsSelector(ls)
+}
+
+// ReloadConfig configures hot reload.
+type ReloadConfig struct {
+	// Interval is how often the policy files are checked.
+	Interval time.Duration
+}
+
+// KubernetesConfig says how the Kubernetes API is reached.
+type KubernetesConfig struct {
+	// Kubeconfig is a kubeconfig file; "" means the in-cluster
+	// configuration.
+	Kubeconfig string `json:"kubeconfig"`
+	// PullSecrets makes the pod's imagePullSecrets registry credentials.
+	PullSecrets bool `json:"pullSecrets"`
+}
+
+// RegistryCredential is a user name and the file of its password for one
+// registry.
+type RegistryCredential struct {
+	Registry     string `json:"registry"`
+	Username     string `json:"username"`
+	PasswordFile string `json:"passwordFile"`
+}
+
 // RegistryConfig says how registries are reached.
 type RegistryConfig struct {
 	// PlainHTTPHosts are reached over plain HTTP.
@@ -87,6 +163,8 @@ type RegistryConfig struct {
 	CAFile string `json:"caFile"`
 	// DockerConfig is the folder of the docker config.json.
 	DockerConfig string `json:"dockerConfig"`
+	// Credentials are per-registry credentials.
+	Credentials []RegistryCredential `json:"credentials"`
 }
 
 // CacheConfig configures the verdict cache.
@@ -99,12 +177,17 @@ type CacheConfig struct {
 
 // fileConfig is the document as written: durations are strings.
 type fileConfig struct {
-	Listen    string         `json:"listen"`
-	TLS       *TLSConfig     `json:"tls"`
-	PlainHTTP bool           `json:"plainHTTP"`
-	Policy    PolicySet      `json:"policy"`
-	Registry  RegistryConfig `json:"registry"`
-	Timeouts  struct {
+	Listen     string           `json:"listen"`
+	TLS        *TLSConfig       `json:"tls"`
+	PlainHTTP  bool             `json:"plainHTTP"`
+	Policy     PolicySet        `json:"policy"`
+	PolicySets []NamedPolicySet `json:"policySets"`
+	Reload     struct {
+		Interval string `json:"interval"`
+	} `json:"reload"`
+	Kubernetes KubernetesConfig `json:"kubernetes"`
+	Registry   RegistryConfig   `json:"registry"`
+	Timeouts   struct {
 		Request         string `json:"request"`
 		RegistryRequest string `json:"registryRequest"`
 	} `json:"timeouts"`
@@ -197,8 +280,12 @@ func ParseConfig(file string, data []byte) (*Config, error) {
 	}
 	cfg, problems := fc.resolve(doc, filepath.Dir(file))
 	if len(problems) > 0 {
+		sortProblems(problems)
 		cerr.Problems = problems
 		return nil, cerr
+	}
+	if abs, err := filepath.Abs(file); err == nil {
+		cfg.File = abs
 	}
 	return cfg, nil
 }
@@ -217,6 +304,9 @@ func (fc *fileConfig) resolve(doc *yaml.Node, dir string) (*Config, []ConfigProb
 		TLS:                    fc.TLS,
 		PlainHTTP:              fc.PlainHTTP,
 		Policy:                 fc.Policy,
+		PolicySets:             fc.PolicySets,
+		Reload:                 ReloadConfig{Interval: DefaultReloadInterval},
+		Kubernetes:             fc.Kubernetes,
 		Registry:               fc.Registry,
 		RequestTimeout:         DefaultRequestTimeout,
 		RegistryRequestTimeout: DefaultRegistryRequestTimeout,
@@ -246,6 +336,7 @@ func (fc *fileConfig) resolve(doc *yaml.Node, dir string) (*Config, []ConfigProb
 	duration("/timeouts/registryRequest", fc.Timeouts.RegistryRequest, false, &cfg.RegistryRequestTimeout)
 	duration("/cache/ttl", fc.Cache.TTL, true, &cfg.Cache.TTL)
 	duration("/cache/failureTTL", fc.Cache.FailureTTL, true, &cfg.Cache.FailureTTL)
+	duration("/reload/interval", fc.Reload.Interval, false, &cfg.Reload.Interval)
 	if cfg.RequestTimeout >= MaxWebhookTimeout {
 		add("/timeouts/request", fmt.Sprintf("%s is not below %s, the longest timeoutSeconds of a Kubernetes admission webhook", cfg.RequestTimeout, MaxWebhookTimeout),
 			"give a timeout below the webhook's timeoutSeconds, e.g. 8s for the default 10")
@@ -266,6 +357,16 @@ func (fc *fileConfig) resolve(doc *yaml.Node, dir string) (*Config, []ConfigProb
 	abs(&cfg.Policy.TrustStore)
 	abs(&cfg.Registry.CAFile)
 	abs(&cfg.Registry.DockerConfig)
+	abs(&cfg.Kubernetes.Kubeconfig)
+	for i := range cfg.PolicySets {
+		abs(&cfg.PolicySets[i].TrustPolicy)
+		abs(&cfg.PolicySets[i].TrustStore)
+	}
+	for i := range cfg.Registry.Credentials {
+		abs(&cfg.Registry.Credentials[i].PasswordFile)
+	}
+	checkPolicySets(cfg.PolicySets, add)
+	checkCredentials(cfg.Registry.Credentials, add)
 	if len(problems) > 0 {
 		return nil, problems
 	}

@@ -2,6 +2,7 @@ package serve
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -86,8 +87,8 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"timeout too long", "listen: :1\nplainHTTP: true\npolicy: {trustPolicy: a, trustStore: b}\ntimeouts: {request: 30s}\n",
 			[]string{`:4:21: /timeouts/request: 30s is not below 30s`}},
 		{"syntax", "listen: [\n", []string{`serve.yaml:1: (document): did not find expected node content: write YAML or JSON`}},
-		{"policySets not yet", "listen: :1\nplainHTTP: true\npolicy: {trustPolicy: a, trustStore: b}\npolicySets: {}\n",
-			[]string{`:4:1: /policySets: unknown field`}},
+		{"policySets not an array", "listen: :1\nplainHTTP: true\npolicy: {trustPolicy: a, trustStore: b}\npolicySets: {}\n",
+			[]string{`:4:13: /policySets: expected array, but got object`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := writeConfig(t, tc.text)
@@ -131,5 +132,172 @@ func TestReadmeConfig(t *testing.T) {
 	root, err := os.ReadFile("../serve-config.schema.json")
 	if err != nil || !bytes.Equal(root, keyward.ServeConfigSchema()) {
 		t.Errorf("embedded schema differs from the repository's file: %v", err)
+	}
+}
+
+// base is a valid configuration's start, for policy set cases.
+const base = "listen: :1\nplainHTTP: true\npolicy: {trustPolicy: a, trustStore: b}\n"
+
+func TestLoadConfigPolicySets(t *testing.T) {
+	p := writeConfig(t, base+`policySets:
+- name: team-a
+  namespaces: [team-a, team-a-dev]
+  trustPolicy: a/trustpolicy.json
+  trustStore: /abs/a-store
+- name: prod
+  namespaceSelector:
+    matchLabels: {keyward.dev/tier: prod}
+    matchExpressions:
+    - {key: team, operator: In, values: [b, c]}
+    - {key: legacy, operator: DoesNotExist}
+  trustPolicy: prod.json
+  trustStore: prod-store
+reload: {interval: 2s}
+kubernetes: {kubeconfig: kube.yaml, pullSecrets: true}
+registry:
+  credentials:
+  - {registry: "registry.example:5000", username: robot, passwordFile: pw}
+`)
+	dir := filepath.Dir(p)
+	if err := os.WriteFile(filepath.Join(dir, "pw"), []byte("s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := LoadConfig(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.File != p {
+		t.Errorf("File = %q, want %q", cfg.File, p)
+	}
+	if len(cfg.PolicySets) != 2 {
+		t.Fatalf("policySets = %+v", cfg.PolicySets)
+	}
+	a, prod := cfg.PolicySets[0], cfg.PolicySets[1]
+	if a.Name != "team-a" || len(a.Namespaces) != 2 || a.TrustPolicy != filepath.Join(dir, "a/trustpolicy.json") || a.TrustStore != "/abs/a-store" || a.NamespaceSelector != nil {
+		t.Errorf("team-a = %+v", a)
+	}
+	if prod.NamespaceSelector == nil || prod.NamespaceSelector.MatchLabels["keyward.dev/tier"] != "prod" || len(prod.NamespaceSelector.MatchExpressions) != 2 {
+		t.Fatalf("prod selector = %+v", prod.NamespaceSelector)
+	}
+	sel, err := prod.NamespaceSelector.Selector()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		labels map[string]string
+		want   bool
+	}{
+		{map[string]string{"keyward.dev/tier": "prod", "team": "b"}, true},
+		{map[string]string{"keyward.dev/tier": "prod", "team": "c", "other": "x"}, true},
+		{map[string]string{"keyward.dev/tier": "prod", "team": "d"}, false},
+		{map[string]string{"keyward.dev/tier": "prod", "team": "b", "legacy": ""}, false},
+		{map[string]string{"team": "b"}, false},
+	} {
+		if got := sel.Matches(labelSet(tc.labels)); got != tc.want {
+			t.Errorf("selector on %v = %v, want %v", tc.labels, got, tc.want)
+		}
+	}
+	if cfg.Reload.Interval != 2*time.Second {
+		t.Errorf("reload.interval = %s", cfg.Reload.Interval)
+	}
+	if cfg.Kubernetes.Kubeconfig != filepath.Join(dir, "kube.yaml") || !cfg.Kubernetes.PullSecrets {
+		t.Errorf("kubernetes = %+v", cfg.Kubernetes)
+	}
+	if c := cfg.Registry.Credentials; len(c) != 1 || c[0].Registry != "registry.example:5000" || c[0].Username != "robot" || c[0].PasswordFile != filepath.Join(dir, "pw") {
+		t.Errorf("credentials = %+v", c)
+	}
+	// The password is not in the configuration: it is read when used.
+	if b, _ := json.Marshal(cfg); bytes.Contains(b, []byte("s3cret")) {
+		t.Error("the password is in the Config")
+	}
+
+	// Defaults.
+	cfg, err = LoadConfig(writeConfig(t, base))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Reload.Interval != DefaultReloadInterval || cfg.Kubernetes.PullSecrets || cfg.PolicySets != nil {
+		t.Errorf("defaults: %+v", cfg)
+	}
+}
+
+type labelSet map[string]string
+
+func (l labelSet) Has(k string) bool   { _, ok := l[k]; return ok }
+func (l labelSet) Get(k string) string { return l[k] }
+
+// TestLoadConfigPolicySetErrors checks the rules of policySets,
+// registry.credentials and reload, each problem located.
+func TestLoadConfigPolicySetErrors(t *testing.T) {
+	set := func(name, rest string) string {
+		return "- name: " + name + "\n  trustPolicy: p\n  trustStore: s\n" + rest
+	}
+	for _, tc := range []struct {
+		name, text string
+		want       []string
+	}{
+		{"duplicate names", base + "policySets:\n" + set("a", "  namespaces: [x]\n") + set("a", "  namespaces: [y]\n"),
+			[]string{`:8:9: /policySets/1/name: the name "a" is already the name of /policySets/0: give each policy set its own name`}},
+		{"default name", base + "policySets:\n" + set("default", "  namespaces: [x]\n"),
+			[]string{`:5:9: /policySets/0/name: "default" is the name of the default policy set (policy): give the set another name`}},
+		{"no namespace", base + "policySets:\n" + set("a", ""),
+			[]string{`:5:3: /policySets/0: policy set "a" names no namespace: give namespaces: [...], a namespaceSelector, or both`}},
+		{"bad namespace", base + "policySets:\n" + set("a", "  namespaces: [Team_A]\n"),
+			[]string{`:8:16: /policySets/0/namespaces/0: "Team_A" is not a namespace name`}},
+		{"namespace in two sets", base + "policySets:\n" + set("a", "  namespaces: [x]\n") + set("b", "  namespaces: [y, x]\n"),
+			[]string{`:12:19: /policySets/1/namespaces/1: namespace "x" is already listed by policy set "a", which comes first and wins`}},
+		{"In without values", base + "policySets:\n" + set("a", "  namespaceSelector:\n    matchExpressions: [{key: team, operator: In}]\n"),
+			[]string{`:9:24: /policySets/0/namespaceSelector/matchExpressions/0: `, `In needs at least one value`}},
+		{"Exists with values", base + "policySets:\n" + set("a", "  namespaceSelector:\n    matchExpressions: [{key: team, operator: Exists, values: [x]}]\n"),
+			[]string{`/policySets/0/namespaceSelector/matchExpressions/0: `}},
+		{"unknown operator", base + "policySets:\n" + set("a", "  namespaceSelector:\n    matchExpressions: [{key: team, operator: Equals}]\n"),
+			[]string{`:9:50: /policySets/0/namespaceSelector/matchExpressions/0/operator: value must be one of`}},
+		{"bad label key", base + "policySets:\n" + set("a", "  namespaceSelector:\n    matchLabels: {\"bad key\": x}\n"),
+			[]string{`:9:30: /policySets/0/namespaceSelector/matchLabels/bad key: `}},
+		{"missing password file", base + "registry:\n  credentials:\n  - {registry: r.example, username: u, passwordFile: nothere}\n",
+			[]string{`:6:53: /registry/credentials/0/passwordFile: password file `, `nothere does not exist: give a readable regular file`}},
+		{"registry with scheme", base + "registry:\n  credentials:\n  - {registry: \"https://r.example\", username: u, passwordFile: /dev/null}\n",
+			[]string{`:6:17: /registry/credentials/0/registry: "https://r.example" is not host[:port]`, `/registry/credentials/0/passwordFile: `}},
+		{"zero reload interval", base + "reload: {interval: 0s}\n",
+			[]string{`:4:20: /reload/interval: "0s" is zero: give a duration greater than 0`}},
+		{"unknown kubernetes field", base + "kubernetes: {pullSecret: true}\n",
+			[]string{`:4:14: /kubernetes/pullSecret: unknown field`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := writeConfig(t, tc.text)
+			_, err := LoadConfig(p)
+			var ce *ConfigError
+			if !errors.As(err, &ce) {
+				t.Fatalf("err = %v, want a *ConfigError", err)
+			}
+			all := make([]string, len(ce.Problems))
+			for i, pr := range ce.Problems {
+				all[i] = pr.String(p)
+			}
+			joined := strings.Join(all, "\n")
+			for _, w := range tc.want {
+				if !strings.Contains(joined, w) {
+					t.Errorf("problems:\n%s\nwant one containing %q", joined, w)
+				}
+			}
+		})
+	}
+}
+
+// TestLoadConfigDuplicateRegistry checks that a registry has one
+// credential, and that a password file's content is never in an error.
+func TestLoadConfigDuplicateRegistry(t *testing.T) {
+	dir := t.TempDir()
+	pw := filepath.Join(dir, "pw")
+	if err := os.WriteFile(pw, []byte("hunter2-secret"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := writeConfig(t, base+"registry:\n  credentials:\n  - {registry: r.example, username: u, passwordFile: "+pw+"}\n  - {registry: r.example, username: v, passwordFile: "+pw+"}\n")
+	_, err := LoadConfig(p)
+	if err == nil || !strings.Contains(err.Error(), `/registry/credentials/1/registry: registry "r.example" already has a credential at /registry/credentials/0`) {
+		t.Errorf("err = %v", err)
+	}
+	if err != nil && strings.Contains(err.Error(), "hunter2") {
+		t.Error("the password is in the error")
 	}
 }

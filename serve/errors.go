@@ -55,3 +55,22 @@ func (e *ConfigError) Error() string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// SelectionError is a request whose policy set cannot be chosen: a set
+// that selects namespaces by label is reached and the namespace's labels
+// cannot be read. The request is denied (fail closed): the set the labels
+// would choose may be stricter than the default.
+type SelectionError struct {
+	// Namespace is the request's namespace; Set the first set that needs
+	// its labels.
+	Namespace, Set string
+	Err            error
+}
+
+func (e *SelectionError) Error() string {
+	return fmt.Sprintf("keyward serve cannot choose the policy set of namespace %s (policy set %q selects namespaces by label): %v; denied, as the set the labels choose may be stricter than the default",
+		e.Namespace, e.Set, e.Err)
+}
+
+// Unwrap returns the cause.
+func (e *SelectionError) Unwrap() error { return e.Err }

@@ -2,33 +2,26 @@ package serve
 
 import (
 	"context"
-	"crypto/sha256"
 	"crypto/tls"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
-	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/opencontainers/go-digest"
+	"oras.land/oras-go/v2/registry/remote/auth"
 
-	"github.com/keyward/keyward/internal/bounded"
 	"github.com/keyward/keyward/internal/version"
 	"github.com/keyward/keyward/oci"
-	"github.com/keyward/keyward/policy"
 	"github.com/keyward/keyward/reference"
 	"github.com/keyward/keyward/registryauth"
-	"github.com/keyward/keyward/truststore"
 	"github.com/keyward/keyward/verify"
 )
 
@@ -55,23 +48,56 @@ type Options struct {
 	PluginDir string
 	// Logger receives the server's log; nil discards it.
 	Logger *slog.Logger
+	// OnReload, if set, is called after each reload of a policy set
+	// (set is its name, "default" for policy) or of the configuration
+	// file (set ""): err is nil when the change was swapped in, else the
+	// problem that refused it. It runs on the reload goroutine, for
+	// metrics.
+	OnReload func(set string, err error)
 }
 
-// Server is keyward serve: the HTTP API over one [verify.Batch] and a
-// verdict [Cache].
+// ImageRequest is one image to verify on behalf of a namespace.
+type ImageRequest struct {
+	// Namespace chooses the policy set; "" is the default policy.
+	Namespace string
+	// Reference is a keyward reference (host/repository[:tag][@digest]),
+	// already normalized.
+	Reference string
+	// PullSecrets are the names of the pod's imagePullSecrets in
+	// Namespace, used as registry credentials with kubernetes.pullSecrets.
+	PullSecrets []string
+}
+
+// Server is keyward serve: the HTTP API over the policy sets (a
+// [verify.Batch] each, reloaded when their files change) and a verdict
+// [Cache].
 type Server struct {
-	cfg   *Config
-	log   *slog.Logger
-	batch *verify.Batch
-	// source returns the registry client of one verification: an
-	// oci.Remote remembers resolutions (errors included) for its
-	// lifetime, which suits one keyward verify run and not a server, so
-	// each verification and each tag resolution gets its own, over one
-	// shared connection pool.
-	source func() oci.Source
+	cfg  *Config
+	opts Options
+	log  *slog.Logger
+	// table is the policy sets requests choose from; reloads replace it.
+	table    atomic.Pointer[policyTable]
+	hasher   *fileHasher
+	reload   reloader
+	reloadMu sync.Mutex // one reload at a time
+	// source returns the registry client of one verification, reaching
+	// registries with cred: an oci.Remote remembers resolutions (errors
+	// included) and tokens for its lifetime, which suits one keyward
+	// verify run and not a server, so each verification and each tag
+	// resolution gets its own, over one shared connection pool; clients
+	// of different credentials never share a token.
+	source func(cred auth.CredentialFunc) oci.Source
+	// static are registry.credentials by registry; docker is the docker
+	// config's credential function (nil: none).
+	static map[string]*passwordCredential
+	docker auth.CredentialFunc
 	certs  *certReloader // nil with plainHTTP
 
-	policyDigest, storeDigest string
+	// kube is the Kubernetes API, made on first use.
+	kubeMu      sync.Mutex
+	kube        kubeAPI
+	nsLabels    *ttlCache[map[string]string]
+	pullSecrets *ttlCache[*loadedPullSecret]
 
 	ready atomic.Bool
 	// cache is created by Serve, under the server's lifetime context.
@@ -96,32 +122,38 @@ func New(cfg *Config, o Options) (*Server, error) {
 	if c.RegistryRequestTimeout <= 0 {
 		c.RegistryRequestTimeout = DefaultRegistryRequestTimeout
 	}
+	if c.Reload.Interval <= 0 {
+		c.Reload.Interval = DefaultReloadInterval
+	}
 	cfg = &c
-	s := &Server{cfg: cfg, log: log}
-	data, err := policy.ReadFile(cfg.Policy.TrustPolicy)
+	s := &Server{cfg: cfg, opts: o, log: log, hasher: newFileHasher(),
+		reload:      reloader{refused: map[string]string{}},
+		static:      staticCredentials(cfg.Registry.Credentials),
+		nsLabels:    newTTLCache[map[string]string](kubeTTL, kubeCacheEntries),
+		pullSecrets: newTTLCache[*loadedPullSecret](kubeTTL, kubeCacheEntries),
+	}
+	var configSum string
+	if cfg.File != "" {
+		var err error
+		if configSum, err = s.hasher.sum(cfg.File); err != nil {
+			return nil, fmt.Errorf("read the configuration: %w", err)
+		}
+	}
+	t, err := loadTable(cfg, nil, o, s.hasher)
 	if err != nil {
-		return nil, fmt.Errorf("policy.trustPolicy: %w", err)
-	}
-	doc, err := policy.Parse(data, cfg.Policy.TrustPolicy, policy.TypeOCI)
-	if err != nil {
-		return nil, fmt.Errorf("policy.trustPolicy: %w", err)
-	}
-	sum := sha256.Sum256(data)
-	s.policyDigest = hex.EncodeToString(sum[:])
-	if s.storeDigest, err = treeDigest(cfg.Policy.TrustStore); err != nil {
-		return nil, fmt.Errorf("policy.trustStore: %w", err)
-	}
-	verifier, err := verify.NewVerifier(verify.Options{
-		TrustStore: truststore.New(cfg.Policy.TrustStore),
-		PluginDir:  o.PluginDir,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("prepare the verifier: %w", err)
-	}
-	if s.source, err = newSource(cfg, o); err != nil {
 		return nil, err
 	}
-	s.batch = &verify.Batch{Policy: doc, Verifier: verifier}
+	t.config = configSum
+	s.table.Store(t)
+	if t.needsLabels() || cfg.Kubernetes.PullSecrets {
+		// Fail at start, not at the first request.
+		if _, err := s.kubeClient(); err != nil {
+			return nil, err
+		}
+	}
+	if s.source, s.docker, err = newSource(cfg, o); err != nil {
+		return nil, err
+	}
 	if cfg.TLS != nil {
 		if s.certs, err = newCertReloader(cfg.TLS.CertFile, cfg.TLS.KeyFile, log); err != nil {
 			return nil, err
@@ -132,8 +164,10 @@ func New(cfg *Config, o Options) (*Server, error) {
 
 // newSource returns a maker of registry clients of the configuration, as
 // keyward verify builds its one from its flags, sharing one HTTP transport
-// (oci.NewTransport, the one oci.NewRemote builds for itself).
-func newSource(cfg *Config, o Options) (func() oci.Source, error) {
+// (oci.NewTransport, the one oci.NewRemote builds for itself), and the
+// docker config's credential function. Each client reaches registries with
+// the credential function it is given.
+func newSource(cfg *Config, o Options) (func(auth.CredentialFunc) oci.Source, auth.CredentialFunc, error) {
 	plain := map[string]bool{}
 	for _, h := range cfg.Registry.PlainHTTPHosts {
 		plain[h] = true
@@ -147,9 +181,9 @@ func newSource(cfg *Config, o Options) (func() oci.Source, error) {
 		pool, err := oci.RootCAsWithFile(cfg.Registry.CAFile)
 		switch {
 		case errors.Is(err, oci.ErrNoCertificate):
-			return nil, fmt.Errorf("registry.caFile %s holds no PEM certificate: give a file of PEM CA certificates", cfg.Registry.CAFile)
+			return nil, nil, fmt.Errorf("registry.caFile %s holds no PEM certificate: give a file of PEM CA certificates", cfg.Registry.CAFile)
 		case err != nil:
-			return nil, fmt.Errorf("registry.caFile: %w", err)
+			return nil, nil, fmt.Errorf("registry.caFile: %w", err)
 		}
 		ro.RootCAs = pool
 	}
@@ -170,44 +204,14 @@ func newSource(cfg *Config, o Options) (func() oci.Source, error) {
 	// NOTATION_PASSWORD apply to none, the docker config to all.
 	res, err := registryauth.New(registryauth.Options{Getenv: getenv})
 	if err != nil {
-		return nil, fmt.Errorf("registry credentials: %w", err)
+		return nil, nil, fmt.Errorf("registry credentials: %w", err)
 	}
-	ro.Credential = res.Credential
 	ro.Transport = oci.NewTransport(ro)
-	return func() oci.Source { return oci.NewRemote(ro) }, nil
-}
-
-// treeDigest hashes the names and contents of the regular files under dir,
-// so that a changed trust store changes the cache keys.
-func treeDigest(dir string) (string, error) {
-	var names []string
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.Type().IsRegular() || d.Type()&fs.ModeSymlink != 0 {
-			names = append(names, p)
-		}
-		return nil
-	})
-	if err != nil {
-		return "", fmt.Errorf("read the trust store: %w", err)
-	}
-	sort.Strings(names)
-	h := sha256.New()
-	for _, p := range names {
-		data, err := bounded.ReadFile(p, maxTrustStoreFile, "trust store file "+p)
-		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) || errors.Is(err, bounded.ErrNotRegular) {
-				continue // a dangling or odd link: the trust store ignores it too
-			}
-			return "", fmt.Errorf("read the trust store: %w", err)
-		}
-		rel, _ := filepath.Rel(dir, p)
-		fmt.Fprintf(h, "%d:%s%d:", len(rel), rel, len(data))
-		h.Write(data)
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+	return func(cred auth.CredentialFunc) oci.Source {
+		o := ro
+		o.Credential = cred
+		return oci.NewRemote(o)
+	}, res.Credential, nil
 }
 
 // Handler serves /healthz, /readyz and POST /v1/verify.
@@ -307,11 +311,21 @@ func (s *Server) VerifyAll(ctx context.Context, refs []string) []*verify.Referen
 	return results
 }
 
-// Verify verifies one reference, through the verdict cache. A tag is
-// resolved on every call, so that a moved tag is never answered with the
-// verdict of the artifact it named before.
-func (s *Server) Verify(ctx context.Context, raw string) (res *verify.ReferenceResult) {
+// Verify verifies one reference against the default policy, through the
+// verdict cache: VerifyImage without a namespace.
+func (s *Server) Verify(ctx context.Context, raw string) *verify.ReferenceResult {
+	return s.VerifyImage(ctx, ImageRequest{Reference: raw})
+}
+
+// VerifyImage verifies one image against the policy set of its namespace,
+// with the credentials of its pull secrets, through the verdict cache. A
+// tag is resolved on every call, so that a moved tag is never answered
+// with the verdict of the artifact it named before. When the policy set
+// cannot be chosen (the namespace's labels cannot be read) or a pull
+// secret cannot be read, the answer is verified: false with the reason.
+func (s *Server) VerifyImage(ctx context.Context, r ImageRequest) (res *verify.ReferenceResult) {
 	start := time.Now()
+	raw := r.Reference
 	failed := func(kind verify.ArtifactErrorKind, err error) *verify.ReferenceResult {
 		return &verify.ReferenceResult{Version: verify.ResultVersion, Reference: raw, Signatures: []*verify.Result{},
 			Error: &verify.ReferenceError{Kind: kind, Message: err.Error()}, ElapsedMS: time.Since(start).Milliseconds()}
@@ -325,16 +339,27 @@ func (s *Server) Verify(ctx context.Context, raw string) (res *verify.ReferenceR
 	if err != nil {
 		return failed(verify.ErrorResolve, err)
 	}
-	sel, err := s.batch.Policy.Select(ref)
+	set, err := s.table.Load().choose(ctx, r.Namespace, s.namespaceLabels)
+	if err != nil {
+		return failed(verify.ErrorPolicy, err)
+	}
+	sel, err := set.batch.Policy.Select(ref)
 	if err != nil || sel.Statement.SkipsVerification() {
 		// Decided by the policy alone, with no registry request.
-		b := *s.batch
-		b.Source = s.source()
+		b := *set.batch
+		b.Source = s.source(nil)
 		return b.Verify(ctx, ref)
 	}
+	creds, err := s.credentialsFor(ctx, r)
+	if err != nil {
+		out := failed(verify.ErrorRetrievalFailed, err)
+		out.Scope, out.Statement, out.Level = ref.Scope, sel.Statement.Name(), sel.Statement.Level()
+		return out
+	}
+	cred := s.credential(creds)
 	d := ref.Digest
 	if d == "" {
-		a, err := s.source().Resolve(oci.WithRequestBudget(ctx, verify.RequestBudget(1)), ref)
+		a, err := s.source(cred).Resolve(oci.WithRequestBudget(ctx, verify.RequestBudget(1)), ref)
 		if err != nil {
 			// As verify.Batch reports a reference it cannot resolve.
 			r := failed(verify.ErrorResolve, err)
@@ -347,10 +372,10 @@ func (s *Server) Verify(ctx context.Context, raw string) (res *verify.ReferenceR
 	if err != nil {
 		return failed(verify.ErrorResolve, err)
 	}
-	shared := s.cacheFor(ctx).Do(ctx, s.cacheKey(ref.Scope, d), s.cfg.RequestTimeout,
+	shared := s.cacheFor(ctx).Do(ctx, cacheKey(set, creds, ref.Scope, d), s.cfg.RequestTimeout,
 		func(ctx context.Context) *verify.ReferenceResult {
-			b := *s.batch
-			b.Source = s.source()
+			b := *set.batch
+			b.Source = s.source(cred)
 			return b.Verify(ctx, pinned)
 		},
 		func(err error) *verify.ReferenceResult {
@@ -366,9 +391,14 @@ func (s *Server) Verify(ctx context.Context, raw string) (res *verify.ReferenceR
 
 // cacheKey is what a verdict depends on: the artifact (its digest, in its
 // repository: signatures are stored next to it), the trust policy and the
-// trust store.
-func (s *Server) cacheKey(scope string, d digest.Digest) string {
-	return strings.Join([]string{scope, d.String(), s.policyDigest, s.storeDigest}, "\x00")
+// trust store of the policy set chosen (so that a reloaded set never
+// reuses a verdict of the set it replaced), and, when the request's pull
+// secrets were used, which secrets: a verdict that failed for want of a
+// credential is never served to a pod that has one. Requests without pull
+// secrets share verdicts whatever registry credentials reached them: a
+// verdict is about the artifact, not about who may pull it.
+func cacheKey(set *loadedSet, creds *credentialSet, scope string, d digest.Digest) string {
+	return strings.Join([]string{scope, d.String(), set.policyDigest, set.storeDigest, creds.key}, "\x00")
 }
 
 // cacheFor returns the verdict cache, made on first use when Serve has not
@@ -424,6 +454,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		defer cancel()
 		drained <- hs.Shutdown(sctx)
 	}()
+	go s.reloadLoop(ctx, s.cfg.Reload.Interval)
 	s.log.Info("keyward serve listening", "address", ln.Addr().String(), "tls", s.certs != nil)
 	s.ready.Store(true)
 	var err error
