@@ -362,9 +362,9 @@ func (s *Server) VerifyImage(ctx context.Context, r ImageRequest) (res *verify.R
 		a, err := s.source(cred).Resolve(oci.WithRequestBudget(ctx, verify.RequestBudget(1)), ref)
 		if err != nil {
 			// As verify.Batch reports a reference it cannot resolve.
-			r := failed(verify.ErrorResolve, err)
-			r.Scope, r.Statement, r.Level = ref.Scope, sel.Statement.Name(), sel.Statement.Level()
-			return r
+			out := failed(verify.ErrorResolve, err)
+			out.Scope, out.Statement, out.Level = ref.Scope, sel.Statement.Name(), sel.Statement.Level()
+			return withCredentialHint(out)
 		}
 		d = a.Descriptor.Digest
 	}
@@ -386,7 +386,23 @@ func (s *Server) VerifyImage(ctx context.Context, r ImageRequest) (res *verify.R
 	// The shared result is read by every caller: only its copy changes.
 	out := *shared
 	out.Reference, out.Tag = raw, ref.Tag
-	return &out
+	return withCredentialHint(&out)
+}
+
+// refused is how package oci says that a registry refused the request for
+// want of a credential, or refused the one sent (401).
+const refused = "requires authentication"
+
+// withCredentialHint adds keyward serve's ways of giving a registry a
+// credential to a denial for want of a good one (the oci message names the
+// registry and the CLI's ways). r is the caller's copy.
+func withCredentialHint(r *verify.ReferenceResult) *verify.ReferenceResult {
+	if r.Error != nil && strings.Contains(r.Error.Message, refused) {
+		e := *r.Error
+		e.Message += " (keyward serve: give the pod an imagePullSecret for the registry, with kubernetes.pullSecrets: true, or add the registry to registry.credentials or to the docker config of registry.dockerConfig)"
+		r.Error = &e
+	}
+	return r
 }
 
 // cacheKey is what a verdict depends on: the artifact (its digest, in its
