@@ -7,8 +7,16 @@
 // [LoadConfig] against serve-config.schema.json), the server ([Server]:
 // HTTPS with certificates reloaded from disk, /healthz, /readyz and
 // POST /v1/verify) and the verdict cache ([Cache]) every request shares.
-// Kubernetes admission webhooks, the Gatekeeper external-data provider and
-// per-namespace policy sets are not implemented yet.
+//
+// Requests on behalf of a Kubernetes namespace ([Server.VerifyImage]) are
+// verified against the first policy set of policySets that lists the
+// namespace or whose label selector matches its labels (read through
+// client-go), else the default policy. Policy sets are reloaded when their
+// files change, validated before they are swapped in ([Server.ReloadStats]
+// counts reloads and refusals). Registry credentials come from the pod's
+// image pull secrets, registry.credentials and the docker config, in that
+// order. Kubernetes admission webhooks and the Gatekeeper external-data
+// provider are not implemented yet.
 //
 // The server never fails open: a reference that cannot be verified in time,
 // or whose verification fails in any way, is answered verified: false with

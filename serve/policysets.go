@@ -255,6 +255,13 @@ func (s *Server) reloadLoop(ctx context.Context, interval time.Duration) {
 func (s *Server) reloadOnce(ctx context.Context) {
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
+	defer func() {
+		// A file that panics the parser must not stop the server: it is
+		// refused like any invalid file.
+		if p := recover(); p != nil {
+			s.refuse("", fmt.Sprintf("panic:%v", p), fmt.Errorf("keyward serve: internal error while reloading: %v", p))
+		}
+	}()
 	cur := s.table.Load()
 	if s.cfg.File != "" {
 		sum, err := s.hasher.sum(s.cfg.File)

@@ -37,19 +37,41 @@ and the same verdicts as keyward verify, for programs that ask over HTTP.
 FILE (YAML or JSON, serve-config.schema.json at the repository root) names
 the address, the TLS certificate and key (read again when they change on
 disk: a rotation needs no restart) or plainHTTP: true for local use, the
-trust policy and trust store, how registries are reached, the request
-timeout (default 8s, below a webhook's timeoutSeconds) and the verdict
-cache. Verdicts are cached by artifact digest, trust policy and trust
-store; tags are resolved on every request. Registry credentials come from
-the docker config (registry.dockerConfig, else $DOCKER_CONFIG, else
-~/.docker/config.json) and its credential helpers.
+default trust policy and trust store (policy), per-namespace policy sets
+(policySets), how registries are reached and with which credentials, the
+Kubernetes API, the request timeout (default 8s, below a webhook's
+timeoutSeconds) and the verdict cache. Verdicts are cached by artifact
+digest and the trust policy and trust store digests of the policy set that
+judged them; tags are resolved on every request.
 
-The policy is read at start: restart to change it. On SIGINT or SIGTERM
-the server stops accepting connections and answers the requests in flight
-before it exits.
+Policy sets: POST /v1/verify uses policy. A request on behalf of a
+namespace (the admission webhooks) uses the first policySets entry that
+lists the namespace (namespaces) or whose namespaceSelector (matchLabels,
+matchExpressions: In, NotIn, Exists, DoesNotExist, as in Kubernetes)
+matches the namespace's labels, else policy. Labels are read through the
+Kubernetes API (kubernetes.kubeconfig, else the in-cluster configuration)
+and kept 10s; when they cannot be read, the image is denied.
+
+Hot reload: every reload.interval (default 10s) the trust policy and trust
+store files of every set, and policy/policySets of FILE, are checked. A
+changed set is parsed and its trust stores loaded before it replaces the
+old one; an invalid one is refused, logged and counted, and the old one
+keeps serving (/readyz stays ready). Other fields of FILE need a restart.
+
+Registry credentials, per registry the first source that has one: the
+pod's imagePullSecrets (kubernetes.pullSecrets: true; dockerconfigjson and
+dockercfg secrets of its namespace), registry.credentials (username and
+passwordFile: the password is only read from a file), the docker config
+(registry.dockerConfig, else $DOCKER_CONFIG, else ~/.docker/config.json)
+and its credential helpers, else anonymous. A registry that refuses the
+credential denies the image. RBAC: get on namespaces (selectors) and get
+on secrets in the namespaces served (pullSecrets).
+
+On SIGINT or SIGTERM the server stops accepting connections and answers
+the requests in flight before it exits.
 
 Not yet: Kubernetes admission webhooks, the Gatekeeper external-data
-provider, per-namespace policy sets, a shared (Redis) cache, a Helm chart.`,
+provider, a shared (Redis) cache, a Helm chart.`,
 		Example: `  keyward serve --config serve.yaml
   curl -s https://127.0.0.1:8443/v1/verify --cacert ca.crt \
     -d '{"references": ["registry.example.com/app@sha256:..."]}'`,
