@@ -328,3 +328,46 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 func newTestLogger(mu *sync.Mutex, b *strings.Builder) *slog.Logger {
 	return slog.New(slog.NewTextHandler(lockedWriter{mu, b}, nil))
 }
+
+// TestReloadConfigMapVolume lays the trust policy and trust store out as
+// the kubelet lays out a ConfigMap volume (files linked through ..data to
+// a timestamped folder, swapped by renaming a new ..data link over the
+// old) and checks that the swap is seen and loaded.
+func TestReloadConfigMapVolume(t *testing.T) {
+	w := newWorld(t)
+	signed := w.signed(t, "team/app")
+	vol := t.TempDir()
+	version := func(name string, policy []byte) {
+		t.Helper()
+		d := filepath.Join(vol, name)
+		copyTree(t, w.store, filepath.Join(d, "store"))
+		testpki.WriteFile(t, d, "trustpolicy.json", policy, 0o644)
+		if err := os.Symlink(name, filepath.Join(vol, "..data.tmp")); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(filepath.Join(vol, "..data.tmp"), filepath.Join(vol, "..data")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	version("..2026_12_06_a", strictPolicy(signerIdentity))
+	for _, f := range []string{"trustpolicy.json", "store"} {
+		if err := os.Symlink(filepath.Join("..data", f), filepath.Join(vol, f)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := w.config(w.reg.Host)
+	cfg.PolicySets = []NamedPolicySet{{Name: "team", Namespaces: []string{"team"},
+		PolicySet: PolicySet{TrustPolicy: filepath.Join(vol, "trustpolicy.json"), TrustStore: filepath.Join(vol, "store")}}}
+	s, err := New(cfg, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	wantVerdict(t, "first version", s.VerifyImage(ctx, ImageRequest{Namespace: "team", Reference: signed}), true, "", "")
+	version("..2026_12_06_b", strictPolicy(strangerIdentity))
+	s.reloadOnce(ctx)
+	if st := s.ReloadStats(); st.Successes != 1 || st.Failures != 0 {
+		t.Errorf("after the swap: %+v", st)
+	}
+	wantVerdict(t, "second version", s.VerifyImage(ctx, ImageRequest{Namespace: "team", Reference: signed}), false, verify.ErrorVerificationFailed, "")
+}
