@@ -214,6 +214,14 @@ func newSource(cfg *Config, o Options) (func(auth.CredentialFunc) oci.Source, au
 	}, res.Credential, nil
 }
 
+// sourceFor returns the registry client of one verification with the
+// credentials of cs. Clients are not shared between credential sets (a
+// client keeps the tokens its credentials earned); cs.key tells the sets
+// apart ("" for the server's own credentials), for a cache of clients.
+func (s *Server) sourceFor(cs *credentialSet) oci.Source {
+	return s.source(s.credential(cs))
+}
+
 // Handler serves /healthz, /readyz and POST /v1/verify.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
@@ -356,10 +364,9 @@ func (s *Server) VerifyImage(ctx context.Context, r ImageRequest) (res *verify.R
 		out.Scope, out.Statement, out.Level = ref.Scope, sel.Statement.Name(), sel.Statement.Level()
 		return out
 	}
-	cred := s.credential(creds)
 	d := ref.Digest
 	if d == "" {
-		a, err := s.source(cred).Resolve(oci.WithRequestBudget(ctx, verify.RequestBudget(1)), ref)
+		a, err := s.sourceFor(creds).Resolve(oci.WithRequestBudget(ctx, verify.RequestBudget(1)), ref)
 		if err != nil {
 			// As verify.Batch reports a reference it cannot resolve.
 			out := failed(verify.ErrorResolve, err)
@@ -375,7 +382,7 @@ func (s *Server) VerifyImage(ctx context.Context, r ImageRequest) (res *verify.R
 	shared := s.cacheFor(ctx).Do(ctx, cacheKey(set, creds, ref.Scope, d), s.cfg.RequestTimeout,
 		func(ctx context.Context) *verify.ReferenceResult {
 			b := *set.batch
-			b.Source = s.source(cred)
+			b.Source = s.sourceFor(creds)
 			return b.Verify(ctx, pinned)
 		},
 		func(err error) *verify.ReferenceResult {
