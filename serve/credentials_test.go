@@ -135,3 +135,38 @@ func TestRegistryCredentialFile(t *testing.T) {
 	s, _ = New(cfg, noDockerConfig(t))
 	wantVerdict(t, "the password file gone", s.Verify(ctx, ref), false, verify.ErrorResolve, "registry.credentials of "+w.reg.Host+": password file")
 }
+
+// TestCredentialPrecedence checks the documented order per registry: the
+// pod's pull secret before registry.credentials before the docker config;
+// a credential the registry refuses is not followed by the next source.
+func TestCredentialPrecedence(t *testing.T) {
+	w, ref := lockedWorld(t)
+	api := startAPIServer(t)
+	api.pullSecret("team", "good", w.reg.Host, regUser, regPassword)
+	api.pullSecret("team", "bad", w.reg.Host, regUser, "not-the-password")
+	wrong := filepath.Join(t.TempDir(), "wrong")
+	writeFile(t, wrong, []byte("not-the-password"))
+	cfg := w.config(w.reg.Host)
+	cfg.Kubernetes = KubernetesConfig{Kubeconfig: api.kubeconfig, PullSecrets: true}
+	cfg.Registry.Credentials = []RegistryCredential{{Registry: w.reg.Host, Username: regUser, PasswordFile: wrong}}
+	// The docker config of the world holds the right password.
+	cfg.Registry.DockerConfig = filepath.Join(w.n.Home, ".docker")
+	cfg.Cache.FailureTTL = 0
+	s, err := New(cfg, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	in := func(secrets ...string) *verify.ReferenceResult {
+		return s.VerifyImage(ctx, ImageRequest{Namespace: "team", Reference: ref, PullSecrets: secrets})
+	}
+	wantVerdict(t, "registry.credentials (wrong) before the docker config (right)", in(), false, verify.ErrorResolve, "refused the credentials (401)")
+	wantVerdict(t, "the pull secret (right) before registry.credentials (wrong)", in("good"), true, "", "")
+	wantVerdict(t, "the first pull secret (wrong) is not followed by the next", in("bad", "good"), false, verify.ErrorResolve, "refused the credentials (401)")
+	cfg.Registry.Credentials = nil
+	s, err = New(cfg, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantVerdict(t, "the docker config", s.Verify(ctx, ref), true, "", "")
+}

@@ -1,8 +1,10 @@
 package serve
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -12,6 +14,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // apiServer is a stand-in for the two REST endpoints of the Kubernetes API
@@ -137,3 +140,52 @@ func TestBoundedBody(t *testing.T) {
 type nopCloser struct{ *strings.Reader }
 
 func (nopCloser) Close() error { return nil }
+
+// TestTTLCache checks that values are kept for the TTL and at most max of
+// them, that errors are not kept, and that concurrent misses fetch once.
+func TestTTLCache(t *testing.T) {
+	c := newTTLCache[int](time.Minute, 2)
+	now := time.Unix(1000, 0)
+	c.now = func() time.Time { return now }
+	var fetches atomic.Int64
+	fetch := func(v int, err error) func(context.Context) (int, error) {
+		return func(context.Context) (int, error) {
+			fetches.Add(1)
+			time.Sleep(20 * time.Millisecond)
+			return v, err
+		}
+	}
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if v, err := c.get(ctx, "a", fetch(1, nil)); v != 1 || err != nil {
+				t.Errorf("get a = %d, %v", v, err)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := fetches.Load(); n != 1 {
+		t.Errorf("8 concurrent misses fetched %d times", n)
+	}
+	if _, err := c.get(ctx, "b", fetch(0, errors.New("down"))); err == nil {
+		t.Error("no error")
+	}
+	if v, _ := c.get(ctx, "b", fetch(2, nil)); v != 2 {
+		t.Errorf("an error was kept: %d", v)
+	}
+	c.get(ctx, "c", fetch(3, nil))
+	c.mu.Lock()
+	n := len(c.entries)
+	c.mu.Unlock()
+	if n > 2 {
+		t.Errorf("%d entries kept, max 2", n)
+	}
+	fetches.Store(0)
+	now = now.Add(2 * time.Minute)
+	if v, _ := c.get(ctx, "c", fetch(4, nil)); v != 4 || fetches.Load() != 1 {
+		t.Errorf("after the TTL: %d, %d fetches", v, fetches.Load())
+	}
+}
