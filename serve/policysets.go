@@ -269,7 +269,7 @@ func (s *Server) reloadOnce(ctx context.Context) {
 			s.refuse("", "config:"+err.Error(), fmt.Errorf("read the configuration %s: %w", s.cfg.File, err))
 			return
 		}
-		if sum != cur.config && s.reloadConfig(ctx, cur, sum) {
+		if sum != cur.config && s.reloadConfig(cur, sum) {
 			return
 		}
 	}
@@ -306,7 +306,7 @@ func (s *Server) reloadOnce(ctx context.Context) {
 
 // reloadConfig loads the policy sets of a changed configuration file and
 // reports whether they replaced cur.
-func (s *Server) reloadConfig(ctx context.Context, cur *policyTable, sum string) bool {
+func (s *Server) reloadConfig(cur *policyTable, sum string) bool {
 	// A configuration refused before is tried again at each poll (the
 	// files of its sets may have been fixed since) but refused, logged
 	// and counted once.
@@ -315,7 +315,7 @@ func (s *Server) reloadConfig(ctx context.Context, cur *policyTable, sum string)
 		s.refuse("", "config:"+sum, err)
 		return false
 	}
-	t, err := s.tableFor(ctx, cfg, cur, sum)
+	t, err := s.tableFor(cfg, cur, sum)
 	if err != nil {
 		s.refuse("", "config:"+sum, err)
 		return false
@@ -330,7 +330,7 @@ func (s *Server) reloadConfig(ctx context.Context, cur *policyTable, sum string)
 }
 
 // tableFor loads the table of cfg; selectors need the Kubernetes API.
-func (s *Server) tableFor(ctx context.Context, cfg *Config, cur *policyTable, sum string) (*policyTable, error) {
+func (s *Server) tableFor(cfg *Config, cur *policyTable, sum string) (*policyTable, error) {
 	t, err := loadTable(cfg, cur, s.opts, s.hasher)
 	if err != nil {
 		return nil, err

@@ -169,7 +169,7 @@ func TestHotReload(t *testing.T) {
 	team := testpki.WriteFile(t, dir, "team.json", strictPolicy(signerIdentity), 0o644)
 	store := filepath.Join(dir, "store")
 	copyTree(t, w.store, store)
-	other := testpki.WriteFile(t, dir, "other.json", strictPolicy(strangerIdentity), 0o644)
+	testpki.WriteFile(t, dir, "other.json", strictPolicy(strangerIdentity), 0o644)
 	config := func(extra string) string {
 		return fmt.Sprintf(`listen: 127.0.0.1:0
 plainHTTP: true
@@ -268,7 +268,6 @@ reload: {interval: 50ms}
 	}
 	wantVerdict(t, "added set", s.VerifyImage(ctx, ImageRequest{Namespace: "other", Reference: signed}), false, verify.ErrorVerificationFailed, "")
 	wantVerdict(t, "team after adding", inTeam(), true, "", "")
-	_ = other
 
 	mu.Lock()
 	got := strings.Join(events, " ")
