@@ -1,0 +1,163 @@
+package admission
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+
+	admissionv1 "k8s.io/api/admission/v1"
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/keyward/keyward/internal/jsonpos"
+)
+
+// ContainerKind says which list of a pod spec a container is in.
+type ContainerKind string
+
+// The container kinds.
+const (
+	KindContainer          ContainerKind = "container"
+	KindInitContainer      ContainerKind = "initContainer"
+	KindEphemeralContainer ContainerKind = "ephemeralContainer"
+)
+
+// MaxImages bounds the containers of one object.
+const MaxImages = 1000
+
+// Image is one container's image in an admitted object.
+type Image struct {
+	// Image is the image as the spec writes it.
+	Image string
+	// Container is the container's name; Kind its list.
+	Container string
+	Kind      ContainerKind
+	// Path is the JSON pointer (RFC 6901) of the image field in the
+	// object, where a JSON Patch replaces it.
+	Path string
+}
+
+// Workload is what keyward judges in an admission request: the object's
+// identity and its images.
+type Workload struct {
+	// Kind is the object's kind (Pod, Deployment, ...); Name its name
+	// (metadata.generateName followed by * before one is generated);
+	// Namespace its namespace.
+	Kind, Name, Namespace string
+	// Images are the images of every container, init container and
+	// ephemeral container, in spec order.
+	Images []Image
+	// PullSecrets are the names of the pod spec's imagePullSecrets.
+	PullSecrets []string
+}
+
+type groupKind struct{ group, kind string }
+
+// specPaths locates the pod spec of each kind judged, whatever the
+// version: apps/v1, batch/v1 and core/v1 are what kube-apiserver v1.31
+// serves, and the older versions of these kinds had the same layout.
+var specPaths = map[groupKind][]string{
+	{"", "Pod"}:                   {"spec"},
+	{"", "ReplicationController"}: {"spec", "template", "spec"},
+	{"apps", "Deployment"}:        {"spec", "template", "spec"},
+	{"apps", "StatefulSet"}:       {"spec", "template", "spec"},
+	{"apps", "DaemonSet"}:         {"spec", "template", "spec"},
+	{"apps", "ReplicaSet"}:        {"spec", "template", "spec"},
+	{"batch", "Job"}:              {"spec", "template", "spec"},
+	{"batch", "CronJob"}:          {"spec", "jobTemplate", "spec", "template", "spec"},
+}
+
+// Judged reports whether keyward verifies the images of req: a CREATE or
+// UPDATE of a kind it knows, without a subresource but for
+// pods/ephemeralcontainers.
+func Judged(req *admissionv1.AdmissionRequest) bool {
+	if req.Operation != admissionv1.Create && req.Operation != admissionv1.Update {
+		return false
+	}
+	gk := groupKind{req.Kind.Group, req.Kind.Kind}
+	if _, ok := specPaths[gk]; !ok {
+		return false
+	}
+	switch req.SubResource {
+	case "":
+		return true
+	case "ephemeralcontainers":
+		return gk == groupKind{"", "Pod"}
+	}
+	return false
+}
+
+// Extract returns the workload of a request keyward judges ([Judged]):
+// every image of req.Object with its container and JSON pointer. An object
+// whose pod spec cannot be read is an error (the request is denied).
+func Extract(req *admissionv1.AdmissionRequest) (*Workload, error) {
+	return extract(req, req.Object.Raw)
+}
+
+// extract reads the workload of object, req's object or old object.
+func extract(req *admissionv1.AdmissionRequest, object []byte) (*Workload, error) {
+	path, ok := specPaths[groupKind{req.Kind.Group, req.Kind.Kind}]
+	if !ok {
+		return nil, fmt.Errorf("kind %s/%s is not one keyward judges", req.Kind.Group, req.Kind.Kind)
+	}
+	w := &Workload{Kind: req.Kind.Kind, Name: req.Name, Namespace: req.Namespace}
+	if len(object) == 0 {
+		return nil, fmt.Errorf("the request has no object")
+	}
+	var top struct {
+		Metadata struct {
+			Name         string `json:"name"`
+			GenerateName string `json:"generateName"`
+			Namespace    string `json:"namespace"`
+		} `json:"metadata"`
+	}
+	if err := json.Unmarshal(object, &top); err != nil {
+		return nil, fmt.Errorf("the %s object is not valid JSON: %w", w.Kind, err)
+	}
+	if w.Name == "" {
+		w.Name = top.Metadata.Name
+	}
+	if w.Name == "" && top.Metadata.GenerateName != "" {
+		w.Name = top.Metadata.GenerateName + "*"
+	}
+	if w.Namespace == "" {
+		w.Namespace = top.Metadata.Namespace
+	}
+	raw := json.RawMessage(object)
+	for i, key := range path {
+		var fields map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &fields); err != nil {
+			return nil, fmt.Errorf("%s of the %s object is not an object: %w", jsonpos.Join("", path[:i]...), w.Kind, err)
+		}
+		next, ok := fields[key]
+		if !ok || string(next) == "null" {
+			return w, nil // no pod spec, no image (e.g. a ReplicationController without template)
+		}
+		raw = next
+	}
+	var spec corev1.PodSpec
+	if err := json.Unmarshal(raw, &spec); err != nil {
+		return nil, fmt.Errorf("%s of the %s object is not a pod spec: %w", jsonpos.Join("", path...), w.Kind, err)
+	}
+	if n := len(spec.Containers) + len(spec.InitContainers) + len(spec.EphemeralContainers); n > MaxImages {
+		return nil, fmt.Errorf("the %s has %d containers, more than the %d keyward verifies in one object", w.Kind, n, MaxImages)
+	}
+	base := jsonpos.Join("", path...)
+	add := func(list string, kind ContainerKind, i int, name, image string) {
+		w.Images = append(w.Images, Image{Image: image, Container: name, Kind: kind, Path: jsonpos.Join(base, list, strconv.Itoa(i), "image")})
+	}
+	for i, c := range spec.InitContainers {
+		add("initContainers", KindInitContainer, i, c.Name, c.Image)
+	}
+	for i, c := range spec.Containers {
+		add("containers", KindContainer, i, c.Name, c.Image)
+	}
+	for i, c := range spec.EphemeralContainers {
+		add("ephemeralContainers", KindEphemeralContainer, i, c.Name, c.Image)
+	}
+	for _, s := range spec.ImagePullSecrets {
+		if s.Name != "" {
+			w.PullSecrets = append(w.PullSecrets, s.Name)
+		}
+	}
+	return w, nil
+}
