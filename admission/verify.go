@@ -41,7 +41,7 @@ const DefaultConcurrency = 16
 const (
 	maxWarningRunes  = 120
 	maxWarnings      = 20
-	maxProblemRunes  = 600
+	maxProblemRunes  = 480
 	maxProblems      = 8
 	maxMessageRunes  = 4000
 	maxSignatureText = 3

@@ -6,9 +6,9 @@
 // This package holds the configuration ([Config], loaded and validated by
 // [LoadConfig] against serve-config.schema.json), the server ([Server]:
 // HTTPS with certificates reloaded from disk, /healthz, /readyz and
-// POST /v1/verify) and the verdict cache ([Cache]) every request shares.
-// Kubernetes admission webhooks, the Gatekeeper external-data provider and
-// per-namespace policy sets are not implemented yet.
+// POST /v1/verify, and the Kubernetes admission webhooks and Gatekeeper
+// provider of package admission) and the verdict cache ([Cache]) every
+// request shares. Per-namespace policy sets are not implemented yet.
 //
 // The server never fails open: a reference that cannot be verified in time,
 // or whose verification fails in any way, is answered verified: false with
