@@ -37,9 +37,12 @@ const DefaultConcurrency = 16
 // whole (k8s.io/api admission/v1 AdmissionResponse.Warnings: "Limit
 // warnings to 120 characters if possible. Warnings over 256 characters
 // and large numbers of warnings may be truncated"; k8s.io/apiserver
-// endpoints/filters/warning.go truncates past 4096 runes in all).
+// endpoints/filters/warning.go truncates each to 256 runes once all pass
+// 4096). A warning names the check, the image and the statement, which
+// with a long image takes more than 120 characters; the check's message
+// is in the audit log.
 const (
-	maxWarningRunes  = 120
+	maxWarningRunes  = 250
 	maxWarnings      = 20
 	maxProblemRunes  = 480
 	maxProblems      = 8
@@ -134,6 +137,9 @@ type decision struct {
 	// problem says why the image is denied; "" when it is not.
 	problem  string
 	warnings []string
+	// logged are the warnings with the checks' messages, for the audit
+	// log.
+	logged []string
 }
 
 // verdict is the audit log's word for d.
@@ -182,8 +188,9 @@ func decide(ctx context.Context, v Verifier, concurrency int, w *Workload) []*de
 			d.problem = describe(d.img) + ": " + reason
 			continue
 		}
-		for _, w := range Warnings(d.res) {
-			d.warnings = append(d.warnings, describe(d.img)+": "+w)
+		for _, w := range warningsOf(d.res) {
+			d.warnings = append(d.warnings, fmt.Sprintf("%s check failed for %s, logged by %s statement %q", w.Check, describe(d.img), w.level, w.statement))
+			d.logged = append(d.logged, fmt.Sprintf("%s: %s check failed: %s", describe(d.img), w.Check, firstLine(w.Message)))
 		}
 	}
 	return ds
@@ -241,16 +248,32 @@ func Failure(res *verify.ReferenceResult) string {
 // prints them as warnings.
 func Warnings(res *verify.ReferenceResult) []string {
 	var out []string
+	for _, w := range warningsOf(res) {
+		text := fmt.Sprintf("%s check failed, logged by %s statement %q", w.Check, w.level, w.statement)
+		if w.Message != "" {
+			text += ": " + firstLine(w.Message)
+		}
+		out = append(out, text)
+	}
+	return out
+}
+
+// warning is a check that failed with the action log, and the statement
+// that logged it.
+type warning struct {
+	verify.CheckResult
+	statement string
+	level     string
+}
+
+func warningsOf(res *verify.ReferenceResult) []warning {
+	var out []warning
 	for _, s := range res.Signatures {
 		if !s.Passed {
 			continue
 		}
 		for _, c := range s.Warnings() {
-			text := fmt.Sprintf("%s check failed, logged by %s statement %q", c.Check, s.Level, s.Statement)
-			if c.Message != "" {
-				text += ": " + firstLine(c.Message)
-			}
-			out = append(out, text)
+			out = append(out, warning{c, s.Statement, string(s.Level)})
 		}
 	}
 	return out

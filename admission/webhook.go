@@ -154,8 +154,8 @@ func (h *Webhook) judge(ctx context.Context, req *admissionv1.AdmissionRequest, 
 		if d.problem != "" {
 			attrs = append(attrs, "reason", d.problem)
 		}
-		if len(d.warnings) > 0 {
-			attrs = append(attrs, "warnings", d.warnings)
+		if len(d.logged) > 0 {
+			attrs = append(attrs, "warnings", d.logged)
 		}
 		h.log().Info("admission decision", attrs...)
 	}
