@@ -566,3 +566,170 @@ func TestAdmissionRequests(t *testing.T) {
 		}
 	}
 }
+
+// The Gatekeeper external-data types as upstream declares their JSON
+// (github.com/open-policy-agent/frameworks constraint/pkg/externaldata,
+// request.go: ProviderRequest{apiVersion, kind, request{keys}};
+// response.go: ProviderResponse{apiVersion, kind, response{idempotent,
+// items[{key, value, error}], systemError}}). The frameworks module is not
+// on this project's module proxy, so the field names are pinned here and
+// every response is decoded strictly against them.
+type upstreamProviderResponse struct {
+	APIVersion string `json:"apiVersion,omitempty"`
+	Kind       string `json:"kind,omitempty"`
+	Response   struct {
+		Idempotent bool `json:"idempotent,omitempty"`
+		Items      []struct {
+			Key   string `json:"key,omitempty"`
+			Value any    `json:"value,omitempty"`
+			Error string `json:"error,omitempty"`
+		} `json:"items,omitempty"`
+		SystemError string `json:"systemError,omitempty"`
+	} `json:"response,omitempty"`
+}
+
+// regoResponse is what Gatekeeper hands a constraint template
+// (externaldata.NewRegoResponse): an item with an error goes to errors,
+// any other to responses as [key, value].
+type regoResponse struct {
+	responses   [][2]any
+	errors      [][2]any
+	systemError string
+}
+
+func toRego(p *upstreamProviderResponse) regoResponse {
+	r := regoResponse{systemError: p.Response.SystemError}
+	for _, it := range p.Response.Items {
+		if it.Error != "" {
+			r.errors = append(r.errors, [2]any{it.Key, it.Error})
+		} else {
+			r.responses = append(r.responses, [2]any{it.Key, it.Value})
+		}
+	}
+	return r
+}
+
+// ratifyDefaultViolations are the keys Ratify v1.4.0's default constraint
+// template (library/default/template.yaml) finds in violation: a system
+// error, any error, or a response whose isSuccess is false.
+func ratifyDefaultViolations(r regoResponse) []string {
+	var out []string
+	if r.systemError != "" {
+		out = append(out, "system error")
+	}
+	for _, e := range r.errors {
+		out = append(out, e[0].(string))
+	}
+	for _, v := range r.responses {
+		if m, _ := v[1].(map[string]any); m["isSuccess"] == false {
+			out = append(out, v[0].(string))
+		}
+	}
+	return out
+}
+
+// ratifyNotationViolations are the keys Ratify v1.4.0's notation-validation
+// template (library/notation-validation/template.yml) finds in violation:
+// a response without a notation verifier report whose isSuccess is true.
+func ratifyNotationViolations(r regoResponse) []string {
+	var out []string
+	for _, v := range r.responses {
+		m, _ := v[1].(map[string]any)
+		reports, _ := m["verifierReports"].([]any)
+		ok := false
+		for _, rep := range reports {
+			if rm, _ := rep.(map[string]any); rm["type"] == "notation" && rm["isSuccess"] == true {
+				ok = true
+			}
+		}
+		if !ok {
+			out = append(out, v[0].(string))
+		}
+	}
+	return out
+}
+
+func postProvider(t *testing.T, url, body string) (int, *upstreamProviderResponse) {
+	t.Helper()
+	resp, err := http.Post(url, "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	dec := json.NewDecoder(resp.Body)
+	dec.DisallowUnknownFields()
+	var out upstreamProviderResponse
+	if err := dec.Decode(&out); err != nil {
+		t.Fatalf("the answer does not decode into the upstream ProviderResponse: %v", err)
+	}
+	return resp.StatusCode, &out
+}
+
+// TestGatekeeperProvider checks the provider's answers: shapes as
+// upstream declares them, one item per distinct key in order, a verdict
+// object for every key (verified or not) that Ratify's constraint
+// templates judge as keyward does, and refused requests as system errors.
+func TestGatekeeperProvider(t *testing.T) {
+	aw := newAdmissionWorld(t)
+	base, _ := aw.server(t)
+	url := base + GatekeeperPath
+	keys := []string{aw.signedTag, "[team]" + aw.signed, aw.unsigned, aw.tampered, aw.untrusted, aw.skipped, aw.audited, "NOT/valid", "[open", aw.signedTag}
+	body, _ := json.Marshal(map[string]any{"apiVersion": "externaldata.gatekeeper.sh/v1alpha1", "kind": "ProviderRequest", "request": map[string]any{"keys": keys}})
+	before := aw.failing.requests.Load()
+	status, resp := postProvider(t, url, string(body))
+	if status != http.StatusOK || resp.APIVersion != "externaldata.gatekeeper.sh/v1alpha1" || resp.Kind != "ProviderResponse" || !resp.Response.Idempotent || resp.Response.SystemError != "" {
+		t.Fatalf("status %d, response %+v", status, resp)
+	}
+	if n := aw.failing.requests.Load() - before; n != 0 {
+		t.Errorf("the skipped image cost %d registry requests", n)
+	}
+	if len(resp.Response.Items) != len(keys)-1 {
+		t.Fatalf("%d items for %d distinct keys", len(resp.Response.Items), len(keys)-1)
+	}
+	want := map[string]bool{keys[0]: true, keys[1]: true, aw.unsigned: false, aw.tampered: false, aw.untrusted: false, aw.skipped: true, aw.audited: true, "NOT/valid": false, "[open": false}
+	for i, it := range resp.Response.Items {
+		if it.Key != keys[i] || it.Error != "" {
+			t.Errorf("item %d: key %q error %q", i, it.Key, it.Error)
+		}
+		v, _ := it.Value.(map[string]any)
+		if v["isSuccess"] != want[it.Key] || v["verified"] != want[it.Key] || v["version"] != "1" || v["timestamp"] == "" {
+			t.Errorf("%s: value %v", it.Key, it.Value)
+		}
+	}
+	value := func(i int) map[string]any { return resp.Response.Items[i].Value.(map[string]any) }
+	if a := value(0)["artifact"].(map[string]any); a["digest"] != aw.signed[strings.LastIndex(aw.signed, "@")+1:] || value(0)["tag"] != "v1" {
+		t.Errorf("signed value %v", value(0))
+	}
+	reps := value(0)["verifierReports"].([]any)
+	if rep := reps[0].(map[string]any); len(reps) != 1 || rep["isSuccess"] != true || rep["type"] != "notation" || rep["verifierName"] != "notation" ||
+		rep["extensions"].(map[string]any)["Issuer"] == "" || rep["referenceDigest"] == "" {
+		t.Errorf("signed reports %v", reps)
+	}
+	if e := value(3)["error"].(map[string]any); e["kind"] != "verification-failed" || !strings.Contains(value(3)["verifierReports"].([]any)[0].(map[string]any)["message"].(string), "integrity check failed") {
+		t.Errorf("tampered value %v", value(3))
+	}
+	if e := value(8)["error"].(map[string]any); e["kind"] != "resolve" || !strings.Contains(e["message"].(string), "does not close") {
+		t.Errorf("[open value %v", value(8))
+	}
+
+	rego := toRego(resp)
+	if got, want := ratifyDefaultViolations(rego), []string{aw.unsigned, aw.tampered, aw.untrusted, "NOT/valid", "[open"}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("Ratify's default template finds %q in violation, want %q", got, want)
+	}
+	if got, want := ratifyNotationViolations(rego), []string{aw.unsigned, aw.tampered, aw.untrusted, aw.skipped, "NOT/valid", "[open"}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("Ratify's notation-validation template finds %q in violation, want %q", got, want)
+	}
+
+	// v1beta1, as Gatekeeper sends it, is answered as v1beta1.
+	status, resp = postProvider(t, url, `{"apiVersion": "externaldata.gatekeeper.sh/v1beta1", "kind": "ProviderRequest", "request": {"keys": []}}`)
+	if status != http.StatusOK || resp.APIVersion != "externaldata.gatekeeper.sh/v1beta1" || len(resp.Response.Items) != 0 {
+		t.Errorf("v1beta1: %d %+v", status, resp)
+	}
+	status, resp = postProvider(t, url, `{"kind": "ProviderRequest"}`)
+	if status != http.StatusBadRequest || !strings.Contains(resp.Response.SystemError, "not externaldata.gatekeeper.sh/v1beta1") {
+		t.Errorf("no apiVersion: %d %+v", status, resp)
+	}
+	if lines := aw.logs.lines(t, "gatekeeper decision"); len(lines) != len(keys)-1 {
+		t.Errorf("%d gatekeeper audit lines", len(lines))
+	}
+}
