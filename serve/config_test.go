@@ -141,8 +141,8 @@ func TestLoadConfigEndpoints(t *testing.T) {
 	for text, want := range map[string]Config{
 		head: {},
 		head + "webhooks: {validating: true, mutating: true}\ngatekeeper: {enabled: true}\n": {},
-		head + "webhooks: {validating: false}\n":                                              {Webhooks: WebhooksConfig{DisableValidating: true}},
-		head + "webhooks: {mutating: false}\ngatekeeper: {enabled: false}\n":                  {Webhooks: WebhooksConfig{DisableMutating: true}, Gatekeeper: GatekeeperConfig{Disable: true}},
+		head + "webhooks: {validating: false}\n":                                             {Webhooks: WebhooksConfig{DisableValidating: true}},
+		head + "webhooks: {mutating: false}\ngatekeeper: {enabled: false}\n":                 {Webhooks: WebhooksConfig{DisableMutating: true}, Gatekeeper: GatekeeperConfig{Disable: true}},
 	} {
 		cfg, err := LoadConfig(writeConfig(t, text))
 		if err != nil {
