@@ -17,7 +17,8 @@
 //
 // Kinds judged: Pods (and the pods/ephemeralcontainers subresource) and
 // the pod templates of Deployments, StatefulSets, DaemonSets, ReplicaSets,
-// ReplicationControllers, Jobs and CronJobs, on CREATE and UPDATE. Any
+// ReplicationControllers, Jobs and CronJobs, on CREATE and UPDATE; an
+// UPDATE is judged by the images it adds or changes. Any
 // other request (another kind, another subresource, DELETE, CONNECT) is
 // allowed without a registry request: keyward's webhook configurations
 // only send the kinds above, so such a request means a broader

@@ -97,16 +97,6 @@ func (h *Webhook) Mutate(ctx context.Context, review *admissionv1.AdmissionRevie
 		deny(resp, denial(problems))
 		return out
 	}
-	// An unchanged image of an update is not pinned: a changed image
-	// field restarts a Pod's container and rolls out a Deployment.
-	old := map[string]string{}
-	if req.Operation == admissionv1.Update && len(req.OldObject.Raw) > 0 {
-		if ow, err := extract(req, req.OldObject.Raw); err == nil {
-			for _, img := range ow.Images {
-				old[img.Path] = img.Image
-			}
-		}
-	}
 	var ops []PatchOp
 	for _, d := range ds {
 		switch {
@@ -114,8 +104,6 @@ func (h *Webhook) Mutate(ctx context.Context, review *admissionv1.AdmissionRevie
 			continue
 		case req.SubResource == "ephemeralcontainers" && d.img.Kind != KindEphemeralContainer:
 			continue // the subresource changes ephemeral containers only
-		case old[d.img.Path] == d.img.Image:
-			continue
 		case d.res.Artifact == nil || d.res.Artifact.Digest == "":
 			deny(resp, denial([]string{describe(d.img) + ": verified without a digest to pin (internal error)"}))
 			return out
@@ -145,6 +133,7 @@ func (h *Webhook) judge(ctx context.Context, req *admissionv1.AdmissionRequest, 
 			"namespace", req.Namespace, "name", req.Name, "error", err.Error())
 		return nil, nil, err
 	}
+	unchanged(req, w)
 	ds := decide(ctx, h.Verifier, h.Concurrency, w)
 	dryRun := req.DryRun != nil && *req.DryRun
 	for _, d := range ds {
@@ -160,6 +149,35 @@ func (h *Webhook) judge(ctx context.Context, req *admissionv1.AdmissionRequest, 
 		h.log().Info("admission decision", attrs...)
 	}
 	return w, ds, nil
+}
+
+// unchanged drops from w, on UPDATE, the images the request leaves as
+// they were (the same image at the same path of the old object): they
+// were admitted before, they do not change what runs, and judging them
+// again would let a registry outage, or a signature expired since,
+// block the metadata updates that controllers, finalizers and garbage
+// collection make to running workloads. Nor are they pinned: a changed
+// image field restarts a Pod's container and rolls out a Deployment. An
+// old object that cannot be read leaves every image to be judged.
+func unchanged(req *admissionv1.AdmissionRequest, w *Workload) {
+	if req.Operation != admissionv1.Update || len(req.OldObject.Raw) == 0 {
+		return
+	}
+	ow, err := extract(req, req.OldObject.Raw)
+	if err != nil {
+		return
+	}
+	old := make(map[string]string, len(ow.Images))
+	for _, img := range ow.Images {
+		old[img.Path] = img.Image
+	}
+	kept := w.Images[:0]
+	for _, img := range w.Images {
+		if prev, ok := old[img.Path]; !ok || prev != img.Image {
+			kept = append(kept, img)
+		}
+	}
+	w.Images = kept
 }
 
 func statement(d *decision) string {

@@ -381,6 +381,18 @@ func TestValidatingWebhook(t *testing.T) {
 		t.Errorf("audit warnings %q", r.Warnings)
 	}
 
+	// An update is judged by the images it adds or changes: an unsigned
+	// image it leaves as it was does not block it (nor cost a registry
+	// request), one it brings in does.
+	before = aw.failing.requests.Load()
+	down := aw.failing.host + "/team/app:v1"
+	allowed(t, postReview(t, url, review("upd-same", "", "v1", "Pod", "", admissionv1.Update, pod(aw.unsigned, down), pod(aw.unsigned, down), false)))
+	if n := aw.failing.requests.Load() - before; n != 0 {
+		t.Errorf("an update that changes no image cost %d registry requests", n)
+	}
+	denied(t, postReview(t, url, review("upd-new", "", "v1", "Pod", "", admissionv1.Update, pod(aw.signedTag, aw.unsigned), pod(aw.signedTag, aw.signedTag), false)),
+		fmt.Sprintf("keyward: 1 image(s) not verified: image %q (container \"c1\")", aw.unsigned))
+
 	// Not judged: allowed without a look at the object.
 	allowed(t, postReview(t, url, review("cm", "", "v1", "ConfigMap", "", admissionv1.Create, `{"data": {}}`, "", false)))
 	allowed(t, postReview(t, url, review("status", "", "v1", "Pod", "status", admissionv1.Update, pod(aw.unsigned), "", false)))

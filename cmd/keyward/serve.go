@@ -36,8 +36,8 @@ pipeline and the same verdicts as keyward verify:
                    pods/ephemeralcontainers, and the pod templates of
                    Deployments, StatefulSets, DaemonSets, ReplicaSets,
                    ReplicationControllers, Jobs and CronJobs, on CREATE and
-                   UPDATE; every container, init container and ephemeral
-                   container. Denied when an image does not verify, with the
+                   UPDATE (by the images it adds or changes); every
+                   container, init container and ephemeral container. Denied when an image does not verify, with the
                    image, its container and the failing check named; checks
                    a statement only logs (audit level, action log) come back
                    as warnings. Images of a skip statement are allowed
