@@ -7,6 +7,7 @@ import (
 
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
+	kjson "sigs.k8s.io/json"
 
 	"github.com/keyward/keyward/internal/jsonpos"
 )
@@ -110,7 +111,7 @@ func extract(req *admissionv1.AdmissionRequest, object []byte) (*Workload, error
 			Namespace    string `json:"namespace"`
 		} `json:"metadata"`
 	}
-	if err := json.Unmarshal(object, &top); err != nil {
+	if err := kjson.UnmarshalCaseSensitivePreserveInts(object, &top); err != nil {
 		return nil, fmt.Errorf("the %s object is not valid JSON: %w", w.Kind, err)
 	}
 	if w.Name == "" {
@@ -125,7 +126,7 @@ func extract(req *admissionv1.AdmissionRequest, object []byte) (*Workload, error
 	raw := json.RawMessage(object)
 	for i, key := range path {
 		var fields map[string]json.RawMessage
-		if err := json.Unmarshal(raw, &fields); err != nil {
+		if err := kjson.UnmarshalCaseSensitivePreserveInts(raw, &fields); err != nil {
 			return nil, fmt.Errorf("%s of the %s object is not an object: %w", jsonpos.Join("", path[:i]...), w.Kind, err)
 		}
 		next, ok := fields[key]
@@ -134,8 +135,11 @@ func extract(req *admissionv1.AdmissionRequest, object []byte) (*Workload, error
 		}
 		raw = next
 	}
+	// Field names are case-sensitive, as kube-apiserver reads them
+	// (sigs.k8s.io/json), so that a path extracted is where the JSON
+	// Patch finds the image.
 	var spec corev1.PodSpec
-	if err := json.Unmarshal(raw, &spec); err != nil {
+	if err := kjson.UnmarshalCaseSensitivePreserveInts(raw, &spec); err != nil {
 		return nil, fmt.Errorf("%s of the %s object is not a pod spec: %w", jsonpos.Join("", path...), w.Kind, err)
 	}
 	if n := len(spec.Containers) + len(spec.InitContainers) + len(spec.EphemeralContainers); n > MaxImages {

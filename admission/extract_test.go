@@ -1,6 +1,7 @@
 package admission
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,7 +13,12 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/keyward/keyward/internal/jsonpatch"
 	"github.com/keyward/keyward/internal/jsonpos"
+	"github.com/keyward/keyward/verify"
 )
 
 // podSpec is a pod spec with two init containers, two containers and an
@@ -143,6 +149,12 @@ func TestExtractEdges(t *testing.T) {
 	if err != nil || len(w.Images) != 0 {
 		t.Errorf("null jobTemplate: %+v, %v", w, err)
 	}
+	// Field names are case-sensitive, as kube-apiserver reads them: a
+	// path extracted is where the image is.
+	w, err = Extract(request("", "v1", "Pod", `{"spec": {"Containers": [{"name": "a", "image": "x"}], "containers": [{"name": "b", "Image": "y"}, {"name": "c", "image": "z"}]}}`))
+	if err != nil || len(w.Images) != 2 || w.Images[0].Image != "" || w.Images[1] != (Image{"z", "c", KindContainer, "/spec/containers/1/image"}) {
+		t.Errorf("case: %+v, %v", w, err)
+	}
 	many := `{"spec": {"containers": [` + strings.Repeat(`{"name": "a", "image": "x"},`, MaxImages) + `{"name": "b", "image": "y"}]}}`
 	for object, want := range map[string]string{
 		``:                                   "has no object",
@@ -171,15 +183,15 @@ func TestDecodeReview(t *testing.T) {
 		t.Errorf("answer %+v", out)
 	}
 	for body, want := range map[string]string{
-		``:        "not an AdmissionReview",
-		`garbage`: "not an AdmissionReview",
-		`{} {}`:   "more than one JSON value",
-		`[]`:      "not an AdmissionReview",
+		``:        "not one AdmissionReview",
+		`garbage`: "not one AdmissionReview",
+		`{} {}`:   "after top-level value",
+		`[]`:      "not one AdmissionReview",
 		strings.Replace(ok, "admission.k8s.io/v1", "admission.k8s.io/v1beta1", 1):                 `apiVersion "admission.k8s.io/v1beta1" kind "AdmissionReview", not admission.k8s.io/v1 AdmissionReview: set admissionReviewVersions: [v1]`,
 		strings.Replace(ok, `"AdmissionReview"`, `"Pod"`, 1):                                      `kind "Pod"`,
 		`{"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview"}`:                        "has no request",
 		strings.Replace(ok, `"uid": "u1", `, "", 1):                                               "has no uid",
-		`{"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {"uid": 5}}`: "not an AdmissionReview",
+		`{"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {"uid": 5}}`: "not one AdmissionReview",
 	} {
 		_, err := DecodeReview([]byte(body))
 		var re *ReviewError
@@ -262,9 +274,30 @@ func FuzzReview(f *testing.F) {
 			return // encoding/json and jsonpos differ on what they accept (e.g. invalid UTF-8)
 		}
 		for _, img := range w.Images {
-			if n := jsonpos.Lookup(root, img.Path); n == nil || (n.Str != img.Image && img.Image != "") {
+			if n := jsonpos.Lookup(root, img.Path); (n == nil || n.Str != img.Image) && img.Image != "" {
 				t.Fatalf("%s does not point at %q", img.Path, img.Image)
 			}
 		}
+		// The webhooks answer the request's uid, and a patch applies to
+		// the object as sent.
+		h := &Webhook{Verifier: pinAll{}}
+		v := h.Validate(context.Background(), review)
+		m := h.Mutate(context.Background(), review)
+		if v.Response.UID != review.Request.UID || m.Response.UID != review.Request.UID || v.Response.Allowed != m.Response.Allowed {
+			t.Fatalf("validate %+v, mutate %+v", v.Response, m.Response)
+		}
+		if m.Response.Patch != nil {
+			if _, err := jsonpatch.Apply(review.Request.Object.Raw, m.Response.Patch); err != nil {
+				t.Fatalf("the patch %s does not apply: %v", m.Response.Patch, err)
+			}
+		}
 	})
+}
+
+// pinAll verifies every image, resolved to a digest of its reference.
+type pinAll struct{}
+
+func (pinAll) VerifyImage(_ context.Context, r ImageRequest) *verify.ReferenceResult {
+	d := digest.FromString(r.Reference)
+	return &verify.ReferenceResult{Reference: r.Reference, Verified: true, Artifact: &ocispec.Descriptor{Digest: d}}
 }

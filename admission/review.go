@@ -1,12 +1,10 @@
 package admission
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
-	"io"
 
 	admissionv1 "k8s.io/api/admission/v1"
+	kjson "sigs.k8s.io/json"
 )
 
 // The AdmissionReview keyward answers: admission.k8s.io/v1 only (the
@@ -33,13 +31,11 @@ func DecodeReview(data []byte) (*admissionv1.AdmissionReview, error) {
 	if len(data) > MaxReviewBody {
 		return nil, &ReviewError{Msg: fmt.Sprintf("the AdmissionReview is %d bytes, more than the %d allowed", len(data), MaxReviewBody)}
 	}
+	// Field names are case-sensitive, as kube-apiserver writes them.
+	// Anything after the one JSON value is an error.
 	var review admissionv1.AdmissionReview
-	dec := json.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(&review); err != nil {
-		return nil, &ReviewError{Msg: "the body is not an AdmissionReview (admission.k8s.io/v1) in JSON", Err: err}
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, &ReviewError{Msg: "the body holds more than one JSON value: send one AdmissionReview"}
+	if err := kjson.UnmarshalCaseSensitivePreserveInts(data, &review); err != nil {
+		return nil, &ReviewError{Msg: "the body is not one AdmissionReview (admission.k8s.io/v1) in JSON", Err: err}
 	}
 	if review.APIVersion != ReviewAPIVersion || review.Kind != ReviewKind {
 		return nil, &ReviewError{Msg: fmt.Sprintf("the body is apiVersion %q kind %q, not %s %s: set admissionReviewVersions: [v1] in the webhook configuration",

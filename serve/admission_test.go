@@ -550,7 +550,7 @@ func TestAdmissionRequests(t *testing.T) {
 		want               string
 	}{
 		{"POST", ValidatePath, v1beta1, 400, `not admission.k8s.io/v1 AdmissionReview: set admissionReviewVersions: [v1]`},
-		{"POST", MutatePath, "garbage", 400, "not an AdmissionReview"},
+		{"POST", MutatePath, "garbage", 400, "not one AdmissionReview"},
 		{"POST", ValidatePath, strings.Repeat(" ", admission.MaxReviewBody+1), 413, "larger than"},
 		{"GET", ValidatePath, "", 405, ""},
 		{"POST", ValidatePath, string(review("x", "", "v1", "Pod", "", admissionv1.Create, pod("nginx"), "", false)), 200, `"allowed":true`},
