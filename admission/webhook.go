@@ -60,7 +60,7 @@ func (h *Webhook) Validate(ctx context.Context, review *admissionv1.AdmissionRev
 	}
 	_, ds, err := h.judge(ctx, req, "validate")
 	if err != nil {
-		deny(resp, fmt.Sprintf("keyward: cannot read the %s: %v", req.Kind.Kind, err))
+		deny(resp, clip(fmt.Sprintf("keyward: cannot read the %s: %v", req.Kind.Kind, err), maxMessageRunes))
 		return out
 	}
 	if problems, warnings := summarize(ds); len(problems) > 0 {
@@ -89,7 +89,7 @@ func (h *Webhook) Mutate(ctx context.Context, review *admissionv1.AdmissionRevie
 	}
 	_, ds, err := h.judge(ctx, req, "mutate")
 	if err != nil {
-		deny(resp, fmt.Sprintf("keyward: cannot read the %s: %v", req.Kind.Kind, err))
+		deny(resp, clip(fmt.Sprintf("keyward: cannot read the %s: %v", req.Kind.Kind, err), maxMessageRunes))
 		return out
 	}
 	problems, warnings := summarize(ds)
