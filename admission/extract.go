@@ -1,7 +1,6 @@
 package admission
 
 import (
-	"encoding/json"
 	"fmt"
 	"strconv"
 
@@ -53,6 +52,50 @@ type Workload struct {
 
 type groupKind struct{ group, kind string }
 
+// The objects on the way to a pod spec, with only the fields on the way.
+type (
+	// object is an admitted object: its identity and its spec.
+	object struct {
+		Metadata struct {
+			Name         string `json:"name"`
+			GenerateName string `json:"generateName"`
+			Namespace    string `json:"namespace"`
+		} `json:"metadata"`
+		Spec any `json:"spec"`
+	}
+	// templateSpec is the spec of a Deployment, StatefulSet, DaemonSet,
+	// ReplicaSet, ReplicationController or Job: its pod template.
+	templateSpec struct {
+		Template *struct {
+			Spec *corev1.PodSpec `json:"spec"`
+		} `json:"template"`
+	}
+	// cronJobSpec is the spec of a CronJob: its job template.
+	cronJobSpec struct {
+		JobTemplate *struct {
+			Spec *templateSpec `json:"spec"`
+		} `json:"jobTemplate"`
+	}
+)
+
+// podSpecOf returns the pod spec in spec, the decoded spec of an object
+// (nil when a level on the way is absent or null).
+func podSpecOf(spec any) *corev1.PodSpec {
+	switch s := spec.(type) {
+	case *corev1.PodSpec:
+		return s
+	case *templateSpec:
+		if s != nil && s.Template != nil {
+			return s.Template.Spec
+		}
+	case *cronJobSpec:
+		if s != nil && s.JobTemplate != nil && s.JobTemplate.Spec != nil {
+			return podSpecOf(s.JobTemplate.Spec)
+		}
+	}
+	return nil
+}
+
 // specPaths locates the pod spec of each kind judged, whatever the
 // version: apps/v1, batch/v1 and core/v1 are what kube-apiserver v1.31
 // serves, and the older versions of these kinds had the same layout.
@@ -94,53 +137,45 @@ func Extract(req *admissionv1.AdmissionRequest) (*Workload, error) {
 	return extract(req, req.Object.Raw)
 }
 
-// extract reads the workload of object, req's object or old object.
-func extract(req *admissionv1.AdmissionRequest, object []byte) (*Workload, error) {
+// extract reads the workload of data, req's object or old object.
+func extract(req *admissionv1.AdmissionRequest, data []byte) (*Workload, error) {
 	path, ok := specPaths[groupKind{req.Kind.Group, req.Kind.Kind}]
 	if !ok {
 		return nil, fmt.Errorf("kind %s/%s is not one keyward judges", req.Kind.Group, req.Kind.Kind)
 	}
 	w := &Workload{Kind: req.Kind.Kind, Name: req.Name, Namespace: req.Namespace}
-	if len(object) == 0 {
+	if len(data) == 0 {
 		return nil, fmt.Errorf("the request has no object")
 	}
-	var top struct {
-		Metadata struct {
-			Name         string `json:"name"`
-			GenerateName string `json:"generateName"`
-			Namespace    string `json:"namespace"`
-		} `json:"metadata"`
-	}
-	if err := kjson.UnmarshalCaseSensitivePreserveInts(object, &top); err != nil {
-		return nil, fmt.Errorf("the %s object is not valid JSON: %w", w.Kind, err)
-	}
-	if w.Name == "" {
-		w.Name = top.Metadata.Name
-	}
-	if w.Name == "" && top.Metadata.GenerateName != "" {
-		w.Name = top.Metadata.GenerateName + "*"
-	}
-	if w.Namespace == "" {
-		w.Namespace = top.Metadata.Namespace
-	}
-	raw := json.RawMessage(object)
-	for i, key := range path {
-		var fields map[string]json.RawMessage
-		if err := kjson.UnmarshalCaseSensitivePreserveInts(raw, &fields); err != nil {
-			return nil, fmt.Errorf("%s of the %s object is not an object: %w", jsonpos.Join("", path[:i]...), w.Kind, err)
-		}
-		next, ok := fields[key]
-		if !ok || string(next) == "null" {
-			return w, nil // no pod spec, no image (e.g. a ReplicationController without template)
-		}
-		raw = next
-	}
-	// Field names are case-sensitive, as kube-apiserver reads them
+	// One pass over the object, into the fields on the way to the pod
+	// spec. Field names are case-sensitive, as kube-apiserver reads them
 	// (sigs.k8s.io/json), so that a path extracted is where the JSON
 	// Patch finds the image.
-	var spec corev1.PodSpec
-	if err := kjson.UnmarshalCaseSensitivePreserveInts(raw, &spec); err != nil {
-		return nil, fmt.Errorf("%s of the %s object is not a pod spec: %w", jsonpos.Join("", path...), w.Kind, err)
+	var o object
+	// The decoder fills the value the interface points to.
+	switch len(path) {
+	case 1:
+		o.Spec = &corev1.PodSpec{}
+	case 3:
+		o.Spec = &templateSpec{}
+	default:
+		o.Spec = &cronJobSpec{}
+	}
+	if err := kjson.UnmarshalCaseSensitivePreserveInts(data, &o); err != nil {
+		return nil, fmt.Errorf("the %s object does not have the shape of a %s (a pod spec at %s): %w", w.Kind, w.Kind, jsonpos.Join("", path...), err)
+	}
+	if w.Name == "" {
+		w.Name = o.Metadata.Name
+	}
+	if w.Name == "" && o.Metadata.GenerateName != "" {
+		w.Name = o.Metadata.GenerateName + "*"
+	}
+	if w.Namespace == "" {
+		w.Namespace = o.Metadata.Namespace
+	}
+	spec := podSpecOf(o.Spec)
+	if spec == nil {
+		return w, nil // no pod spec, no image (e.g. a ReplicationController without template)
 	}
 	if n := len(spec.Containers) + len(spec.InitContainers) + len(spec.EphemeralContainers); n > MaxImages {
 		return nil, fmt.Errorf("the %s has %d containers, more than the %d keyward verifies in one object", w.Kind, n, MaxImages)

@@ -42,7 +42,7 @@ type PatchOp struct {
 
 func (h *Webhook) log() *slog.Logger {
 	if h.Log == nil {
-		return slog.New(slog.NewTextHandler(io.Discard, nil))
+		return slog.New(slog.DiscardHandler)
 	}
 	return h.Log
 }
