@@ -80,7 +80,13 @@ func (s *syncBuffer) lines(t *testing.T, msg string) []map[string]any {
 
 func newAdmissionWorld(t *testing.T) *admissionWorld {
 	t.Helper()
-	aw := &admissionWorld{world: newWorld(t), logs: &syncBuffer{}}
+	return newAdmissionWorldOn(t, testenv.StartDistribution(t))
+}
+
+// newAdmissionWorldOn is newAdmissionWorld with the registry given.
+func newAdmissionWorldOn(t *testing.T, reg *testenv.Registry) *admissionWorld {
+	t.Helper()
+	aw := &admissionWorld{world: newWorldOn(t, reg), logs: &syncBuffer{}}
 	fr := &failingRegistry{}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fr.requests.Add(1)
@@ -90,10 +96,10 @@ func newAdmissionWorld(t *testing.T) *admissionWorld {
 	fr.host = strings.TrimPrefix(srv.URL, "http://")
 	aw.failing, aw.skipped = fr, fr.host+"/skip/app:v1"
 
-	aw.signed = aw.world.signed(t, "team/app")
+	aw.signed = aw.sign(t, "team/app")
 	aw.signedTag = tag(t, aw.signed, "v1")
 	aw.unsigned = tag(t, mustPush(t, aw.reg, "team/unsigned"), "v1")
-	aw.tampered = tamperedImage(t, aw.world)
+	aw.tampered = tamperedImage(t, aw.world, aw.sign(t, "team/tampered"))
 	strangerSign := strangerSigner(t)
 	aw.untrusted = strangerSign(t, aw.reg, "team/untrusted")
 	aw.audited = strangerSign(t, aw.reg, "team/audited")
@@ -107,6 +113,25 @@ func newAdmissionWorld(t *testing.T) *admissionWorld {
 	}})
 	aw.policy = testpki.WriteFile(t, t.TempDir(), "trustpolicy.json", policy, 0o644)
 	return aw
+}
+
+// referrersFlags are notation sign's flags for reg: notation stores
+// signatures under the referrers tag unless told to use the referrers API
+// where there is one.
+func referrersFlags(reg *testenv.Registry) []string {
+	if reg.Referrers {
+		return []string{"--force-referrers-tag=false"}
+	}
+	return nil
+}
+
+// sign pushes an artifact to repo and signs it with the trusted key.
+func (aw *admissionWorld) sign(t *testing.T, repo string) string {
+	t.Helper()
+	ref := mustPush(t, aw.reg, repo)
+	args := append([]string{"sign", "--plugin", "keyward", "--id", aw.keyID, "--plugin-config", "cert_chain=" + aw.chain, "--insecure-registry"}, referrersFlags(aw.reg)...)
+	aw.n.MustRun(t, append(args, ref)...)
+	return ref
 }
 
 func mustPush(t *testing.T, reg *testenv.Registry, repo string) string {
@@ -129,24 +154,26 @@ func strangerSigner(t *testing.T) func(*testing.T, *testenv.Registry, string) st
 	chain := testpki.WriteFile(t, dir, "c.pem", testpki.CertsPEM(leaf.Cert, root.Cert), 0o644)
 	return func(t *testing.T, reg *testenv.Registry, repo string) string {
 		ref := mustPush(t, reg, repo)
-		other.MustRun(t, "sign", "--plugin", "keyward", "--id", "file:"+keyFile, "--plugin-config", "cert_chain="+chain, "--insecure-registry", ref)
+		args := append([]string{"sign", "--plugin", "keyward", "--id", "file:" + keyFile, "--plugin-config", "cert_chain=" + chain, "--insecure-registry"}, referrersFlags(reg)...)
+		other.MustRun(t, append(args, ref)...)
 		return ref
 	}
 }
 
-// tamperedImage signs an artifact, then gives a second artifact a copy of
-// that signature whose envelope has one character of its signature value
-// changed: the second artifact's only signature fails its integrity check.
-func tamperedImage(t *testing.T, w *world) string {
+// tamperedImage gives a new artifact in the repository of signed, a
+// signed artifact, a copy of its signature whose envelope has one
+// character of its signature value changed: the new artifact's only
+// signature fails its integrity check.
+func tamperedImage(t *testing.T, w *world, signed string) string {
 	t.Helper()
 	ctx := context.Background()
-	repo, err := remote.NewRepository(w.reg.Host + "/team/tampered")
+	name := signed[:strings.LastIndex(signed, "@")]
+	repo, err := remote.NewRepository(name)
 	if err != nil {
 		t.Fatal(err)
 	}
 	repo.PlainHTTP = true
 	repo.SetReferrersCapability(w.reg.Referrers)
-	signed := w.signed(t, "team/tampered")
 	target, err := repo.Resolve(ctx, signed[strings.LastIndex(signed, "@")+1:])
 	if err != nil {
 		t.Fatal(err)
@@ -186,7 +213,7 @@ func tamperedImage(t *testing.T, w *world) string {
 	if err := repo.Blobs().Push(ctx, layer, bytes.NewReader(eb)); err != nil {
 		t.Fatal(err)
 	}
-	ref, desc := testenv.PushArtifact(t, w.reg, "team/tampered")
+	ref, desc := testenv.PushArtifact(t, w.reg, name[strings.Index(name, "/")+1:])
 	m.Layers[0] = layer
 	m.Subject = &ocispec.Descriptor{MediaType: desc.MediaType, Digest: desc.Digest, Size: desc.Size}
 	mb, _ = json.Marshal(m)
@@ -321,7 +348,15 @@ func allowed(t *testing.T, r *admissionv1.AdmissionResponse) {
 // audit statement's logged failure comes back as a warning; a dry run is
 // judged the same and audited as one.
 func TestValidatingWebhook(t *testing.T) {
-	aw := newAdmissionWorld(t)
+	t.Run("distribution", func(t *testing.T) { testValidatingWebhook(t, testenv.StartDistribution(t)) })
+	t.Run("olareg", func(t *testing.T) { testValidatingWebhook(t, testenv.StartOlareg(t)) })
+}
+
+// testValidatingWebhook is TestValidatingWebhook on reg: distribution
+// has no referrers API (signatures are found through the referrers tag),
+// olareg has it.
+func testValidatingWebhook(t *testing.T, reg *testenv.Registry) {
+	aw := newAdmissionWorldOn(t, reg)
 	base, _ := aw.server(t)
 	url := base + ValidatePath
 	digestRef := aw.signed
