@@ -27,6 +27,7 @@ import (
 	"github.com/keyward/keyward/internal/jsonpatch"
 	"github.com/keyward/keyward/internal/testenv"
 	"github.com/keyward/keyward/internal/testpki"
+	"github.com/keyward/keyward/verify"
 )
 
 // admissionWorld is a world with, in its registry, an image signed by the
@@ -761,6 +762,17 @@ func TestGatekeeperProvider(t *testing.T) {
 	}
 	if e := value(8)["error"].(map[string]any); e["kind"] != "resolve" || !strings.Contains(e["message"].(string), "does not close") {
 		t.Errorf("[open value %v", value(8))
+	}
+
+	// Each value is the result POST /v1/verify gives for the image.
+	plain := []string{aw.signedTag, aw.signed, aw.unsigned, aw.tampered, aw.untrusted, aw.skipped, aw.audited}
+	for i, want := range post(t, http.DefaultClient, base, plain...) {
+		raw, _ := json.Marshal(resp.Response.Items[i].Value)
+		var got verify.ReferenceResult
+		if err := json.Unmarshal(raw, &got); err != nil {
+			t.Fatal(err)
+		}
+		same(t, &got, want)
 	}
 
 	rego := toRego(resp)
