@@ -83,6 +83,27 @@ type Config struct {
 	RequestTimeout, RegistryRequestTimeout time.Duration
 	// Cache configures the verdict cache.
 	Cache CacheConfig
+	// Webhooks says which admission webhooks are served; Gatekeeper
+	// whether the Gatekeeper external-data provider is. The zero values
+	// serve all, as the configuration file's defaults do.
+	Webhooks   WebhooksConfig
+	Gatekeeper GatekeeperConfig
+}
+
+// WebhooksConfig switches the Kubernetes admission webhooks off
+// (webhooks.validating: false, webhooks.mutating: false).
+type WebhooksConfig struct {
+	// DisableValidating stops serving POST /v1/admission/validate.
+	DisableValidating bool
+	// DisableMutating stops serving POST /v1/admission/mutate.
+	DisableMutating bool
+}
+
+// GatekeeperConfig switches the Gatekeeper provider off
+// (gatekeeper.enabled: false).
+type GatekeeperConfig struct {
+	// Disable stops serving POST /v1/gatekeeper/verify.
+	Disable bool
 }
 
 // TLSConfig names the PEM files of the server certificate and key.
@@ -196,6 +217,13 @@ type fileConfig struct {
 		FailureTTL string `json:"failureTTL"`
 		MaxEntries int    `json:"maxEntries"`
 	} `json:"cache"`
+	Webhooks struct {
+		Validating *bool `json:"validating"`
+		Mutating   *bool `json:"mutating"`
+	} `json:"webhooks"`
+	Gatekeeper struct {
+		Enabled *bool `json:"enabled"`
+	} `json:"gatekeeper"`
 }
 
 var configSchema = sync.OnceValues(func() (*jsonschema.Schema, error) {
@@ -311,6 +339,11 @@ func (fc *fileConfig) resolve(doc *yaml.Node, dir string) (*Config, []ConfigProb
 		RequestTimeout:         DefaultRequestTimeout,
 		RegistryRequestTimeout: DefaultRegistryRequestTimeout,
 		Cache:                  CacheConfig{TTL: DefaultTTL, FailureTTL: DefaultFailureTTL, MaxEntries: DefaultMaxEntries},
+		Webhooks: WebhooksConfig{
+			DisableValidating: fc.Webhooks.Validating != nil && !*fc.Webhooks.Validating,
+			DisableMutating:   fc.Webhooks.Mutating != nil && !*fc.Webhooks.Mutating,
+		},
+		Gatekeeper: GatekeeperConfig{Disable: fc.Gatekeeper.Enabled != nil && !*fc.Gatekeeper.Enabled},
 	}
 	switch {
 	case fc.TLS == nil && !fc.PlainHTTP:

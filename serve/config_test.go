@@ -301,3 +301,34 @@ func TestLoadConfigDuplicateRegistry(t *testing.T) {
 		t.Error("the password is in the error")
 	}
 }
+
+// TestLoadConfigEndpoints checks webhooks.* and gatekeeper.enabled: every
+// endpoint by default, each switched off on its own, and refused values.
+func TestLoadConfigEndpoints(t *testing.T) {
+	const head = "listen: :1\nplainHTTP: true\npolicy: {trustPolicy: a, trustStore: b}\n"
+	for text, want := range map[string]Config{
+		head: {},
+		head + "webhooks: {validating: true, mutating: true}\ngatekeeper: {enabled: true}\n": {},
+		head + "webhooks: {validating: false}\n":                                             {Webhooks: WebhooksConfig{DisableValidating: true}},
+		head + "webhooks: {mutating: false}\ngatekeeper: {enabled: false}\n":                 {Webhooks: WebhooksConfig{DisableMutating: true}, Gatekeeper: GatekeeperConfig{Disable: true}},
+	} {
+		cfg, err := LoadConfig(writeConfig(t, text))
+		if err != nil {
+			t.Fatalf("%s: %v", text, err)
+		}
+		if cfg.Webhooks != want.Webhooks || cfg.Gatekeeper != want.Gatekeeper {
+			t.Errorf("%s: webhooks %+v gatekeeper %+v", text, cfg.Webhooks, cfg.Gatekeeper)
+		}
+	}
+	for text, want := range map[string]string{
+		head + "webhooks: {validating: yes please}\n": `:4:24: /webhooks/validating: expected boolean, but got string`,
+		head + "webhooks: {validate: false}\n":        `:4:12: /webhooks/validate: unknown field "validate"`,
+		head + "gatekeeper: {enable: true}\n":         `:4:14: /gatekeeper/enable: unknown field "enable"`,
+		head + "gatekeeper: true\n":                   `:4:13: /gatekeeper: expected object, but got boolean`,
+	} {
+		_, err := LoadConfig(writeConfig(t, text))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want %q", text, err, want)
+		}
+	}
+}

@@ -6,7 +6,9 @@
 // This package holds the configuration ([Config], loaded and validated by
 // [LoadConfig] against serve-config.schema.json), the server ([Server]:
 // HTTPS with certificates reloaded from disk, /healthz, /readyz and
-// POST /v1/verify) and the verdict cache ([Cache]) every request shares.
+// POST /v1/verify, and the Kubernetes admission webhooks and Gatekeeper
+// provider of package admission) and the verdict cache ([Cache]) every
+// request shares.
 //
 // Requests on behalf of a Kubernetes namespace ([Server.VerifyImage]) are
 // verified against the first policy set of policySets that lists the
@@ -15,8 +17,7 @@
 // files change, validated before they are swapped in ([Server.ReloadStats]
 // counts reloads and refusals). Registry credentials come from the pod's
 // image pull secrets, registry.credentials and the docker config, in that
-// order. Kubernetes admission webhooks and the Gatekeeper external-data
-// provider are not implemented yet.
+// order.
 //
 // The server never fails open: a reference that cannot be verified in time,
 // or whose verification fails in any way, is answered verified: false with

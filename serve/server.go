@@ -222,7 +222,8 @@ func (s *Server) sourceFor(cs *credentialSet) oci.Source {
 	return s.source(s.credential(cs))
 }
 
-// Handler serves /healthz, /readyz and POST /v1/verify.
+// Handler serves /healthz, /readyz, POST /v1/verify, and the admission
+// webhooks and Gatekeeper provider the configuration enables.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -239,6 +240,7 @@ func (s *Server) Handler() http.Handler {
 		io.WriteString(w, "ok\n")
 	})
 	mux.HandleFunc("POST /v1/verify", s.serveVerify)
+	s.admissionRoutes(mux)
 	return mux
 }
 

@@ -20,9 +20,9 @@ func newServeCommand(e *env) *cobra.Command {
 	var configFile string
 	c := &cobra.Command{
 		Use:   "serve --config FILE",
-		Short: "Serve an HTTP API that verifies artifacts against a trust policy",
-		Long: `Serve POST /v1/verify: verify artifact references with the same pipeline
-and the same verdicts as keyward verify, for programs that ask over HTTP.
+		Short: "Serve an HTTP API, Kubernetes admission webhooks and a Gatekeeper provider that verify images",
+		Long: `Serve the verification of artifacts and container images, with the same
+pipeline and the same verdicts as keyward verify:
 
   POST /v1/verify  {"references": ["host/repository@sha256:..." or ":tag", ...]}
                    answers {"results": [...]}, one object of
@@ -31,8 +31,38 @@ and the same verdicts as keyward verify, for programs that ask over HTTP.
                    cannot be verified in time, or at all, is answered
                    verified: false with an error: never verified: true.
                    At most 1000 references and 1 MiB a request.
+  POST /v1/admission/validate
+                   Kubernetes validating webhook (AdmissionReview v1): Pods,
+                   pods/ephemeralcontainers, and the pod templates of
+                   Deployments, StatefulSets, DaemonSets, ReplicaSets,
+                   ReplicationControllers, Jobs and CronJobs, on CREATE and
+                   UPDATE (by the images it adds or changes); every
+                   container, init container and ephemeral container. Denied when an image does not verify, with the
+                   image, its container and the failing check named; checks
+                   a statement only logs (audit level, action log) come back
+                   as warnings. Images of a skip statement are allowed
+                   without a registry request. Other requests are allowed
+                   untouched. Dry runs are judged alike.
+  POST /v1/admission/mutate
+                   Kubernetes mutating webhook: verifies as above and pins
+                   each verified image without digest, new or changed by the
+                   request, to the digest verified (JSON Patch:
+                   image: repo:tag -> repo:tag@sha256:...). Idempotent.
+  POST /v1/gatekeeper/verify
+                   Gatekeeper external-data provider: a ProviderRequest
+                   (externaldata.gatekeeper.sh/v1beta1 or v1alpha1) whose
+                   keys are images, optionally [namespace]image, answered
+                   with one item per key whose value is the
+                   verify-result.schema.json object plus Ratify's isSuccess
+                   and verifierReports, so Ratify's constraint templates
+                   work; a key that does not verify has isSuccess: false.
   GET /healthz     200 while the process runs.
   GET /readyz      200 once the policy is loaded and the server listens.
+
+Images are named as in a pod spec and expanded as the kubelet pulls them
+(nginx is docker.io/library/nginx:latest). A webhook request ends before
+the timeout the apiserver sends (?timeout=), and before timeouts.request;
+an image not verified by then is denied, never allowed.
 
 FILE (YAML or JSON, serve-config.schema.json at the repository root) names
 the address, the TLS certificate and key (read again when they change on
@@ -40,9 +70,13 @@ disk: a rotation needs no restart) or plainHTTP: true for local use, the
 default trust policy and trust store (policy), per-namespace policy sets
 (policySets), how registries are reached and with which credentials, the
 Kubernetes API, the request timeout (default 8s, below a webhook's
-timeoutSeconds) and the verdict cache. Verdicts are cached by artifact
-digest and the trust policy and trust store digests of the policy set that
-judged them; tags are resolved on every request.
+timeoutSeconds), the verdict cache, and which endpoints are served
+(webhooks.validating, webhooks.mutating, gatekeeper.enabled; all by
+default). Verdicts are cached by artifact digest and the trust policy and
+trust store digests of the policy set that judged them; tags are resolved
+on every request. Each admission decision is logged as one JSON line per
+image (msg "admission decision": image, digest, namespace, kind, name,
+container, statement, verdict, dryRun, uid).
 
 Policy sets: POST /v1/verify uses policy. A request on behalf of a
 namespace (the admission webhooks) uses the first policySets entry that
@@ -70,8 +104,7 @@ on secrets in the namespaces served (pullSecrets).
 On SIGINT or SIGTERM the server stops accepting connections and answers
 the requests in flight before it exits.
 
-Not yet: Kubernetes admission webhooks, the Gatekeeper external-data
-provider, a shared (Redis) cache, a Helm chart.`,
+Not yet: a shared (Redis) cache, metrics, a Helm chart.`,
 		Example: `  keyward serve --config serve.yaml
   curl -s https://127.0.0.1:8443/v1/verify --cacert ca.crt \
     -d '{"references": ["registry.example.com/app@sha256:..."]}'`,

@@ -42,7 +42,7 @@ func TestServeUsage(t *testing.T) {
 	}
 	var out bytes.Buffer
 	run([]string{"serve", "--help"}, strings.NewReader(""), &out, &out, func(string) string { return "" })
-	for _, want := range []string{"POST /v1/verify", "/healthz", "/readyz", "Not yet: Kubernetes admission webhooks"} {
+	for _, want := range []string{"POST /v1/verify", "/healthz", "/readyz", "POST /v1/admission/validate", "POST /v1/admission/mutate", "POST /v1/gatekeeper/verify", "Not yet: per-namespace policy sets"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("--help does not say %q", want)
 		}
@@ -99,6 +99,26 @@ func TestServeProcess(t *testing.T) {
 	if r := body.Results[0]; !r.Verified || !r.Skipped || r.Version != verify.ResultVersion {
 		t.Errorf("result %+v", r)
 	}
+	// The validating webhook (its audit line on standard error is
+	// checked once the process has ended).
+	review := `{"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {"uid": "u-1", "kind": {"group": "", "version": "v1", "kind": "Pod"},
+ "namespace": "team", "name": "web", "operation": "CREATE", "dryRun": true, "object": {"spec": {"containers": [{"name": "web", "image": "nginx"}]}}}}`
+	resp, err = http.Post(base+"/v1/admission/validate?timeout=10s", "application/json", strings.NewReader(review))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var answer struct {
+		APIVersion, Kind string
+		Response         struct {
+			UID     string
+			Allowed bool
+		}
+	}
+	err = json.NewDecoder(resp.Body).Decode(&answer)
+	resp.Body.Close()
+	if err != nil || answer.APIVersion != "admission.k8s.io/v1" || answer.Response.UID != "u-1" || !answer.Response.Allowed {
+		t.Errorf("admission answer: %v %+v", err, answer)
+	}
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -108,6 +128,9 @@ func TestServeProcess(t *testing.T) {
 	case <-done:
 		if code := cmd.ProcessState.ExitCode(); code != 0 || !strings.Contains(stderr.String(), "stopped on SIGTERM") {
 			t.Errorf("exit status %d after SIGTERM and a clean drain, want 0\n%s", code, stderr.String())
+		}
+		if want := `"msg":"admission decision","webhook":"validate","image":"nginx","digest":"","namespace":"team","kind":"Pod","name":"web","container":"web","containerKind":"container","statement":"s","verdict":"skipped","dryRun":true,"uid":"u-1"`; !strings.Contains(stderr.String(), want) {
+			t.Errorf("no audit line %s in\n%s", want, stderr.String())
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("keyward serve did not stop on SIGTERM")
