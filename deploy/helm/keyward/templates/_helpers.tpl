@@ -51,18 +51,22 @@ without duplicates.
 {{- end -}}
 
 {{/*
-keyward.trustStoreItems: the items of a trust store volume, from a list of
+keyward.trustStoreItems: the items of a trust store source, from a list of
 certificates {type, store, file, pem} (keys <type>.<store>.<file>), else
-the given items.
+the given items; each path under current/truststore/ (see
+keyward.policyVolume).
 */}}
 {{- define "keyward.trustStoreItems" -}}
 {{- if .certificates -}}
 {{- range .certificates }}
 - key: {{ printf "%s.%s.%s" .type .store .file }}
-  path: {{ printf "x509/%s/%s/%s" .type .store .file }}
+  path: {{ printf "current/truststore/x509/%s/%s/%s" .type .store .file }}
 {{- end -}}
 {{- else -}}
-{{- toYaml .items -}}
+{{- range .items }}
+- key: {{ .key }}
+  path: current/truststore/{{ .path }}
+{{- end -}}
 {{- end -}}
 {{- end -}}
 
@@ -91,28 +95,35 @@ exactly one existing object with items.
 {{- end -}}
 
 {{/*
-keyward.policyVolumes: the two volumes of one policy set: its trust policy
-and its trust store. Arguments: root ($), policy (the set's values), suffix
-("" or -<set name>), name (volume name prefix).
+keyward.policyVolume: the volume of one policy set, its trust policy and
+trust store projected together, so that kubelet updates both at once.
+Mounted at /etc/keyward/policies/<set>, the files are
+current/trustpolicy.json and current/truststore/x509/...: kubelet makes
+each top-level entry of the volume a symlink (into ..data), and keyward, as
+notation, refuses a trust policy file or trust store folder that is itself
+a symlink, so the files live one folder down, in "current".
+Arguments: root ($), policy (the set's values), suffix ("" or
+-<set name>), name (the volume name).
 */}}
-{{- define "keyward.policyVolumes" -}}
+{{- define "keyward.policyVolume" -}}
 {{- $full := include "keyward.fullname" .root -}}
-- name: {{ .name }}-policy
-  configMap:
-    name: {{ default (printf "%s-policy%s" $full .suffix) .policy.existingConfigMap }}
-    items:
-      - key: trustpolicy.json
-        path: trustpolicy.json
-- name: {{ .name }}-truststore
+- name: {{ .name }}
+  projected:
+    sources:
+      - configMap:
+          name: {{ default (printf "%s-policy%s" $full .suffix) .policy.existingConfigMap }}
+          items:
+            - key: trustpolicy.json
+              path: current/trustpolicy.json
 {{- with .policy.trustStore }}
 {{- if .existingSecret }}
-  secret:
-    secretName: {{ .existingSecret }}
+      - secret:
+          name: {{ .existingSecret }}
 {{- else }}
-  configMap:
-    name: {{ default (printf "%s-truststore%s" $full $.suffix) .existingConfigMap }}
+      - configMap:
+          name: {{ default (printf "%s-truststore%s" $full $.suffix) .existingConfigMap }}
 {{- end }}
-    items:
-      {{- include "keyward.trustStoreItems" . | nindent 6 }}
+          items:
+            {{- include "keyward.trustStoreItems" . | trim | nindent 12 }}
 {{- end }}
 {{- end -}}
