@@ -15,6 +15,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/keyward/keyward/internal/testenv"
+	"github.com/keyward/keyward/serve"
 )
 
 const chartDir = "deploy/helm/keyward"
@@ -291,4 +292,30 @@ func hasSecretVolume(d *appsv1.Deployment, name string) bool {
 		}
 	}
 	return false
+}
+
+// TestHelmServeConfigParses validates serve.yaml as the chart writes it
+// with every optional part on (policy sets, Redis, registry credentials,
+// plain-HTTP registries, the Gatekeeper endpoint, text logs) with
+// serve.ParseConfig.
+func TestHelmServeConfigParses(t *testing.T) {
+	s := render(t, namespace,
+		"--set", "policySets[0].name=team-a,policySets[0].namespaces={team-a,team-a-dev}",
+		"--set", "policySets[1].name=pci,policySets[1].namespaceSelector.matchLabels.compliance=pci",
+		"--set-json", `policySets[1].namespaceSelector.matchExpressions=[{"key":"tier","operator":"In","values":["prod"]}]`,
+		"--set-json", `policySets[0].trustPolicy={"version":"1.0","trustPolicies":[]}`,
+		"--set-json", `policySets[1].trustPolicy={"version":"1.0","trustPolicies":[]}`,
+		"--set", "policySets[0].trustStore.existingConfigMap=a,policySets[0].trustStore.items[0].key=k,policySets[0].trustStore.items[0].path=x509/ca/a/k.crt",
+		"--set", "policySets[1].trustStore.existingConfigMap=b,policySets[1].trustStore.items[0].key=k,policySets[1].trustStore.items[0].path=x509/ca/b/k.crt",
+		"--set", "redis.address=redis.keyward:6379,redis.existingSecret=redis-auth,redis.keyPrefix=prod:,redis.db=2",
+		"--set", "registry.dockerConfigSecret=regcred,registry.plainHTTPHosts={registry.local:5000}",
+		"--set", "registry.credentials[0].registry=registry.example.com,registry.credentials[0].username=reader,registry.credentials[0].existingSecret=reg-pw",
+		"--set", "gatekeeper.enabled=true,gatekeeper.caBundle=Q0E=,log.format=text,log.level=debug,webhooks.mutating=false")
+	in, problems := checkInstall(s, namespace)
+	if in.configYAML == "" {
+		t.Fatalf("no serve.yaml:%s", joinProblems(problems))
+	}
+	if _, err := serve.ParseConfig(configPath, []byte(in.configYAML)); err != nil {
+		t.Fatalf("serve.yaml as the chart writes it does not load:\n%v\n%s", err, in.configYAML)
+	}
 }
