@@ -269,15 +269,22 @@ func TestHelmValues(t *testing.T) {
 	for name, c := range map[string]struct {
 		set, want string
 	}{
+		"trust store certificate of bad type": {`policy.trustStore.certificates=[{"type":"x509","store":"a","file":"b","pem":"c"}]`, `type "x509" is not ca`},
 		"no caBundle without cert-manager":    {"tls.certManager=false,tls.existingSecret=my-tls", "tls.caBundle is required"},
 		"no Secret without cert-manager":      {"tls.certManager=false,tls.caBundle=Q0E=", "tls.existingSecret is required"},
-		"timeoutSeconds above 30":             {"webhooks.timeoutSeconds=31", "between 1 and 30"},
+		"timeoutSeconds above 30":             {"webhooks.timeoutSeconds=31", "/webhooks/timeoutSeconds': maximum"},
 		"gatekeeper without a CA":             {"gatekeeper.enabled=true", "gatekeeper.caBundle is required"},
 		"existing trust store without items":  {"policy.trustStore.existingConfigMap=store,policy.trustStore.certificates=null", "items is required"},
-		"trust store certificate of bad type": {"policy.trustStore.certificates[0].type=x509", `type "x509" is not ca`},
+		"misspelt value":                      {"webhook.mutating=false", "additional properties 'webhook' not allowed"},
+		"failurePolicy is not a value":        {"webhooks.failurePolicy=Ignore", "additional properties 'failurePolicy' not allowed"},
+		"policy set named default":            {"policySets[0].name=default,policySets[0].trustStore.existingConfigMap=x,policySets[0].trustStore.items[0].key=k,policySets[0].trustStore.items[0].path=x509/ca/a/k", "reserved"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			_, err := helm(t, "template", "keyward", chartDir, "--namespace", namespace, "--kube-version", kubeVersion, "--set", c.set)
+			flag := "--set"
+			if strings.Contains(c.set, "=[") {
+				flag = "--set-json"
+			}
+			_, err := helm(t, "template", "keyward", chartDir, "--namespace", namespace, "--kube-version", kubeVersion, flag, c.set)
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("helm template --set %s: error %v, want one saying %q", c.set, err, c.want)
 			}
