@@ -13,6 +13,7 @@ import (
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 
 	"github.com/keyward/keyward/internal/testenv"
 	"github.com/keyward/keyward/serve"
@@ -252,6 +253,25 @@ func TestHelmValues(t *testing.T) {
 			if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil {
 				t.Errorf("env %s comes from a Secret", e.Name)
 			}
+		}
+	})
+
+	t.Run("network policy", func(t *testing.T) {
+		s := render(t, namespace, "--set", "networkPolicy.enabled=true")
+		if _, problems := checkInstall(s, namespace); len(problems) > 0 {
+			t.Fatalf("%s", joinProblems(problems))
+		}
+		objs := s.all("NetworkPolicy")
+		if len(objs) != 1 {
+			t.Fatalf("%d NetworkPolicies, want 1", len(objs))
+		}
+		np := objs[0].typed.(*networkingv1.NetworkPolicy)
+		d := s.all("Deployment")[0].typed.(*appsv1.Deployment)
+		if !selects(&np.Spec.PodSelector, d.Spec.Template.Labels) {
+			t.Errorf("the NetworkPolicy does not select keyward's pods")
+		}
+		if len(np.Spec.Ingress) != 1 || len(np.Spec.Ingress[0].Ports) != 1 || np.Spec.Ingress[0].Ports[0].Port.String() != "https" || len(np.Spec.Ingress[0].From) != 0 {
+			t.Errorf("ingress %+v, want the https port from anywhere (the API server's address is not known)", np.Spec.Ingress)
 		}
 	})
 
