@@ -586,7 +586,7 @@ func checkGatekeeper(s *set, in *install, ns string) []string {
 		}
 		if len(tmpl.Spec.Targets) != 1 || tmpl.Spec.Targets[0].Target != "admission.k8s.gatekeeper.sh" {
 			bad("ConstraintTemplate targets %v", tmpl.Spec.Targets)
-		} else if rego := tmpl.Spec.Targets[0].Rego; !strings.Contains(rego, `external_data({"provider": "keyward", "keys": images})`) ||
+		} else if rego := tmpl.Spec.Targets[0].Rego; !strings.Contains(rego, `external_data({"provider": "keyward", "keys": keys})`) ||
 			!strings.HasPrefix(strings.TrimSpace(rego), "package "+tmpl.Name) {
 			bad("ConstraintTemplate rego does not call external_data with provider keyward, or its package is not %s", tmpl.Name)
 		}

@@ -30,8 +30,11 @@ external_data(request) = response {
 
 // regoCase is one admission request and what keyward answers.
 type regoCase struct {
-	kind   string
-	object map[string]any
+	kind string
+	// namespace is the request's namespace ("" for none): the keys sent
+	// are then [namespace]image.
+	namespace string
+	object    map[string]any
 	// answers maps an image to keyward's value for it (a verify result),
 	// or to an error when errs has it.
 	answers map[string]any
@@ -133,6 +136,14 @@ func TestGatekeeperRego(t *testing.T) {
 		"cronjob template": {kind: "CronJob", object: cronJob, answers: map[string]any{app: verified(true, ""), initImg: verified(false, "no signature")},
 			want: []string{"keyward: image " + initImg + " is not verified: no signature"}},
 		"no images": {kind: "Pod", object: map[string]any{"spec": map[string]any{}}, answers: map[string]any{}},
+		"namespaced pod, sidecar unsigned": {kind: "Pod", namespace: "shop", object: pod, answers: with(allOK, sidecar, verified(false, "no signature")),
+			want: []string{"keyward: image " + sidecar + " is not verified: no signature"}},
+		"namespaced deployment verified": {kind: "Deployment", namespace: "shop", object: template(podSpec([]string{app}, nil, nil)),
+			answers: map[string]any{app: verified(true, "")}},
+		"namespaced pod, an image unanswered": {kind: "Pod", namespace: "shop", object: pod, answers: with(allOK, debug, nil),
+			want: []string{"keyward: no answer for image " + debug}},
+		"namespaced pod, error": {kind: "Pod", namespace: "shop", object: pod, answers: with(allOK, app, nil), errs: map[string]string{app: "boom"},
+			want: []string{"keyward: image " + app + ": boom"}},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -153,35 +164,31 @@ func TestGatekeeperRego(t *testing.T) {
 func evalRego(t *testing.T, opa, policyFile string, c regoCase) []string {
 	t.Helper()
 	// The keys Gatekeeper would send: every image, sorted (the template
-	// builds them from a set).
-	imgSet := map[string]bool{}
-	for img := range c.answers {
-		imgSet[img] = true
-	}
-	for img := range c.errs {
-		imgSet[img] = true
-	}
-	var keys []string
+	// builds them from a set), prefixed [namespace] for a namespaced
+	// request.
+	var images []string
 	for _, list := range []string{"containers", "initContainers", "ephemeralContainers"} {
 		for _, spec := range podSpecs(c.kind, c.object) {
 			if cs, ok := spec[list].([]any); ok {
 				for _, x := range cs {
-					keys = append(keys, x.(map[string]any)["image"].(string))
+					images = append(images, x.(map[string]any)["image"].(string))
 				}
 			}
 		}
 	}
-	sort.Strings(keys)
-	keys = slices.Compact(keys)
-	if keys == nil {
-		keys = []string{}
-	}
-	responses, errs := []any{}, []any{}
-	for _, k := range keys {
-		if v, ok := c.answers[k]; ok {
+	sort.Strings(images)
+	images = slices.Compact(images)
+	keys, responses, errs := []string{}, []any{}, []any{}
+	for _, img := range images {
+		k := img
+		if c.namespace != "" {
+			k = "[" + c.namespace + "]" + img
+		}
+		keys = append(keys, k)
+		if v, ok := c.answers[img]; ok {
 			responses = append(responses, []any{k, v})
 		}
-		if e, ok := c.errs[k]; ok {
+		if e, ok := c.errs[img]; ok {
 			errs = append(errs, []any{k, e})
 		}
 	}
@@ -189,10 +196,14 @@ func evalRego(t *testing.T, opa, policyFile string, c regoCase) []string {
 		"keys":     keys,
 		"response": map[string]any{"responses": responses, "errors": errs, "status_code": 200, "system_error": c.sysErr},
 	}}
-	input := map[string]any{"review": map[string]any{
+	review := map[string]any{
 		"kind":   map[string]any{"group": "", "version": "v1", "kind": c.kind},
 		"object": c.object,
-	}}
+	}
+	if c.namespace != "" {
+		review["namespace"] = c.namespace
+	}
+	input := map[string]any{"review": review}
 	dir := t.TempDir()
 	write := func(name string, v any) string {
 		b, err := json.Marshal(v)
