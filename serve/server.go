@@ -210,7 +210,8 @@ func treeDigest(dir string) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// Handler serves /healthz, /readyz and POST /v1/verify.
+// Handler serves /healthz, /readyz and POST /v1/verify; every response
+// carries the ServerTimingHeader.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -227,7 +228,7 @@ func (s *Server) Handler() http.Handler {
 		io.WriteString(w, "ok\n")
 	})
 	mux.HandleFunc("POST /v1/verify", s.serveVerify)
-	return mux
+	return serverTiming(mux)
 }
 
 // VerifyRequest is the body of POST /v1/verify.
