@@ -39,6 +39,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"runtime/metrics"
 	"strconv"
 	"strings"
 	"sync"
@@ -677,6 +678,16 @@ func met(ok bool) string {
 	return "missed"
 }
 
+// liveHeap is the heap marked live by the last GC.
+func liveHeap() int64 {
+	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindUint64 {
+		return 0
+	}
+	return int64(s[0].Value.Uint64())
+}
+
 // BenchmarkCacheMemory fills a serve.Cache with -cache-entries copies of a
 // real verdict and prints the process's resident set.
 func BenchmarkCacheMemory(b *testing.B) {
@@ -714,6 +725,7 @@ func BenchmarkCacheMemory(b *testing.B) {
 		var before runtime.MemStats
 		runtime.ReadMemStats(&before)
 		rssBefore := testenv.RSS(os.Getpid())
+		liveBefore := liveHeap()
 		n := *cacheEntries
 		c := serve.NewCache(context.Background(), serve.CacheConfig{TTL: time.Hour, FailureTTL: time.Hour, MaxEntries: n})
 		start := time.Now()
@@ -742,8 +754,10 @@ func BenchmarkCacheMemory(b *testing.B) {
 		debug.FreeOSMemory()
 		rssFreed := testenv.RSS(os.Getpid())
 		heap := int64(after.HeapInuse) - int64(before.HeapInuse)
+		live := liveHeap() - liveBefore
 		fmt.Printf("\nverdict cache: %d verdicts (copies of a real one, %d bytes as JSON) filled in %v\n", n, len(template), fill.Round(time.Millisecond))
-		fmt.Printf("  heap in use for the cache:     %7.1f MiB (%.0f bytes a verdict)\n", float64(heap)/(1<<20), float64(heap)/float64(n))
+		fmt.Printf("  live heap of the cache:        %7.1f MiB (%.0f bytes a verdict)\n", float64(live)/(1<<20), float64(live)/float64(n))
+		fmt.Printf("  heap in use for the cache:     %7.1f MiB (spans holding it)\n", float64(heap)/(1<<20))
 		fmt.Printf("  process RSS before filling:    %7.1f MiB\n", float64(rssBefore)/(1<<20))
 		fmt.Printf("  process RSS with the cache:    %7.1f MiB after GC (goal < 200 MiB: %s); %.1f MiB once freed pages are returned\n",
 			float64(rss)/(1<<20), met(rss < 200<<20), float64(rssFreed)/(1<<20))
