@@ -137,6 +137,7 @@ func TestRatifyVerdicts(t *testing.T) {
 				} else if !rv.IsSuccess {
 					why = string(rv.VerifierReports)
 				}
+				t.Logf("%s: keyward %v (%s); ratify %v (%.300s)", c.name, got[i].verified, got[i].why, ratifyOK, why)
 				if ratifyOK != c.want {
 					t.Errorf("%s (%s): ratify isSuccess %v, want %v: %s", c.name, c.key, ratifyOK, c.want, why)
 				}
