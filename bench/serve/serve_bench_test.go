@@ -81,13 +81,12 @@ type image struct {
 
 // fixture is the registry, the signed images, the trust policy and store.
 type fixture struct {
-	reg            *testenv.Registry
-	n              *testenv.Notation
-	policy, store  string // keyward's files
-	certs          string // the trust store folder Ratify reads
-	images         []image
-	home           string // HOME of keyward serve
-	keywardVersion string
+	reg           *testenv.Registry
+	n             *testenv.Notation
+	policy, store string // keyward's files
+	certs         string // the trust store folder Ratify reads
+	images        []image
+	home          string // HOME of keyward serve
 }
 
 func newFixture(b *testing.B) *fixture {
