@@ -622,13 +622,13 @@ func report(b *testing.B, targets []target, conc []int, res map[string]map[int]*
 	fmt.Printf("client = request sent to answer read (this process); server = keyward's Server-Timing header (Ratify reports none)\n")
 	for _, c := range conc {
 		fmt.Printf("concurrency %d\n", c)
-		fmt.Printf("  %-38s %5s %10s %10s %10s %10s %9s %9s\n", "variant", "phase", "p50 client", "p99 client", "p50 server", "p99 server", "images/s", "allowed")
+		fmt.Printf("  %-44s %5s %10s %10s %10s %10s %9s %9s\n", "variant", "phase", "p50 client", "p99 client", "p50 server", "p99 server", "images/s", "allowed")
 		row := func(name, ph string, p *phase) {
-			fmt.Printf("  %-38s %5s %10s %10s %10s %10s %9.0f %5d/%d\n", name, ph,
+			fmt.Printf("  %-44s %5s %10s %10s %10s %10s %9.0f %5d/%d\n", name, ph,
 				ms(p.client.Median()), ms(p.client.Quantile(0.99)), msOr(p.server, 0.5), msOr(p.server, 0.99),
 				float64(p.n)/p.wall.Seconds(), p.allowed, p.n)
 			if p.errs > 0 {
-				fmt.Printf("  %-38s %5s %d errors, the first: %v\n", "", "", p.errs, p.firstErr)
+				fmt.Printf("  %-44s %5s %d errors, the first: %v\n", "", "", p.errs, p.firstErr)
 			}
 		}
 		for _, t := range targets {
