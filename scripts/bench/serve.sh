@@ -20,6 +20,6 @@ go test -c -o "$tmp/servebench.test" ./bench/serve/
 cd bench/serve
 "$tmp/servebench.test" -test.run '^$' -test.bench '^BenchmarkServe$' -test.benchtime 1x -test.timeout 30m \
 	-images "${IMAGES:-200}" -concurrency "${CONCURRENCY:-1,16,64}" -warm-passes "${WARM_PASSES:-3}" \
-	-rounds "${ROUNDS:-1}" -registry "${REGISTRY:-olareg}" -keyward-api "${KEYWARD_API:-verify}"
+	-rounds "${ROUNDS:-3}" -registry "${REGISTRY:-olareg}" -keyward-api "${KEYWARD_API:-verify}"
 "$tmp/servebench.test" -test.run '^$' -test.bench '^BenchmarkCacheMemory$' -test.benchtime 1x -test.timeout 10m \
 	-cache-entries "${CACHE:-100000}" -registry "${REGISTRY:-olareg}"
