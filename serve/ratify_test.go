@@ -16,7 +16,8 @@ import (
 // keywardGatekeeper selects how TestRatifyVerdicts asks keyward serve:
 // true = POST /v1/gatekeeper/verify with the very ProviderRequest Ratify
 // gets (the item's value is a verify-result object, verified true or
-// false); false = POST /v1/verify, for a tree without the Gatekeeper
+// false, with Ratify's isSuccess beside it; an item error counts as not
+// verified); false = POST /v1/verify, for a tree without the Gatekeeper
 // endpoint.
 const keywardGatekeeper = false
 
@@ -177,16 +178,27 @@ func keywardVerdicts(t *testing.T, ctx context.Context, client *http.Client, bas
 		t.Fatalf("keyward: %v", err)
 	}
 	for i, it := range items {
+		if it.Error != "" {
+			// An item error is no verdict: Gatekeeper denies on it.
+			out[i] = verdict{why: "item error: " + it.Error}
+			continue
+		}
 		var v struct {
-			Verified *bool `json:"verified"`
+			Verified  *bool `json:"verified"`
+			IsSuccess *bool `json:"isSuccess"`
+			Error     *struct{ Kind, Message string }
 		}
 		if err := json.Unmarshal(it.Value, &v); err != nil || v.Verified == nil {
 			t.Fatalf("keyward item %q: value is not a verify result (%v): %s", it.Key, err, it.Value)
 		}
-		out[i] = verdict{verified: *v.Verified, why: it.Error}
-		// keyward sets error exactly when the key is not verified.
-		if (it.Error == "") != *v.Verified {
-			t.Errorf("keyward item %q: verified %v with error %q", it.Key, *v.Verified, it.Error)
+		// Ratify's constraint templates read isSuccess: it must say what
+		// verified says.
+		if v.IsSuccess != nil && *v.IsSuccess != *v.Verified {
+			t.Errorf("keyward item %q: verified %v but isSuccess %v", it.Key, *v.Verified, *v.IsSuccess)
+		}
+		out[i].verified = *v.Verified
+		if v.Error != nil {
+			out[i].why = v.Error.Kind + ": " + v.Error.Message
 		}
 	}
 	return out
