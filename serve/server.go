@@ -223,7 +223,8 @@ func (s *Server) sourceFor(cs *credentialSet) oci.Source {
 }
 
 // Handler serves /healthz, /readyz, POST /v1/verify, and the admission
-// webhooks and Gatekeeper provider the configuration enables.
+// webhooks and Gatekeeper provider the configuration enables; every
+// response carries the ServerTimingHeader.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -241,7 +242,7 @@ func (s *Server) Handler() http.Handler {
 	})
 	mux.HandleFunc("POST /v1/verify", s.serveVerify)
 	s.admissionRoutes(mux)
-	return mux
+	return serverTiming(mux)
 }
 
 // VerifyRequest is the body of POST /v1/verify.
