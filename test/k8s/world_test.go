@@ -185,7 +185,13 @@ func (w *world) pushImages(t *testing.T, reg *testenv.Registry) *images {
 func (w *world) pushSigned(t *testing.T, reg *testenv.Registry, repo, tagName string, s signer) (string, ocispec.Descriptor) {
 	t.Helper()
 	ref, desc := testenv.PushArtifact(t, reg, repo)
-	w.n.MustRun(t, "sign", "--plugin", "keyward", "--id", s.keyID, "--plugin-config", "cert_chain="+s.chain, "--insecure-registry", ref)
+	args := []string{"sign", "--plugin", "keyward", "--id", s.keyID, "--plugin-config", "cert_chain=" + s.chain, "--insecure-registry"}
+	if reg.Referrers {
+		// notation v1.3.2 writes the referrers tag schema unless told
+		// to use the referrers API.
+		args = append(args, "--force-referrers-tag=false")
+	}
+	w.n.MustRun(t, append(args, ref)...)
 	return tag(t, ref, tagName), desc
 }
 
@@ -229,7 +235,7 @@ func transplant(t *testing.T, reg *testenv.Registry, repo string, signed ocispec
 		t.Fatal(err)
 	}
 	r.PlainHTTP = true
-	sigs, err := registry.Referrers(ctx, r, signed, "application/vnd.cncf.notary.signature")
+	sigs, err := registry.Referrers(ctx, r, signed, "")
 	if err != nil || len(sigs) != 1 {
 		t.Fatalf("signatures of %s: %v, %v", signed.Digest, sigs, err)
 	}
@@ -469,6 +475,6 @@ func denied(t *testing.T, err error, image, container string, checks ...string) 
 var (
 	checkNoSignature = []string{"no signature", "no-signature"}
 	checkUntrusted   = []string{"does not contain any trusted certificate", "authenticity"}
-	checkTampered    = []string{"content descriptor mismatch", "integrity"}
-	checkDown        = []string{"connection refused"}
+	checkTampered    = []string{"content descriptor mismatch", "targetArtifact"}
+	checkDown        = []string{"cannot reach registry", "connection refused"}
 )
