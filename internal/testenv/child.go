@@ -12,3 +12,9 @@ func ChildProcAttr() *syscall.SysProcAttr { return dieWithParent() }
 // error messages about a process that failed; a file that cannot be read
 // gives a note saying so.
 func Tail(path string, n int) string { return tail(path, n) }
+
+// ProcessDir returns this test process's scratch directory under
+// os.TempDir, created on first use. [Cleanup] removes it, and a later test
+// process removes it if this one died first, so that servers started for
+// the whole test binary leave nothing behind.
+func ProcessDir() (string, error) { return processDir() }

@@ -102,7 +102,9 @@ var shared struct {
 
 // Shared returns the control plane of this test binary, starting it on the
 // first call. It runs until [StopShared], which the package's TestMain
-// calls after m.Run (on Linux it also dies with the test binary). Tests
+// calls after m.Run, before testenv.Cleanup (on Linux it also dies with the
+// test binary; its files are in testenv.ProcessDir, which a later test
+// process removes). Tests
 // that share it keep apart by namespace ([ControlPlane.Namespace]) and by
 // namespace selectors on the webhooks they register.
 func Shared(t testing.TB) *ControlPlane {
@@ -111,7 +113,10 @@ func Shared(t testing.TB) *ControlPlane {
 	shared.mu.Lock()
 	defer shared.mu.Unlock()
 	if shared.cp == nil && shared.err == nil {
-		dir, err := os.MkdirTemp("", "keyward-k8senv-")
+		dir, err := testenv.ProcessDir()
+		if err == nil {
+			dir, err = os.MkdirTemp(dir, "k8senv-")
+		}
 		if err != nil {
 			shared.err = err
 		} else if shared.cp, shared.err = start(dir, apiserver, etcd); shared.err != nil {
