@@ -3,6 +3,7 @@ package k8s
 import (
 	"context"
 	"strings"
+	"sync"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -10,6 +11,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 
 	"github.com/keyward/keyward/internal/testenv"
 )
@@ -18,23 +21,27 @@ import (
 // with a real kube-apiserver and creates, through client-go, Pods,
 // Deployments, CronJobs, init containers and ephemeral containers whose
 // images are signed by notation through keyward, unsigned, signed by an
-// untrusted key, carry a tampered signature, or match a skip statement, in
+// untrusted key, carry a tampered signature, match a skip statement, or are
+// signed by the untrusted key under an audit statement, in
 // olareg (OCI referrers API) and in distribution (referrers tag schema).
 // Signed images are admitted and pinned to the digest that was verified;
 // the others are denied with a Forbidden that names the image, the
-// container and the failing check; a skipped image is admitted untouched
-// without a registry call (its registry does not exist); server-side dry
+// container and the failing check; the audited one is admitted with an
+// admission warning naming the check; a skipped image is admitted untouched
+// without a registry call (its repository holds nothing); server-side dry
 // run answers the same and stores nothing.
 func TestAdmission(t *testing.T) {
 	w := newWorld(t)
 	regs := []*testenv.Registry{testenv.StartOlareg(t), testenv.StartDistribution(t)}
-	var hosts, skipScopes []string
+	var hosts, skipScopes, auditScopes []string
 	for _, r := range regs {
 		hosts = append(hosts, r.Host)
 		skipScopes = append(skipScopes, r.Host+"/skipped/app")
+		auditScopes = append(auditScopes, r.Host+"/team/audited")
 	}
 	policy := w.policy(t, "trustpolicy.json",
 		statement{name: "skipped", scopes: skipScopes, level: "skip"},
+		statement{name: "audited", scopes: auditScopes, level: "audit", stores: []string{"ca:main"}},
 		statement{name: "all", scopes: []string{"*"}, level: "strict", stores: []string{"ca:main"}})
 	k := startKeyward(t, w.baseConfig(policy, hosts...))
 
@@ -114,6 +121,23 @@ func admissionCases(t *testing.T, w *world, ns string, im *images) {
 		}
 		if img := got.Spec.Containers[0].Image; img != im.skipped {
 			t.Errorf("stored image %q, want %q untouched (nothing was resolved)", img, im.skipped)
+		}
+	})
+	t.Run("audit warning", func(t *testing.T) {
+		// An audit statement logs a failed authenticity check: the pod
+		// is admitted (and pinned), and the client is warned.
+		var got warnings
+		cfg := rest.CopyConfig(w.cp.Config)
+		cfg.WarningHandler = &got
+		warned, err := kubernetes.NewForConfig(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := warned.CoreV1().Pods(ns).Create(ctx, podOf(ns, "audited", im.audited), metav1.CreateOptions{}); err != nil {
+			t.Fatalf("image %s under an audit statement: %v", im.audited, err)
+		}
+		if !got.has(im.audited, "authenticity") {
+			t.Errorf("no admission warning naming %s and the authenticity check; warnings: %q", im.audited, got.list)
 		}
 	})
 	t.Run("init container", func(t *testing.T) {
@@ -244,6 +268,36 @@ func cronJob(ns, name, image string) *batchv1.CronJob {
 			}}},
 		},
 	}
+}
+
+// warnings collects the warnings the apiserver passes on (admission
+// webhooks' warnings arrive as Warning headers).
+type warnings struct {
+	mu   sync.Mutex
+	list []string
+}
+
+// HandleWarningHeader implements rest.WarningHandler.
+func (w *warnings) HandleWarningHeader(_ int, _ string, text string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.list = append(w.list, text)
+}
+
+// has reports whether one warning contains every part.
+func (w *warnings) has(parts ...string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, text := range w.list {
+		all := true
+		for _, p := range parts {
+			all = all && strings.Contains(text, p)
+		}
+		if all {
+			return true
+		}
+	}
+	return false
 }
 
 // TestRegistryDown checks that an image whose registry does not answer is

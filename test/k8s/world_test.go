@@ -68,6 +68,7 @@ type world struct {
 func newWorld(t *testing.T) *world {
 	t.Helper()
 	cp := k8senv.Shared(t)
+	t.Logf("control plane %s (ready %v after its start)", cp.URL, cp.Started.Round(time.Millisecond))
 	n := testenv.NewNotation(t)
 	n.InstallPlugin(t, testenv.PluginBinary(t))
 	dir := t.TempDir()
@@ -161,6 +162,9 @@ type images struct {
 	// skipped is in a repository a skip statement matches; it was never
 	// pushed.
 	skipped string
+	// audited is signed by stranger in a repository an audit statement
+	// matches.
+	audited string
 }
 
 // pushImages pushes and signs the images of one registry.
@@ -176,6 +180,7 @@ func (w *world) pushImages(t *testing.T, reg *testenv.Registry) *images {
 	ref, _ := testenv.PushArtifact(t, reg, "team/unsigned")
 	im.unsigned = tag(t, ref, "v1")
 	im.untrusted, _ = w.pushSigned(t, reg, "team/untrusted", "v1", w.stranger)
+	im.audited, _ = w.pushSigned(t, reg, "team/audited", "v1", w.stranger)
 	im.tampered = transplant(t, reg, "team/app", desc, "tampered")
 	return im
 }
