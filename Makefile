@@ -21,8 +21,9 @@ build: ## build bin/notation-keyward and bin/keyward
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/keyward ./cmd/keyward
 
 .PHONY: tools
-tools: ## install the tools tests need (notation v1.3.2, registries, SoftHSM2) into .cache/
+tools: ## install the tools tests need (notation v1.3.2, registries, SoftHSM2, redis-server)
 	@bash scripts/tools.sh
+	@bash scripts/tools-redis.sh
 
 .PHONY: test
 test: tools ## run every test, with the race detector (installs tools first)
