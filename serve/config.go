@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -38,6 +39,15 @@ const (
 	DefaultFailureTTL = 10 * time.Second
 	// DefaultMaxEntries is cache.maxEntries.
 	DefaultMaxEntries = 10000
+	// DefaultMaxBytes is cache.maxBytes: half for verdicts, half for
+	// signatures.
+	DefaultMaxBytes = 128 << 20
+	// DefaultResolutionTTL is cache.resolutionTTL.
+	DefaultResolutionTTL = 30 * time.Second
+	// DefaultRedisTimeout is cache.redis.timeout, DefaultRedisKeyPrefix
+	// cache.redis.keyPrefix.
+	DefaultRedisTimeout   = 100 * time.Millisecond
+	DefaultRedisKeyPrefix = "keyward:verdict:"
 	// MaxWebhookTimeout is the largest timeoutSeconds Kubernetes accepts
 	// for an admission webhook (k8s.io/api admissionregistration/v1
 	// types.go, ValidatingWebhook.TimeoutSeconds: "between 1 and 30
@@ -65,6 +75,15 @@ type Config struct {
 	RequestTimeout, RegistryRequestTimeout time.Duration
 	// Cache configures the verdict cache.
 	Cache CacheConfig
+	// Log configures the server's log (used by keyward serve's command).
+	Log LogConfig
+}
+
+// LogConfig is the log's format ("json" or "text") and least level
+// ("debug", "info", "warn", "error"); empty means json and info.
+type LogConfig struct {
+	Format string `json:"format"`
+	Level  string `json:"level"`
 }
 
 // TLSConfig names the PEM files of the server certificate and key.
@@ -89,12 +108,34 @@ type RegistryConfig struct {
 	DockerConfig string `json:"dockerConfig"`
 }
 
-// CacheConfig configures the verdict cache.
+// CacheConfig configures the caches.
 type CacheConfig struct {
 	// TTL keeps verified verdicts, FailureTTL failed ones (0: none).
 	TTL, FailureTTL time.Duration
 	// MaxEntries bounds the verdicts kept.
 	MaxEntries int
+	// MaxBytes bounds the caches' memory: half for verdicts (estimated),
+	// half for signatures (0: DefaultMaxBytes).
+	MaxBytes int64
+	// ResolutionTTL keeps a tag's resolution (0: resolved on every
+	// request).
+	ResolutionTTL time.Duration
+	// Redis is the shared cache; nil means none.
+	Redis *RedisConfig
+}
+
+// RedisConfig says how the shared verdict cache in Redis is reached.
+type RedisConfig struct {
+	// Address is host:port.
+	Address string
+	// PasswordFile holds the AUTH password; empty means none.
+	PasswordFile string
+	// DB is the database number.
+	DB int
+	// KeyPrefix starts every key (empty: DefaultRedisKeyPrefix).
+	KeyPrefix string
+	// Timeout bounds one command (0: DefaultRedisTimeout).
+	Timeout time.Duration
 }
 
 // fileConfig is the document as written: durations are strings.
@@ -109,10 +150,20 @@ type fileConfig struct {
 		RegistryRequest string `json:"registryRequest"`
 	} `json:"timeouts"`
 	Cache struct {
-		TTL        string `json:"ttl"`
-		FailureTTL string `json:"failureTTL"`
-		MaxEntries int    `json:"maxEntries"`
+		TTL           string `json:"ttl"`
+		FailureTTL    string `json:"failureTTL"`
+		MaxEntries    int    `json:"maxEntries"`
+		MaxBytes      int64  `json:"maxBytes"`
+		ResolutionTTL string `json:"resolutionTTL"`
+		Redis         *struct {
+			Address      string  `json:"address"`
+			PasswordFile string  `json:"passwordFile"`
+			DB           int     `json:"db"`
+			KeyPrefix    *string `json:"keyPrefix"`
+			Timeout      string  `json:"timeout"`
+		} `json:"redis"`
 	} `json:"cache"`
+	Log LogConfig `json:"log"`
 }
 
 var configSchema = sync.OnceValues(func() (*jsonschema.Schema, error) {
@@ -220,7 +271,9 @@ func (fc *fileConfig) resolve(doc *yaml.Node, dir string) (*Config, []ConfigProb
 		Registry:               fc.Registry,
 		RequestTimeout:         DefaultRequestTimeout,
 		RegistryRequestTimeout: DefaultRegistryRequestTimeout,
-		Cache:                  CacheConfig{TTL: DefaultTTL, FailureTTL: DefaultFailureTTL, MaxEntries: DefaultMaxEntries},
+		Cache: CacheConfig{TTL: DefaultTTL, FailureTTL: DefaultFailureTTL, MaxEntries: DefaultMaxEntries,
+			MaxBytes: DefaultMaxBytes, ResolutionTTL: DefaultResolutionTTL},
+		Log: fc.Log,
 	}
 	switch {
 	case fc.TLS == nil && !fc.PlainHTTP:
@@ -246,6 +299,21 @@ func (fc *fileConfig) resolve(doc *yaml.Node, dir string) (*Config, []ConfigProb
 	duration("/timeouts/registryRequest", fc.Timeouts.RegistryRequest, false, &cfg.RegistryRequestTimeout)
 	duration("/cache/ttl", fc.Cache.TTL, true, &cfg.Cache.TTL)
 	duration("/cache/failureTTL", fc.Cache.FailureTTL, true, &cfg.Cache.FailureTTL)
+	duration("/cache/resolutionTTL", fc.Cache.ResolutionTTL, true, &cfg.Cache.ResolutionTTL)
+	if fc.Cache.MaxBytes > 0 {
+		cfg.Cache.MaxBytes = fc.Cache.MaxBytes
+	}
+	if r := fc.Cache.Redis; r != nil {
+		rc := &RedisConfig{Address: r.Address, PasswordFile: r.PasswordFile, DB: r.DB, KeyPrefix: DefaultRedisKeyPrefix, Timeout: DefaultRedisTimeout}
+		if r.KeyPrefix != nil {
+			rc.KeyPrefix = *r.KeyPrefix
+		}
+		duration("/cache/redis/timeout", r.Timeout, false, &rc.Timeout)
+		if _, _, err := net.SplitHostPort(r.Address); err != nil {
+			add("/cache/redis/address", fmt.Sprintf("%q is not host:port", r.Address), "give the Redis server's address, e.g. redis.keyward.svc:6379")
+		}
+		cfg.Cache.Redis = rc
+	}
 	if cfg.RequestTimeout >= MaxWebhookTimeout {
 		add("/timeouts/request", fmt.Sprintf("%s is not below %s, the longest timeoutSeconds of a Kubernetes admission webhook", cfg.RequestTimeout, MaxWebhookTimeout),
 			"give a timeout below the webhook's timeoutSeconds, e.g. 8s for the default 10")
@@ -266,6 +334,9 @@ func (fc *fileConfig) resolve(doc *yaml.Node, dir string) (*Config, []ConfigProb
 	abs(&cfg.Policy.TrustStore)
 	abs(&cfg.Registry.CAFile)
 	abs(&cfg.Registry.DockerConfig)
+	if cfg.Cache.Redis != nil {
+		abs(&cfg.Cache.Redis.PasswordFile)
+	}
 	if len(problems) > 0 {
 		return nil, problems
 	}

@@ -63,13 +63,14 @@ type Server struct {
 	cfg   *Config
 	log   *slog.Logger
 	batch *verify.Batch
-	// source returns the registry client of one verification: an
-	// oci.Remote remembers resolutions (errors included) for its
-	// lifetime, which suits one keyward verify run and not a server, so
-	// each verification and each tag resolution gets its own, over one
-	// shared connection pool.
+	// source returns the registry client of a verification: one
+	// long-lived oci.Remote (see newRemote) shared by all requests.
 	source func() oci.Source
 	certs  *certReloader // nil with plainHTTP
+
+	metrics *Metrics
+	sigs    *oci.SignatureCache // shared by the server's Remotes
+	redis   *redisCache         // nil without cache.redis
 
 	policyDigest, storeDigest string
 
@@ -97,7 +98,13 @@ func New(cfg *Config, o Options) (*Server, error) {
 		c.RegistryRequestTimeout = DefaultRegistryRequestTimeout
 	}
 	cfg = &c
-	s := &Server{cfg: cfg, log: log}
+	s := &Server{cfg: cfg, log: log, metrics: NewMetrics()}
+	maxBytes := cfg.Cache.MaxBytes
+	if maxBytes <= 0 {
+		maxBytes = DefaultMaxBytes
+	}
+	s.sigs = oci.NewSignatureCache(maxBytes / 2)
+	s.metrics.WatchSignatures(s.sigs)
 	data, err := policy.ReadFile(cfg.Policy.TrustPolicy)
 	if err != nil {
 		return nil, fmt.Errorf("policy.trustPolicy: %w", err)
@@ -118,8 +125,13 @@ func New(cfg *Config, o Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("prepare the verifier: %w", err)
 	}
-	if s.source, err = newSource(cfg, o); err != nil {
+	if s.source, err = newSource(cfg, o, s.newRemote); err != nil {
 		return nil, err
+	}
+	if cfg.Cache.Redis != nil {
+		if s.redis, err = newRedisCache(cfg.Cache.Redis, log, s.metrics); err != nil {
+			return nil, err
+		}
 	}
 	s.batch = &verify.Batch{Policy: doc, Verifier: verifier}
 	if cfg.TLS != nil {
@@ -130,10 +142,10 @@ func New(cfg *Config, o Options) (*Server, error) {
 	return s, nil
 }
 
-// newSource returns a maker of registry clients of the configuration, as
-// keyward verify builds its one from its flags, sharing one HTTP transport
-// (oci.NewTransport, the one oci.NewRemote builds for itself).
-func newSource(cfg *Config, o Options) (func() oci.Source, error) {
+// newSource returns the registry client of the configuration, as keyward
+// verify builds its one from its flags, made by newRemote to live as long
+// as the server.
+func newSource(cfg *Config, o Options, newRemote func(oci.RemoteOptions) *oci.Remote) (func() oci.Source, error) {
 	plain := map[string]bool{}
 	for _, h := range cfg.Registry.PlainHTTPHosts {
 		plain[h] = true
@@ -173,8 +185,8 @@ func newSource(cfg *Config, o Options) (func() oci.Source, error) {
 		return nil, fmt.Errorf("registry credentials: %w", err)
 	}
 	ro.Credential = res.Credential
-	ro.Transport = oci.NewTransport(ro)
-	return func() oci.Source { return oci.NewRemote(ro) }, nil
+	remote := newRemote(ro)
+	return func() oci.Source { return remote }, nil
 }
 
 // treeDigest hashes the names and contents of the regular files under dir,
@@ -210,7 +222,8 @@ func treeDigest(dir string) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// Handler serves /healthz, /readyz and POST /v1/verify.
+// Handler serves /healthz, /readyz, /metrics and POST /v1/verify, each
+// request counted, timed and logged (see instrument).
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -227,7 +240,8 @@ func (s *Server) Handler() http.Handler {
 		io.WriteString(w, "ok\n")
 	})
 	mux.HandleFunc("POST /v1/verify", s.serveVerify)
-	return mux
+	mux.Handle("GET /metrics", s.metrics.Handler())
+	return s.instrument(mux)
 }
 
 // VerifyRequest is the body of POST /v1/verify.
@@ -308,9 +322,11 @@ func (s *Server) VerifyAll(ctx context.Context, refs []string) []*verify.Referen
 }
 
 // Verify verifies one reference, through the verdict cache. A tag is
-// resolved on every call, so that a moved tag is never answered with the
-// verdict of the artifact it named before.
+// resolved again once cache.resolutionTTL has passed, so that a moved tag
+// is answered with the verdict of the artifact it names after at most that
+// long; the result names the digest verified.
 func (s *Server) Verify(ctx context.Context, raw string) (res *verify.ReferenceResult) {
+	defer func() { s.observe(raw, res) }() // after the recover below
 	start := time.Now()
 	failed := func(kind verify.ArtifactErrorKind, err error) *verify.ReferenceResult {
 		return &verify.ReferenceResult{Version: verify.ResultVersion, Reference: raw, Signatures: []*verify.Result{},
@@ -377,7 +393,7 @@ func (s *Server) cacheFor(ctx context.Context) *Cache {
 	s.cacheMu.Lock()
 	defer s.cacheMu.Unlock()
 	if s.cache == nil {
-		s.cache = NewCache(context.WithoutCancel(ctx), s.cfg.Cache)
+		s.cache = s.newCache(context.WithoutCancel(ctx))
 	}
 	return s.cache
 }
@@ -393,14 +409,18 @@ func (s *Server) Run(ctx context.Context) error {
 
 // Serve serves on ln (HTTPS unless plainHTTP) until ctx ends, then stops
 // accepting connections and waits for the requests in flight, at most the
-// request timeout and a little more, before returning.
+// request timeout and a little more, before returning. It closes the
+// connections to Redis when it returns: a server serves once.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	if s.redis != nil {
+		defer s.redis.close()
+	}
 	s.cacheMu.Lock()
 	if s.cache == nil {
 		// Verifications outlive the shutdown signal, each bounded by the
 		// request timeout, so that requests in flight are drained with
 		// their verdicts.
-		s.cache = NewCache(context.WithoutCancel(ctx), s.cfg.Cache)
+		s.cache = s.newCache(context.WithoutCancel(ctx))
 	}
 	s.cacheMu.Unlock()
 	hs := &http.Server{

@@ -1,0 +1,45 @@
+package serve
+
+import (
+	"context"
+
+	"github.com/keyward/keyward/oci"
+)
+
+// newRemote makes a registry client that lives as long as the server: one
+// per credential set, shared by every verification, so that connections,
+// registry tokens, referrers capabilities and signatures are reused across
+// requests. Tag resolutions are kept for cache.resolutionTTL (a failure
+// not at all), a token service's refusal of the credentials for the
+// failure TTL, and signatures (immutable, by digest) in the server's one
+// byte-bounded signature cache. Its registry requests are counted in the
+// metrics.
+func (s *Server) newRemote(ro oci.RemoteOptions) *oci.Remote {
+	ro.ResolutionTTL = s.cfg.Cache.ResolutionTTL
+	if ro.ResolutionTTL <= 0 {
+		// Resolved on every request; concurrent requests still share
+		// one resolution in flight.
+		ro.ResolutionTTL = 1
+	}
+	ro.RefusalTTL = max(s.cfg.Cache.FailureTTL, 1)
+	ro.Signatures = s.sigs
+	r := oci.NewRemote(ro)
+	s.metrics.TrackRemote(r)
+	return r
+}
+
+// newCache makes the verdict cache, over the shared store when one is
+// configured, reported in the metrics.
+func (s *Server) newCache(base context.Context) *Cache {
+	c := NewCache(base, s.cfg.Cache)
+	if s.redis != nil {
+		c.shared = s.redis
+	}
+	c.metrics = s.metrics
+	s.metrics.WatchCache(c)
+	return c
+}
+
+// Metrics returns the server's metrics, for the parts of the server built
+// elsewhere (a policy reload counts itself with Metrics().PolicyReload).
+func (s *Server) Metrics() *Metrics { return s.metrics }
