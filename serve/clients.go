@@ -23,6 +23,17 @@ func (s *Server) newRemote(ro oci.RemoteOptions) *oci.Remote {
 	}
 	ro.RefusalTTL = max(s.cfg.Cache.FailureTTL, 1)
 	ro.Signatures = s.sigs
+	if ro.Transport == nil {
+		// Built here (as NewRemote would) to close its idle connections
+		// when the server stops.
+		tr := oci.NewTransport(ro)
+		ro.Transport = tr
+		if c, ok := tr.(interface{ CloseIdleConnections() }); ok {
+			s.idleMu.Lock()
+			s.idle = append(s.idle, c)
+			s.idleMu.Unlock()
+		}
+	}
 	r := oci.NewRemote(ro)
 	s.metrics.TrackRemote(r)
 	return r
@@ -43,3 +54,13 @@ func (s *Server) newCache(base context.Context) *Cache {
 // Metrics returns the server's metrics, for the parts of the server built
 // elsewhere (a policy reload counts itself with Metrics().PolicyReload).
 func (s *Server) Metrics() *Metrics { return s.metrics }
+
+// closeIdleConnections closes the idle registry connections of the
+// server's Remotes (a stopped server keeps none; tests count goroutines).
+func (s *Server) closeIdleConnections() {
+	s.idleMu.Lock()
+	defer s.idleMu.Unlock()
+	for _, c := range s.idle {
+		c.CloseIdleConnections()
+	}
+}

@@ -71,6 +71,8 @@ type Server struct {
 	metrics *Metrics
 	sigs    *oci.SignatureCache // shared by the server's Remotes
 	redis   *redisCache         // nil without cache.redis
+	idleMu  sync.Mutex
+	idle    []interface{ CloseIdleConnections() } // the Remotes' transports
 
 	policyDigest, storeDigest string
 
@@ -412,6 +414,7 @@ func (s *Server) Run(ctx context.Context) error {
 // request timeout and a little more, before returning. It closes the
 // connections to Redis when it returns: a server serves once.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	defer s.closeIdleConnections()
 	if s.redis != nil {
 		defer s.redis.close()
 	}

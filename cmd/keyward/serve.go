@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"log/slog"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -33,23 +32,50 @@ and the same verdicts as keyward verify, for programs that ask over HTTP.
                    At most 1000 references and 1 MiB a request.
   GET /healthz     200 while the process runs.
   GET /readyz      200 once the policy is loaded and the server listens.
+  GET /metrics     Prometheus metrics: requests and latency by endpoint,
+                   verdicts (verified, failed, skipped, error), verification
+                   latency, cache hits and misses by layer (local, redis,
+                   singleflight), registry requests and errors, policy
+                   reloads, Redis errors, Go runtime and process.
 
 FILE (YAML or JSON, serve-config.schema.json at the repository root) names
 the address, the TLS certificate and key (read again when they change on
 disk: a rotation needs no restart) or plainHTTP: true for local use, the
 trust policy and trust store, how registries are reached, the request
-timeout (default 8s, below a webhook's timeoutSeconds) and the verdict
-cache. Verdicts are cached by artifact digest, trust policy and trust
-store; tags are resolved on every request. Registry credentials come from
-the docker config (registry.dockerConfig, else $DOCKER_CONFIG, else
-~/.docker/config.json) and its credential helpers.
+timeout (default 8s, below a webhook's timeoutSeconds), the caches and
+the log. Registry credentials come from the docker config
+(registry.dockerConfig, else $DOCKER_CONFIG, else ~/.docker/config.json)
+and its credential helpers.
+
+Caches (cache: in FILE), shared by all requests:
+  verdicts         by artifact digest, trust policy and trust store:
+                   verified ones for cache.ttl (5m), failed ones for
+                   cache.failureTTL (10s); at most cache.maxEntries (10000)
+                   and half of cache.maxBytes (128 MiB, estimated). One
+                   verification per artifact however many ask at once.
+  tags             a tag's digest for cache.resolutionTTL (30s; 0s: every
+                   request); failed resolutions are not kept.
+  signatures       manifests and envelopes by digest, the other half of
+                   cache.maxBytes. One registry client keeps its
+                   connections and tokens across requests.
+  cache.redis      optional {address, passwordFile, db, keyPrefix
+                   (keyward:verdict:), timeout (100ms)}: verdicts shared by
+                   replicas. Asked after the local cache, before verifying;
+                   what it holds is checked before use. Redis down or slow
+                   means the local cache only (logged, counted), never an
+                   allow. Anyone who can write to it can forge verdicts:
+                   give it a password and keep it on a private network.
+
+Log (log: in FILE): format json (default) or text, on standard error;
+level debug (one line per request), info (default), warn, error. Failed
+requests (5xx) and verification errors are warnings.
 
 The policy is read at start: restart to change it. On SIGINT or SIGTERM
 the server stops accepting connections and answers the requests in flight
 before it exits.
 
 Not yet: Kubernetes admission webhooks, the Gatekeeper external-data
-provider, per-namespace policy sets, a shared (Redis) cache, a Helm chart.`,
+provider, per-namespace policy sets, a Helm chart.`,
 		Example: `  keyward serve --config serve.yaml
   curl -s https://127.0.0.1:8443/v1/verify --cacert ca.crt \
     -d '{"references": ["registry.example.com/app@sha256:..."]}'`,
@@ -67,7 +93,10 @@ provider, per-namespace policy sets, a shared (Redis) cache, a Helm chart.`,
 				}
 				return err
 			}
-			log := slog.New(slog.NewJSONHandler(e.stderr, nil))
+			log, err := serve.NewLogger(cfg.Log, e.stderr)
+			if err != nil {
+				return fmt.Errorf("%s: %w", configFile, err)
+			}
 			s, err := serve.New(cfg, serve.Options{Getenv: e.getenv, PluginDir: pluginDir(e), Logger: log})
 			if err != nil {
 				return fmt.Errorf("%s: %w", configFile, err)
