@@ -67,6 +67,7 @@ func newRedisCache(cfg *RedisConfig, log *slog.Logger, m *Metrics) (*redisCache,
 		WriteTimeout:    timeout,
 		PoolTimeout:     timeout,
 		MaxRetries:      -1, // a failure is a miss at once: the timeout is the budget
+		DialerRetries:   1,
 		DisableIdentity: true,
 		// RESP2, and no maintenance notifications: no push messages, no
 		// handoff workers, only commands and their answers.
@@ -227,3 +228,17 @@ func (c *redisCache) set(ctx context.Context, key string, r *verify.ReferenceRes
 
 // close closes the connections.
 func (c *redisCache) close() error { return c.client.Close() }
+
+// RouteRedisLog sends the Redis client library's own messages (connection
+// pool failures) to log at debug level instead of its default logger,
+// which writes plain lines to standard error. The library's logger is
+// process-wide: keyward serve's command calls this once, at start.
+func RouteRedisLog(log *slog.Logger) { redis.SetLogger(redisLog{log}) }
+
+// redisLog adapts a slog.Logger to the Redis client's logger interface.
+type redisLog struct{ log *slog.Logger }
+
+// Printf logs one message of the Redis client.
+func (l redisLog) Printf(ctx context.Context, format string, v ...any) {
+	l.log.DebugContext(ctx, "redis client: "+fmt.Sprintf(format, v...))
+}

@@ -97,6 +97,7 @@ provider, per-namespace policy sets, a Helm chart.`,
 			if err != nil {
 				return fmt.Errorf("%s: %w", configFile, err)
 			}
+			serve.RouteRedisLog(log)
 			s, err := serve.New(cfg, serve.Options{Getenv: e.getenv, PluginDir: pluginDir(e), Logger: log})
 			if err != nil {
 				return fmt.Errorf("%s: %w", configFile, err)
