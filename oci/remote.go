@@ -498,6 +498,12 @@ func (m *memo[T]) do(ctx context.Context, key string, f func() (T, error)) (T, e
 	m.mu.Unlock()
 	select {
 	case <-e.done:
+		if m.ttl > 0 && e.err != nil && ctx.Err() == nil &&
+			(errors.Is(e.err, context.Canceled) || errors.Is(e.err, context.DeadlineExceeded)) {
+			// The caller that ran it gave up (its request ended): that is
+			// no answer for this caller, whose own request goes on.
+			return m.do(ctx, key, f)
+		}
 		return e.val, e.err
 	case <-ctx.Done():
 		var zero T

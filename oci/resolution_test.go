@@ -20,14 +20,27 @@ import (
 // answer 503 to everything, counting the requests it gets.
 func switchableRegistry(t *testing.T) (host string, down *atomic.Bool, requests *atomic.Int64) {
 	t.Helper()
+	host, down, requests, _ = slowRegistry(t)
+	return host, down, requests
+}
+
+// slowRegistry is switchableRegistry whose answers wait delay
+// (nanoseconds) first.
+func slowRegistry(t *testing.T) (host string, down *atomic.Bool, requests, delay *atomic.Int64) {
+	t.Helper()
 	yes := true
 	s := olareg.New(config.Config{
 		Storage: config.ConfigStorage{StoreType: config.StoreMem},
 		API:     config.ConfigAPI{PushEnabled: &yes, DeleteEnabled: &yes, Referrer: config.ConfigAPIReferrer{Enabled: &yes}},
 	})
-	down, requests = &atomic.Bool{}, &atomic.Int64{}
+	down, requests, delay = &atomic.Bool{}, &atomic.Int64{}, &atomic.Int64{}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		requests.Add(1)
+		select {
+		case <-time.After(time.Duration(delay.Load())):
+		case <-r.Context().Done():
+			return
+		}
 		if down.Load() {
 			http.Error(w, `{"errors":[{"code":"UNAVAILABLE","message":"down"}]}`, http.StatusServiceUnavailable)
 			return
@@ -35,7 +48,30 @@ func switchableRegistry(t *testing.T) (host string, down *atomic.Bool, requests 
 		s.ServeHTTP(w, r)
 	}))
 	t.Cleanup(func() { srv.Close(); s.Close() })
-	return strings.TrimPrefix(srv.URL, "http://"), down, requests
+	return strings.TrimPrefix(srv.URL, "http://"), down, requests, delay
+}
+
+// TestRemoteResolutionLeaderGivesUp: with a ResolutionTTL, a caller that
+// joined a resolution whose first caller gave up (its context ended)
+// resolves for itself instead of failing with the other's deadline.
+func TestRemoteResolutionLeaderGivesUp(t *testing.T) {
+	host, _, _, delay := slowRegistry(t)
+	art := pushArtifact(t, repo(t, host, "app"))
+	ref := mustParse(t, host+"/app:v1")
+	src := oci.NewRemote(oci.RemoteOptions{PlainHTTP: plain, ResolutionTTL: time.Minute})
+	delay.Store(int64(300 * time.Millisecond))
+	leader, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { _, err := src.Resolve(leader, ref); done <- err }()
+	time.Sleep(30 * time.Millisecond)
+	a, err := src.Resolve(context.Background(), ref)
+	if err != nil || a.Descriptor.Digest != art.Digest {
+		t.Errorf("the joined caller got %v, %v; want %s", a.Descriptor.Digest, err, art.Digest)
+	}
+	if err := <-done; err == nil {
+		t.Error("the caller whose deadline passed got an answer")
+	}
 }
 
 // TestRemoteResolutionTTL: with a ResolutionTTL, a moved tag is seen once

@@ -48,6 +48,8 @@ type Metrics struct {
 
 	mu      sync.Mutex
 	remotes []*oci.Remote // their registry counts are reported at scrape
+	cache   *Cache        // reported at scrape; nil until WatchCache
+	sigs    *oci.SignatureCache
 }
 
 // NewMetrics returns the metrics of a server, with the Go runtime's and
@@ -83,8 +85,40 @@ func NewMetrics() *Metrics {
 	m.reloads.WithLabelValues("failure")
 	m.reg.MustRegister(m.requests, m.requestDuration, m.verdicts, m.verifyDuration, m.cacheHits, m.cacheMisses,
 		m.reloads, m.redisErrors, registryCollector{m},
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "keyward_serve_cache_entries", Help: "Verdicts kept in the local cache."},
+			func() float64 {
+				if c := m.watched(); c != nil {
+					return float64(c.Len())
+				}
+				return 0
+			}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "keyward_serve_cache_bytes", Help: "Estimated memory of the verdicts kept in the local cache."},
+			func() float64 {
+				if c := m.watched(); c != nil {
+					return float64(c.Bytes())
+				}
+				return 0
+			}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "keyward_serve_signature_cache_bytes",
+			Help: "Envelope bytes of the signatures kept (by digest) for every verification."},
+			func() float64 {
+				m.mu.Lock()
+				sc := m.sigs
+				m.mu.Unlock()
+				if sc == nil {
+					return 0
+				}
+				_, b := sc.Len()
+				return float64(b)
+			}),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+func (m *Metrics) watched() *Cache {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.cache
 }
 
 // Registry is the Prometheus registry of the metrics, to add more.
@@ -118,16 +152,15 @@ func (m *Metrics) TrackRemote(r *oci.Remote) {
 	m.mu.Unlock()
 }
 
-// WatchCache reports the entries and estimated bytes of c at every scrape.
+// WatchCache reports the entries and estimated bytes of c at every
+// scrape, instead of the cache watched before.
 func (m *Metrics) WatchCache(c *Cache) {
 	if m == nil {
 		return
 	}
-	m.reg.MustRegister(
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "keyward_serve_cache_entries", Help: "Verdicts kept in the local cache."},
-			func() float64 { return float64(c.Len()) }),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "keyward_serve_cache_bytes", Help: "Estimated memory of the verdicts kept in the local cache."},
-			func() float64 { return float64(c.Bytes()) }))
+	m.mu.Lock()
+	m.cache = c
+	m.mu.Unlock()
 }
 
 // WatchSignatures reports the signatures kept in sc at every scrape.
@@ -135,9 +168,9 @@ func (m *Metrics) WatchSignatures(sc *oci.SignatureCache) {
 	if m == nil {
 		return
 	}
-	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "keyward_serve_signature_cache_bytes",
-		Help: "Envelope bytes of the signatures kept (by digest) for every verification."},
-		func() float64 { _, b := sc.Len(); return float64(b) }))
+	m.mu.Lock()
+	m.sigs = sc
+	m.mu.Unlock()
 }
 
 func (m *Metrics) request(endpoint string, code int, d time.Duration) {
