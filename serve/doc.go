@@ -5,8 +5,13 @@
 //
 // This package holds the configuration ([Config], loaded and validated by
 // [LoadConfig] against serve-config.schema.json), the server ([Server]:
-// HTTPS with certificates reloaded from disk, /healthz, /readyz and
-// POST /v1/verify) and the verdict cache ([Cache]) every request shares.
+// HTTPS with certificates reloaded from disk, /healthz, /readyz, /metrics
+// and POST /v1/verify), the verdict cache ([Cache]) every request shares,
+// optionally backed by Redis for the replicas of a deployment, the
+// Prometheus metrics ([Metrics]) and the log ([NewLogger]). One registry
+// client per credential set lives as long as the server: tag resolutions
+// are kept for cache.resolutionTTL, signatures (by digest) within a byte
+// bound, registry tokens until the registry refuses them.
 // Kubernetes admission webhooks, the Gatekeeper external-data provider and
 // per-namespace policy sets are not implemented yet.
 //
