@@ -13,6 +13,7 @@ import (
 	"github.com/olareg/olareg/config"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/keyward/keyward/internal/testenv"
 	"github.com/keyward/keyward/oci"
 )
 
@@ -177,5 +178,38 @@ func TestSharedSignatureCache(t *testing.T) {
 	}
 	if n := requests.Load() - before; n != 0 {
 		t.Errorf("the second Remote made %d registry requests for a cached signature, want 0", n)
+	}
+}
+
+// TestRemoteRefusalTTL: a token service's refusal of the credentials is
+// remembered for RefusalTTL, then asked again (the credentials may have
+// been fixed); without it, for the Remote's lifetime.
+func TestRemoteRefusalTTL(t *testing.T) {
+	issuer := testenv.StartTokenIssuer(t, testenv.TokenIssuerOptions{Users: map[string]string{"u": "pa55"}, KeyID: true})
+	reg := testenv.StartDistributionWithTokenAuth(t, issuer, "u", "pa55")
+	ref, _ := testenv.PushArtifact(t, reg, "refused/app")
+	ctx := context.Background()
+	const ttl = 300 * time.Millisecond
+	server := oci.NewRemote(oci.RemoteOptions{PlainHTTP: plainHTTP, Credential: staticCredential("u", "wrong"), RefusalTTL: ttl, ResolutionTTL: time.Minute})
+	run := oci.NewRemote(oci.RemoteOptions{PlainHTTP: plainHTTP, Credential: staticCredential("u", "wrong")})
+	for name, src := range map[string]*oci.Remote{"server": server, "run": run} {
+		before := issuer.Requests()
+		for range 2 {
+			if _, err := src.Resolve(ctx, mustParse(t, ref)); err == nil {
+				t.Fatalf("%s: resolved with wrong credentials", name)
+			}
+		}
+		if n := issuer.Requests() - before; n != 1 {
+			t.Errorf("%s: %d token requests for two refused resolves, want 1", name, n)
+		}
+	}
+	time.Sleep(ttl + 50*time.Millisecond)
+	for name, want := range map[string]int64{"server": 1, "run": 0} {
+		src := map[string]*oci.Remote{"server": server, "run": run}[name]
+		before := issuer.Requests()
+		_, _ = src.Resolve(ctx, mustParse(t, ref))
+		if n := issuer.Requests() - before; n != want {
+			t.Errorf("%s after the refusal TTL: %d token requests, want %d", name, n, want)
+		}
 	}
 }
