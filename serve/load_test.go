@@ -127,7 +127,12 @@ func TestLoad(t *testing.T) {
 	}
 	t.Logf("setup (sign %d, copy, push): %s", loadOriginal, time.Since(setup).Round(time.Millisecond))
 
-	s, err := New(w.config(w.reg.Host), Options{})
+	cfg := w.config(w.reg.Host)
+	// The registry process shares a loaded machine (the race detector, other
+	// tests): the load must not fail for a registry slower than the
+	// default test configuration's 2 s.
+	cfg.RequestTimeout, cfg.RegistryRequestTimeout = 25*time.Second, 10*time.Second
+	s, err := New(cfg, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -237,6 +242,8 @@ func TestLoad(t *testing.T) {
 		buf := make([]byte, 1<<20)
 		t.Errorf("%d goroutines after the load, %d before:\n%s", n, baseGoroutines, buf[:runtime.Stack(buf, true)])
 	}
+	measureVerdictMemory(t, s, images[0])
+
 	// The caches hold 100 verdicts and 10 signatures (a few KiB each);
 	// anything more is left over from the load.
 	const slack = 16 << 20
@@ -244,5 +251,45 @@ func TestLoad(t *testing.T) {
 		t.Errorf("heap %d bytes after the load, %d before: more than %d bytes left over", heap, baseHeap, slack)
 	} else {
 		t.Logf("heap after GC: %d bytes before the load, %d after", baseHeap, heap)
+	}
+}
+
+// measureVerdictMemory compares the estimate the cache's byte bound uses
+// (verdictSize) with the heap that verdicts like ref's take when kept: a
+// bound that undercounts would let the cache outgrow cache.maxBytes.
+func measureVerdictMemory(t *testing.T, s *Server, ref string) {
+	t.Helper()
+	r := s.Verify(context.Background(), ref)
+	if !r.Verified {
+		t.Fatalf("%s: %+v", ref, r.Error)
+	}
+	data, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 5000
+	key := s.cacheKey("registry.example/some/repository", r.Artifact.Digest)
+	for _, interned := range []bool{false, true} {
+		c := NewCache(context.Background(), CacheConfig{TTL: time.Hour, MaxEntries: n, MaxBytes: 1 << 40})
+		before := heapAfterGC()
+		for i := range n {
+			var copy verify.ReferenceResult
+			if err := json.Unmarshal(data, &copy); err != nil {
+				t.Fatal(err)
+			}
+			kept := &copy
+			if interned {
+				kept = compact(kept)
+			}
+			c.put(fmt.Sprintf("%s\x00%d", key, i), kept, time.Hour)
+		}
+		after := heapAfterGC()
+		actual := float64(int64(after)-int64(before)) / n
+		estimate := float64(c.Bytes()) / n
+		t.Logf("a verified verdict (%d bytes of JSON) takes %.0f bytes of heap in the cache (strings interned: %v); the estimate is %.0f", len(data), actual, interned, estimate)
+		if estimate < actual {
+			t.Errorf("the estimate (%.0f bytes a verdict) is below the heap a verdict takes (%.0f, interned %v)", estimate, actual, interned)
+		}
+		runtime.KeepAlive(c)
 	}
 }

@@ -192,6 +192,7 @@ func TestRedisUnavailable(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { silent.Close() })
+	var mu sync.Mutex
 	var held []net.Conn
 	go func() {
 		for {
@@ -199,10 +200,14 @@ func TestRedisUnavailable(t *testing.T) {
 			if err != nil {
 				return
 			}
+			mu.Lock()
 			held = append(held, c) // never answered
+			mu.Unlock()
 		}
 	}()
 	t.Cleanup(func() {
+		mu.Lock()
+		defer mu.Unlock()
 		for _, c := range held {
 			c.Close()
 		}
@@ -240,7 +245,7 @@ func TestRedisUnavailable(t *testing.T) {
 type keywardServe struct {
 	base   string
 	cmd    *exec.Cmd
-	stderr *bytes.Buffer
+	stderr *lockedWriter
 }
 
 // startKeywardServe runs the keyward binary's serve with the configuration
@@ -258,8 +263,8 @@ func startKeywardServe(t *testing.T, w *world, cfg map[string]any) *keywardServe
 	file := testpki.WriteFile(t, t.TempDir(), "serve.json", data, 0o644)
 	cmd := exec.Command(testenv.KeywardBinary(t), "serve", "--config", file)
 	cmd.Env = []string{"HOME=" + w.n.Home, "DOCKER_CONFIG=" + t.TempDir()}
-	k := &keywardServe{base: "http://" + addr, cmd: cmd, stderr: &bytes.Buffer{}}
-	cmd.Stderr = &lockedWriter{w: k.stderr}
+	k := &keywardServe{base: "http://" + addr, cmd: cmd, stderr: &lockedWriter{}}
+	cmd.Stderr = k.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -280,13 +285,20 @@ func startKeywardServe(t *testing.T, w *world, cfg map[string]any) *keywardServe
 // lockedWriter lets the test read what the process writes.
 type lockedWriter struct {
 	mu sync.Mutex
-	w  *bytes.Buffer
+	w  bytes.Buffer
 }
 
 func (l *lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+// String returns what was written so far.
+func (l *lockedWriter) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.String()
 }
 
 // TestRedisSharedByTwoProcesses runs two keyward serve processes on one
