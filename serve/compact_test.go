@@ -26,8 +26,8 @@ func TestCompact(t *testing.T) {
 				SigningAgent: "agent", SigningTime: exp, AuthenticSigningTime: true, Expiry: &exp,
 				Timestamp:          &verify.Timestamp{Time: exp, Accuracy: time.Second, Authority: "CN=tsa"},
 				VerificationPlugin: "p", VerificationPluginMinVersion: "1.0",
-				Chain:              []verify.Certificate{{Subject: "CN=s", Issuer: "CN=i", SerialNumber: "01", NotBefore: exp, NotAfter: exp, SHA256: "aa", SHA1: "bb"}},
-				TargetArtifact:     &ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: d, Size: 3}}}}}
+				Chain:          []verify.Certificate{{Subject: "CN=s", Issuer: "CN=i", SerialNumber: "01", NotBefore: exp, NotAfter: exp, SHA256: "aa", SHA1: "bb"}},
+				TargetArtifact: &ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: d, Size: 3}}}}}
 	before, _ := json.Marshal(r)
 	c := compact(r)
 	got, _ := json.Marshal(c)
