@@ -452,12 +452,6 @@ func (m *memo[T]) sweep(now time.Time) {
 	}
 }
 
-// len returns the number of entries kept or in flight.
-func (m *memo[T]) len() int {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return len(m.m)
-}
 
 // forget drops a key, so that its value is no longer kept once the callers
 // waiting for it have it.
