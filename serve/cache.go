@@ -22,7 +22,7 @@ import (
 // (never a tag), its scope, and the digests of the trust policy and trust
 // store, so that a changed policy never reuses a verdict. With a shared
 // store (Redis), a miss asks it before verifying, inside the single
-// flight, and a new verdict is written to it. A Cache is safe for
+// flight, and a new verdict (not an error) is written to it. A Cache is safe for
 // concurrent use.
 type Cache struct {
 	cfg      CacheConfig
@@ -193,7 +193,9 @@ func (c *Cache) Do(ctx context.Context, key string, timeout time.Duration, fn fu
 		c.metrics.verification(time.Since(start))
 		ttl := c.ttl(r)
 		c.put(key, compact(r), ttl)
-		if c.shared != nil && ttl > 0 {
+		// An error (registry unreachable, timeout) is this replica's view:
+		// the others try for themselves. Verdicts are shared.
+		if c.shared != nil && ttl > 0 && verdictClass(r) != "error" {
 			c.shared.set(c.base, key, r, ttl)
 		}
 		return r, nil

@@ -424,3 +424,28 @@ func TestRedisSharedByTwoProcesses(t *testing.T) {
 		}
 	}
 }
+
+// TestRedisErrorsNotShared: an error (here a registry that refuses
+// connections) is this replica's view and is not written to Redis; a
+// failed verdict (unsigned) is.
+func TestRedisErrorsNotShared(t *testing.T) {
+	w := newRedisWorld(t)
+	unsigned, _ := testenv.PushArtifact(t, w.reg, "errors/unsigned")
+	down := "127.0.0.1:1/errors/app@sha256:" + strings.Repeat("b", 64)
+	s, err := New(w.redisConfig(t, w.reg.Host, "127.0.0.1:1"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, _ := serve(t, s)
+	got := post(t, http.DefaultClient, base, unsigned, down)
+	if got[0].Verified || got[1].Verified || verdictClass(got[1]) != "error" {
+		t.Fatalf("unsigned %+v, down %+v", got[0], got[1])
+	}
+	ctx := context.Background()
+	if n, err := w.client.Exists(ctx, redisKeyOf(t, s, unsigned)).Result(); err != nil || n != 1 {
+		t.Errorf("the unsigned verdict is not in Redis: %d, %v", n, err)
+	}
+	if n, err := w.client.Exists(ctx, redisKeyOf(t, s, down)).Result(); err != nil || n != 0 {
+		t.Errorf("the error of an unreachable registry was shared in Redis: %d, %v", n, err)
+	}
+}
