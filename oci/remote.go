@@ -452,7 +452,6 @@ func (m *memo[T]) sweep(now time.Time) {
 	}
 }
 
-
 // forget drops a key, so that its value is no longer kept once the callers
 // waiting for it have it.
 func (m *memo[T]) forget(key string) {
