@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"oras.land/oras-go/v2/errdef"
 	"oras.land/oras-go/v2/registry/remote/auth"
@@ -30,6 +31,10 @@ type RegistryStats struct {
 	// TokenRequests counts the requests to the registry's token service
 	// (the realm of its Bearer challenges).
 	TokenRequests int64 `json:"tokenRequests"`
+	// Errors counts the requests to the registry or its token service
+	// that failed: no answer (connection refused, timeout), or an answer
+	// 429 or 5xx. It is not part of keyward verify's stats line.
+	Errors int64 `json:"-"`
 }
 
 // Stats returns the requests made so far to each registry, by host.
@@ -57,7 +62,13 @@ type authTracker struct {
 }
 
 type hostCounts struct {
-	requests, tokens atomic.Int64
+	requests, tokens, errors atomic.Int64
+}
+
+// failed reports a request that got no answer, or an answer of a registry
+// in trouble (429, 5xx).
+func failed(resp *http.Response, err error) bool {
+	return err != nil || resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500
 }
 
 func newAuthTracker(next http.RoundTripper) *authTracker {
@@ -114,7 +125,7 @@ func (t *authTracker) stats() []RegistryStats {
 	t.mu.Lock()
 	out := make([]RegistryStats, 0, len(t.counts))
 	for host, c := range t.counts {
-		out = append(out, RegistryStats{Registry: host, Requests: c.requests.Load(), TokenRequests: c.tokens.Load()})
+		out = append(out, RegistryStats{Registry: host, Requests: c.requests.Load(), TokenRequests: c.tokens.Load(), Errors: c.errors.Load()})
 	}
 	t.mu.Unlock()
 	sort.Slice(out, func(i, j int) bool { return out[i].Registry < out[j].Registry })
@@ -133,12 +144,17 @@ type tokenRequestKey struct{}
 
 func (t *authTracker) RoundTrip(req *http.Request) (*http.Response, error) {
 	if registry, isToken := req.Context().Value(tokenRequestKey{}).(string); isToken {
-		t.count(registry).tokens.Add(1)
+		c := t.count(registry)
+		c.tokens.Add(1)
 		req, err := pullOnly(req)
 		if err != nil {
 			return nil, err
 		}
-		return t.next.RoundTrip(req)
+		resp, err := t.next.RoundTrip(req)
+		if failed(resp, err) {
+			c.errors.Add(1)
+		}
+		return resp, err
 	}
 	// A redirected request has no Host of its own (net/http sets it on
 	// the first request only): it is counted to the host it goes to.
@@ -146,16 +162,30 @@ func (t *authTracker) RoundTrip(req *http.Request) (*http.Response, error) {
 	if host == "" {
 		host = req.URL.Host
 	}
-	t.count(host).requests.Add(1)
+	c := t.count(host)
+	c.requests.Add(1)
 	resp, err := t.next.RoundTrip(req)
+	if failed(resp, err) {
+		c.errors.Add(1)
+	}
 	if err != nil || resp.StatusCode != http.StatusUnauthorized {
 		return resp, err
 	}
-	if sent, hadToken := strings.CutPrefix(req.Header.Get("Authorization"), "Bearer "); hadToken {
+	authz := req.Header.Get("Authorization")
+	sent, hadToken := strings.CutPrefix(authz, "Bearer ")
+	if !hadToken {
+		// A refused basic credential (a rotated password): the next Set
+		// asks the credential function again instead of resending it.
+		sent, hadToken = strings.CutPrefix(authz, "Basic ")
+	}
+	if hadToken {
 		// An expired or insufficient token: the next Set of its scope
 		// fetches another (distribution token specification, "Requesting
 		// a Token": a client asks for a new token when it gets 401).
 		t.mu.Lock()
+		if len(t.rejected) >= maxTokens {
+			clear(t.rejected) // bounded: at worst a refused token is tried once more
+		}
 		t.rejected[sent] = true
 		t.mu.Unlock()
 	}
@@ -256,18 +286,32 @@ func pullScope(scope string) string {
 	return ""
 }
 
+// maxTokens bounds the tokens a tokenCache keeps and the refused tokens an
+// authTracker remembers, for a Remote that lives as long as a server: one
+// token per registry and repository, so past it one is dropped for each
+// new one (and fetched again when next needed).
+const maxTokens = 4096
+
 // tokenCache is an auth.Cache that fetches a token once per registry and
 // scope and keeps it until the registry refuses it. oras-go's own cache
 // forgets that a fetch happened once it completes: every request sent
 // before the first token arrived then fetches another.
 type tokenCache struct {
-	tracker *authTracker
+	tracker    *authTracker
+	refusalTTL time.Duration // 0: a refusal is remembered for good
 
 	mu       sync.Mutex
 	schemes  map[string]auth.Scheme
 	tokens   map[string]string
 	flights  map[string]*flight
-	refusals map[string]error // token service refused the credentials
+	refusals map[string]refusal // token service refused the credentials
+}
+
+// refusal is a token service's refusal of the credentials, and when it
+// was made.
+type refusal struct {
+	err error
+	at  time.Time
 }
 
 type flight struct {
@@ -276,9 +320,9 @@ type flight struct {
 	err   error
 }
 
-func newTokenCache(tracker *authTracker) *tokenCache {
-	return &tokenCache{tracker: tracker, schemes: map[string]auth.Scheme{}, tokens: map[string]string{},
-		flights: map[string]*flight{}, refusals: map[string]error{}}
+func newTokenCache(tracker *authTracker, refusalTTL time.Duration) *tokenCache {
+	return &tokenCache{tracker: tracker, refusalTTL: refusalTTL, schemes: map[string]auth.Scheme{}, tokens: map[string]string{},
+		flights: map[string]*flight{}, refusals: map[string]refusal{}}
 }
 
 // cacheKey is the key of a token: oras-go asks for the scopes it hinted
@@ -328,18 +372,21 @@ func (c *tokenCache) GetToken(_ context.Context, registry string, scheme auth.Sc
 // Set implements auth.Cache: it returns the token of the scope when there
 // is one the registry has not refused, else fetches one, once for all the
 // callers waiting for it. A token service that refused the credentials is
-// not asked again for the scope during the run.
+// not asked again for the scope during the run (for RefusalTTL when set).
 func (c *tokenCache) Set(ctx context.Context, registry string, scheme auth.Scheme, key string, fetch func(context.Context) (string, error)) (string, error) {
 	k := cacheKey(registry, scheme, key)
 	c.mu.Lock()
-	if t, ok := c.tokens[k]; ok && (scheme != auth.SchemeBearer || !c.tracker.isRejected(t)) {
+	if t, ok := c.tokens[k]; ok && !c.tracker.isRejected(t) {
 		c.schemes[registry] = scheme
 		c.mu.Unlock()
 		return t, nil
 	}
-	if err := c.refusals[k]; err != nil {
-		c.mu.Unlock()
-		return "", err
+	if r, ok := c.refusals[k]; ok {
+		if c.refusalTTL <= 0 || time.Since(r.at) < c.refusalTTL {
+			c.mu.Unlock()
+			return "", r.err
+		}
+		delete(c.refusals, k)
 	}
 	f, waiting := c.flights[k]
 	if !waiting {
@@ -363,10 +410,24 @@ func (c *tokenCache) Set(ctx context.Context, registry string, scheme auth.Schem
 	c.mu.Lock()
 	delete(c.flights, k)
 	if f.err == nil {
+		if old, ok := c.tokens[k]; ok {
+			// The token replaced was refused: it is never sent again.
+			c.tracker.mu.Lock()
+			delete(c.tracker.rejected, old)
+			c.tracker.mu.Unlock()
+		} else if len(c.tokens) >= maxTokens {
+			for other := range c.tokens {
+				delete(c.tokens, other)
+				break
+			}
+		}
 		c.tokens[k] = f.token
 		c.schemes[registry] = scheme
 	} else if refused(f.err) {
-		c.refusals[k] = f.err
+		if len(c.refusals) >= maxTokens {
+			clear(c.refusals)
+		}
+		c.refusals[k] = refusal{err: f.err, at: time.Now()}
 	}
 	c.mu.Unlock()
 	close(f.done)

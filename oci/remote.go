@@ -59,6 +59,26 @@ type RemoteOptions struct {
 	// Transport replaces the HTTP transport (tests); the options above
 	// that configure a transport are then ignored.
 	Transport http.RoundTripper
+	// ResolutionTTL is how long a resolution (tag or digest to
+	// descriptor) is remembered. Zero remembers it, failures included,
+	// for the Remote's lifetime: one keyward verify run sees one answer
+	// per reference. Above zero, for a Remote that lives as long as a
+	// server: a resolution is kept for ResolutionTTL, and a failure only
+	// while it is in flight (the callers asking at that moment share it),
+	// so that a moved tag or a registry back up is seen again soon.
+	ResolutionTTL time.Duration
+	// RefusalTTL is how long a token service's refusal of the credentials
+	// (401 or 403) is remembered before it is asked again; zero means for
+	// the Remote's lifetime (a run must not lock an account by asking
+	// again), a server sets a short time so that fixed credentials are
+	// taken up without a restart.
+	RefusalTTL time.Duration
+	// Signatures is a signature cache shared with other Remotes (a
+	// server's clients, one per credential set); nil gives the Remote one
+	// of its own, of CacheBytes. Signatures are keyed by repository,
+	// manifest digest and subject digest, and checked against those
+	// digests: immutable, and safe to share.
+	Signatures *SignatureCache
 }
 
 // maxRedirects bounds the redirects one request follows (net/http's
@@ -118,7 +138,7 @@ func NewRemote(o RemoteOptions) *Remote {
 				return nil
 			},
 		},
-		Cache:      newTokenCache(tracker),
+		Cache:      newTokenCache(tracker, o.RefusalTTL),
 		Credential: tracker.observeCredential(o.Credential),
 	}
 	if o.UserAgent != "" {
@@ -135,9 +155,20 @@ func NewRemote(o RemoteOptions) *Remote {
 	if inFlight <= 0 {
 		inFlight = DefaultMaxInFlightBytes
 	}
+	sigs := o.Signatures
+	if sigs == nil {
+		sigs = NewSignatureCache(cacheBytes)
+	}
 	return &Remote{client: client, tracker: tracker, plainHTTP: plain, repos: map[string]*repository{},
-		sigs: newSigCache(cacheBytes), inFlight: &byteSem{max: inFlight}}
+		resolved: memo[ocispec.Descriptor]{ttl: o.ResolutionTTL},
+		sigs:     sigs.c, inFlight: &byteSem{max: inFlight}}
 }
+
+// maxRepositories bounds the repository clients a Remote keeps; past it,
+// one is dropped for each new one (it then probes the referrers API again
+// when next used). A run rarely names that many repositories; a server
+// asked about ever new ones stays bounded.
+const maxRepositories = 4096
 
 // repository returns the shared client of a reference's repository.
 func (r *Remote) repository(ref reference.Reference) *repository {
@@ -146,6 +177,12 @@ func (r *Remote) repository(ref reference.Reference) *repository {
 	defer r.mu.Unlock()
 	if repo, ok := r.repos[key]; ok {
 		return repo
+	}
+	if len(r.repos) >= maxRepositories {
+		for k := range r.repos {
+			delete(r.repos, k) // a holder keeps using its own pointer
+			break
+		}
 	}
 	repo := &repository{
 		Repository: &remote.Repository{
@@ -203,8 +240,8 @@ func (r *repository) referrers(ctx context.Context, desc ocispec.Descriptor, art
 }
 
 // Resolve resolves a reference to its manifest descriptor. A tag is resolved
-// once per Remote; a digest reference is checked against what the registry
-// serves.
+// once per Remote (once per ResolutionTTL when set); a digest reference is
+// checked against what the registry serves.
 func (r *Remote) Resolve(ctx context.Context, ref reference.Reference) (Artifact, error) {
 	if ref.IsLayout() || ref.Registry == "" {
 		return Artifact{}, fmt.Errorf("reference %q does not name a registry", ref.Raw)
@@ -378,16 +415,41 @@ func describe(host, action string, err error) error {
 }
 
 // memo runs each keyed computation once and shares its result; concurrent
-// callers of the same key wait for the first.
+// callers of the same key wait for the first. With a ttl, a result is kept
+// for ttl and a failure not at all once its callers have it; expired
+// entries are swept at most once a ttl, so that the map holds what the
+// last ttl or two asked for.
 type memo[T any] struct {
-	mu sync.Mutex
-	m  map[string]*memoEntry[T]
+	ttl time.Duration
+
+	mu        sync.Mutex
+	m         map[string]*memoEntry[T]
+	lastSweep time.Time
 }
 
 type memoEntry[T any] struct {
-	done chan struct{}
-	val  T
-	err  error
+	done    chan struct{}
+	val     T
+	err     error
+	expires time.Time // zero while in flight, or without a ttl
+}
+
+// expired reports an entry past its ttl; m.mu is held.
+func (e *memoEntry[T]) expired(now time.Time) bool {
+	return !e.expires.IsZero() && !now.Before(e.expires)
+}
+
+// sweep drops the expired entries, at most once a ttl; m.mu is held.
+func (m *memo[T]) sweep(now time.Time) {
+	if now.Sub(m.lastSweep) < m.ttl {
+		return
+	}
+	m.lastSweep = now
+	for k, e := range m.m {
+		if e.expired(now) {
+			delete(m.m, k)
+		}
+	}
 }
 
 // forget drops a key, so that its value is no longer kept once the callers
@@ -403,18 +465,38 @@ func (m *memo[T]) do(ctx context.Context, key string, f func() (T, error)) (T, e
 	if m.m == nil {
 		m.m = map[string]*memoEntry[T]{}
 	}
+	var now time.Time
+	if m.ttl > 0 {
+		now = time.Now()
+		m.sweep(now)
+	}
 	e, ok := m.m[key]
-	if !ok {
+	if !ok || e.expired(now) {
 		e = &memoEntry[T]{done: make(chan struct{})}
 		m.m[key] = e
 		m.mu.Unlock()
 		e.val, e.err = f()
+		if m.ttl > 0 {
+			m.mu.Lock()
+			if e.err == nil {
+				e.expires = time.Now().Add(m.ttl)
+			} else if m.m[key] == e {
+				delete(m.m, key)
+			}
+			m.mu.Unlock()
+		}
 		close(e.done)
 		return e.val, e.err
 	}
 	m.mu.Unlock()
 	select {
 	case <-e.done:
+		if m.ttl > 0 && e.err != nil && ctx.Err() == nil &&
+			(errors.Is(e.err, context.Canceled) || errors.Is(e.err, context.DeadlineExceeded)) {
+			// The caller that ran it gave up (its request ended): that is
+			// no answer for this caller, whose own request goes on.
+			return m.do(ctx, key, f)
+		}
 		return e.val, e.err
 	case <-ctx.Done():
 		var zero T

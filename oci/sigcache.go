@@ -21,6 +21,24 @@ const (
 	DefaultMaxInFlightBytes = 256 << 20
 )
 
+// SignatureCache keeps fetched signatures with small envelopes (at most
+// 1 MiB each), least recently used first out, within a byte budget of
+// envelope bytes. One may be shared by several Remotes
+// (RemoteOptions.Signatures); it is safe for concurrent use.
+type SignatureCache struct{ c *sigCache }
+
+// NewSignatureCache returns an empty cache of at most maxBytes envelope
+// bytes (DefaultCacheBytes when maxBytes <= 0).
+func NewSignatureCache(maxBytes int64) *SignatureCache {
+	if maxBytes <= 0 {
+		maxBytes = DefaultCacheBytes
+	}
+	return &SignatureCache{c: newSigCache(maxBytes)}
+}
+
+// Len returns the number of signatures kept and their envelope bytes.
+func (c *SignatureCache) Len() (n int, bytes int64) { return c.c.len() }
+
 // sigCache keeps signatures with small envelopes, least recently used
 // first out, within a byte budget.
 type sigCache struct {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -45,6 +46,15 @@ const (
 	// DefaultSetName is the name of the default policy set (policy) in
 	// logs and reload errors.
 	DefaultSetName = "default"
+	// DefaultMaxBytes is cache.maxBytes: half for verdicts, half for
+	// signatures.
+	DefaultMaxBytes = 128 << 20
+	// DefaultResolutionTTL is cache.resolutionTTL.
+	DefaultResolutionTTL = 30 * time.Second
+	// DefaultRedisTimeout is cache.redis.timeout, DefaultRedisKeyPrefix
+	// cache.redis.keyPrefix.
+	DefaultRedisTimeout   = 100 * time.Millisecond
+	DefaultRedisKeyPrefix = "keyward:verdict:"
 	// MaxWebhookTimeout is the largest timeoutSeconds Kubernetes accepts
 	// for an admission webhook (k8s.io/api admissionregistration/v1
 	// types.go, ValidatingWebhook.TimeoutSeconds: "between 1 and 30
@@ -88,6 +98,8 @@ type Config struct {
 	// serve all, as the configuration file's defaults do.
 	Webhooks   WebhooksConfig
 	Gatekeeper GatekeeperConfig
+	// Log configures the server's log (used by keyward serve's command).
+	Log LogConfig
 }
 
 // WebhooksConfig switches the Kubernetes admission webhooks off
@@ -104,6 +116,13 @@ type WebhooksConfig struct {
 type GatekeeperConfig struct {
 	// Disable stops serving POST /v1/gatekeeper/verify.
 	Disable bool
+}
+
+// LogConfig is the log's format ("json" or "text") and least level
+// ("debug", "info", "warn", "error"); empty means json and info.
+type LogConfig struct {
+	Format string `json:"format"`
+	Level  string `json:"level"`
 }
 
 // TLSConfig names the PEM files of the server certificate and key.
@@ -188,12 +207,34 @@ type RegistryConfig struct {
 	Credentials []RegistryCredential `json:"credentials"`
 }
 
-// CacheConfig configures the verdict cache.
+// CacheConfig configures the caches.
 type CacheConfig struct {
 	// TTL keeps verified verdicts, FailureTTL failed ones (0: none).
 	TTL, FailureTTL time.Duration
 	// MaxEntries bounds the verdicts kept.
 	MaxEntries int
+	// MaxBytes bounds the caches' memory: half for verdicts (estimated),
+	// half for signatures (0: DefaultMaxBytes).
+	MaxBytes int64
+	// ResolutionTTL keeps a tag's resolution (0: resolved on every
+	// request).
+	ResolutionTTL time.Duration
+	// Redis is the shared cache; nil means none.
+	Redis *RedisConfig
+}
+
+// RedisConfig says how the shared verdict cache in Redis is reached.
+type RedisConfig struct {
+	// Address is host:port.
+	Address string
+	// PasswordFile holds the AUTH password; empty means none.
+	PasswordFile string
+	// DB is the database number.
+	DB int
+	// KeyPrefix starts every key (empty: DefaultRedisKeyPrefix).
+	KeyPrefix string
+	// Timeout bounds one command (0: DefaultRedisTimeout).
+	Timeout time.Duration
 }
 
 // fileConfig is the document as written: durations are strings.
@@ -213,9 +254,18 @@ type fileConfig struct {
 		RegistryRequest string `json:"registryRequest"`
 	} `json:"timeouts"`
 	Cache struct {
-		TTL        string `json:"ttl"`
-		FailureTTL string `json:"failureTTL"`
-		MaxEntries int    `json:"maxEntries"`
+		TTL           string `json:"ttl"`
+		FailureTTL    string `json:"failureTTL"`
+		MaxEntries    int    `json:"maxEntries"`
+		MaxBytes      int64  `json:"maxBytes"`
+		ResolutionTTL string `json:"resolutionTTL"`
+		Redis         *struct {
+			Address      string  `json:"address"`
+			PasswordFile string  `json:"passwordFile"`
+			DB           int     `json:"db"`
+			KeyPrefix    *string `json:"keyPrefix"`
+			Timeout      string  `json:"timeout"`
+		} `json:"redis"`
 	} `json:"cache"`
 	Webhooks struct {
 		Validating *bool `json:"validating"`
@@ -224,6 +274,7 @@ type fileConfig struct {
 	Gatekeeper struct {
 		Enabled *bool `json:"enabled"`
 	} `json:"gatekeeper"`
+	Log LogConfig `json:"log"`
 }
 
 var configSchema = sync.OnceValues(func() (*jsonschema.Schema, error) {
@@ -247,7 +298,15 @@ func LoadConfig(path string) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read the configuration: %w", err)
 	}
-	return ParseConfig(path, data)
+	cfg, err := ParseConfig(path, data)
+	if err != nil {
+		return nil, err
+	}
+	// The file is watched for policy set changes (reload).
+	if abs, err := filepath.Abs(path); err == nil {
+		cfg.File = abs
+	}
+	return cfg, nil
 }
 
 var yamlLine = regexp.MustCompile(`^yaml: line (\d+): `)
@@ -312,9 +371,6 @@ func ParseConfig(file string, data []byte) (*Config, error) {
 		cerr.Problems = problems
 		return nil, cerr
 	}
-	if abs, err := filepath.Abs(file); err == nil {
-		cfg.File = abs
-	}
 	return cfg, nil
 }
 
@@ -338,7 +394,9 @@ func (fc *fileConfig) resolve(doc *yaml.Node, dir string) (*Config, []ConfigProb
 		Registry:               fc.Registry,
 		RequestTimeout:         DefaultRequestTimeout,
 		RegistryRequestTimeout: DefaultRegistryRequestTimeout,
-		Cache:                  CacheConfig{TTL: DefaultTTL, FailureTTL: DefaultFailureTTL, MaxEntries: DefaultMaxEntries},
+		Cache: CacheConfig{TTL: DefaultTTL, FailureTTL: DefaultFailureTTL, MaxEntries: DefaultMaxEntries,
+			MaxBytes: DefaultMaxBytes, ResolutionTTL: DefaultResolutionTTL},
+		Log: fc.Log,
 		Webhooks: WebhooksConfig{
 			DisableValidating: fc.Webhooks.Validating != nil && !*fc.Webhooks.Validating,
 			DisableMutating:   fc.Webhooks.Mutating != nil && !*fc.Webhooks.Mutating,
@@ -370,6 +428,21 @@ func (fc *fileConfig) resolve(doc *yaml.Node, dir string) (*Config, []ConfigProb
 	duration("/cache/ttl", fc.Cache.TTL, true, &cfg.Cache.TTL)
 	duration("/cache/failureTTL", fc.Cache.FailureTTL, true, &cfg.Cache.FailureTTL)
 	duration("/reload/interval", fc.Reload.Interval, false, &cfg.Reload.Interval)
+	duration("/cache/resolutionTTL", fc.Cache.ResolutionTTL, true, &cfg.Cache.ResolutionTTL)
+	if fc.Cache.MaxBytes > 0 {
+		cfg.Cache.MaxBytes = fc.Cache.MaxBytes
+	}
+	if r := fc.Cache.Redis; r != nil {
+		rc := &RedisConfig{Address: r.Address, PasswordFile: r.PasswordFile, DB: r.DB, KeyPrefix: DefaultRedisKeyPrefix, Timeout: DefaultRedisTimeout}
+		if r.KeyPrefix != nil {
+			rc.KeyPrefix = *r.KeyPrefix
+		}
+		duration("/cache/redis/timeout", r.Timeout, false, &rc.Timeout)
+		if _, _, err := net.SplitHostPort(r.Address); err != nil {
+			add("/cache/redis/address", fmt.Sprintf("%q is not host:port", r.Address), "give the Redis server's address, e.g. redis.keyward.svc:6379")
+		}
+		cfg.Cache.Redis = rc
+	}
 	if cfg.RequestTimeout >= MaxWebhookTimeout {
 		add("/timeouts/request", fmt.Sprintf("%s is not below %s, the longest timeoutSeconds of a Kubernetes admission webhook", cfg.RequestTimeout, MaxWebhookTimeout),
 			"give a timeout below the webhook's timeoutSeconds, e.g. 8s for the default 10")
@@ -400,6 +473,9 @@ func (fc *fileConfig) resolve(doc *yaml.Node, dir string) (*Config, []ConfigProb
 	}
 	checkPolicySets(cfg.PolicySets, add)
 	checkCredentials(cfg.Registry.Credentials, add)
+	if cfg.Cache.Redis != nil {
+		abs(&cfg.Cache.Redis.PasswordFile)
+	}
 	if len(problems) > 0 {
 		return nil, problems
 	}

@@ -5,10 +5,15 @@
 //
 // This package holds the configuration ([Config], loaded and validated by
 // [LoadConfig] against serve-config.schema.json), the server ([Server]:
-// HTTPS with certificates reloaded from disk, /healthz, /readyz and
-// POST /v1/verify, and the Kubernetes admission webhooks and Gatekeeper
-// provider of package admission) and the verdict cache ([Cache]) every
-// request shares.
+// HTTPS with certificates reloaded from disk, /healthz, /readyz, /metrics
+// and POST /v1/verify, and the Kubernetes admission webhooks and
+// Gatekeeper provider of package admission), the verdict cache ([Cache])
+// every request shares, optionally backed by Redis for the replicas of a
+// deployment, the Prometheus metrics ([Metrics]) and the log
+// ([NewLogger]). One registry client per credential set lives as long as
+// the server: tag resolutions are kept for cache.resolutionTTL, signatures
+// (by digest) within a byte bound, registry tokens until the registry
+// refuses them.
 //
 // Requests on behalf of a Kubernetes namespace ([Server.VerifyImage]) are
 // verified against the first policy set of policySets that lists the

@@ -382,6 +382,7 @@ func (s *Server) refuse(name, fp string, err error) {
 	}
 	s.log.Error("reload refused: the "+what+" that served before keeps serving; fix the file, it is checked again every reload.interval",
 		"set", name, "problem", err.Error())
+	s.metrics.PolicyReload(false)
 	if s.opts.OnReload != nil {
 		s.opts.OnReload(name, err)
 	}
@@ -393,6 +394,7 @@ func (s *Server) succeed(name, msg string, args ...any) {
 	s.reload.mu.Unlock()
 	s.reload.successes.Add(1)
 	s.log.Info(msg, append([]any{"set", name}, args...)...)
+	s.metrics.PolicyReload(true)
 	if s.opts.OnReload != nil {
 		s.opts.OnReload(name, nil)
 	}

@@ -312,20 +312,20 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// lockedWriter appends to b under mu.
-type lockedWriter struct {
+// mutexWriter appends to b under mu.
+type mutexWriter struct {
 	mu *sync.Mutex
 	b  *strings.Builder
 }
 
-func (l lockedWriter) Write(p []byte) (int, error) {
+func (l mutexWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.Write(p)
 }
 
 func newTestLogger(mu *sync.Mutex, b *strings.Builder) *slog.Logger {
-	return slog.New(slog.NewTextHandler(lockedWriter{mu, b}, nil))
+	return slog.New(slog.NewTextHandler(mutexWriter{mu, b}, nil))
 }
 
 // TestReloadConfigMapVolume lays the trust policy and trust store out as

@@ -80,13 +80,9 @@ type Server struct {
 	hasher   *fileHasher
 	reload   reloader
 	reloadMu sync.Mutex // one reload at a time
-	// source returns the registry client of one verification, reaching
-	// registries with cred: an oci.Remote remembers resolutions (errors
-	// included) and tokens for its lifetime, which suits one keyward
-	// verify run and not a server, so each verification and each tag
-	// resolution gets its own, over one shared connection pool; clients
-	// of different credentials never share a token.
-	source func(cred auth.CredentialFunc) oci.Source
+	// remotes are the registry clients, one per credential set (see
+	// newRemote), each living as long as the server.
+	remotes *remotePool
 	// static are registry.credentials by registry; docker is the docker
 	// config's credential function (nil: none).
 	static map[string]*passwordCredential
@@ -98,6 +94,12 @@ type Server struct {
 	kube        kubeAPI
 	nsLabels    *ttlCache[map[string]string]
 	pullSecrets *ttlCache[*loadedPullSecret]
+
+	metrics *Metrics
+	sigs    *oci.SignatureCache // shared by the server's Remotes
+	redis   *redisCache         // nil without cache.redis
+	idleMu  sync.Mutex
+	idle    []interface{ CloseIdleConnections() } // the Remotes' transports
 
 	ready atomic.Bool
 	// cache is created by Serve, under the server's lifetime context.
@@ -131,7 +133,14 @@ func New(cfg *Config, o Options) (*Server, error) {
 		static:      staticCredentials(cfg.Registry.Credentials),
 		nsLabels:    newTTLCache[map[string]string](kubeTTL, kubeCacheEntries),
 		pullSecrets: newTTLCache[*loadedPullSecret](kubeTTL, kubeCacheEntries),
+		metrics:     NewMetrics(),
 	}
+	maxBytes := cfg.Cache.MaxBytes
+	if maxBytes <= 0 {
+		maxBytes = DefaultMaxBytes
+	}
+	s.sigs = oci.NewSignatureCache(maxBytes / 2)
+	s.metrics.WatchSignatures(s.sigs)
 	var configSum string
 	if cfg.File != "" {
 		var err error
@@ -151,8 +160,19 @@ func New(cfg *Config, o Options) (*Server, error) {
 			return nil, err
 		}
 	}
-	if s.source, s.docker, err = newSource(cfg, o); err != nil {
+	ro, docker, err := newSource(cfg, o)
+	if err != nil {
 		return nil, err
+	}
+	s.docker = docker
+	if c, ok := ro.Transport.(interface{ CloseIdleConnections() }); ok {
+		s.idle = append(s.idle, c)
+	}
+	s.remotes = newRemotePool(ro, s.newRemote, s.metrics.UntrackRemote)
+	if cfg.Cache.Redis != nil {
+		if s.redis, err = newRedisCache(cfg.Cache.Redis, log, s.metrics); err != nil {
+			return nil, err
+		}
 	}
 	if cfg.TLS != nil {
 		if s.certs, err = newCertReloader(cfg.TLS.CertFile, cfg.TLS.KeyFile, log); err != nil {
@@ -162,12 +182,12 @@ func New(cfg *Config, o Options) (*Server, error) {
 	return s, nil
 }
 
-// newSource returns a maker of registry clients of the configuration, as
-// keyward verify builds its one from its flags, sharing one HTTP transport
-// (oci.NewTransport, the one oci.NewRemote builds for itself), and the
-// docker config's credential function. Each client reaches registries with
-// the credential function it is given.
-func newSource(cfg *Config, o Options) (func(auth.CredentialFunc) oci.Source, auth.CredentialFunc, error) {
+// newSource returns the registry client options of the configuration, as
+// keyward verify builds its one from its flags, with one HTTP transport
+// every client shares (oci.NewTransport, the one oci.NewRemote builds for
+// itself), and the docker config's credential function. Each client
+// reaches registries with the credential function of its credential set.
+func newSource(cfg *Config, o Options) (oci.RemoteOptions, auth.CredentialFunc, error) {
 	plain := map[string]bool{}
 	for _, h := range cfg.Registry.PlainHTTPHosts {
 		plain[h] = true
@@ -181,9 +201,9 @@ func newSource(cfg *Config, o Options) (func(auth.CredentialFunc) oci.Source, au
 		pool, err := oci.RootCAsWithFile(cfg.Registry.CAFile)
 		switch {
 		case errors.Is(err, oci.ErrNoCertificate):
-			return nil, nil, fmt.Errorf("registry.caFile %s holds no PEM certificate: give a file of PEM CA certificates", cfg.Registry.CAFile)
+			return oci.RemoteOptions{}, nil, fmt.Errorf("registry.caFile %s holds no PEM certificate: give a file of PEM CA certificates", cfg.Registry.CAFile)
 		case err != nil:
-			return nil, nil, fmt.Errorf("registry.caFile: %w", err)
+			return oci.RemoteOptions{}, nil, fmt.Errorf("registry.caFile: %w", err)
 		}
 		ro.RootCAs = pool
 	}
@@ -204,27 +224,16 @@ func newSource(cfg *Config, o Options) (func(auth.CredentialFunc) oci.Source, au
 	// NOTATION_PASSWORD apply to none, the docker config to all.
 	res, err := registryauth.New(registryauth.Options{Getenv: getenv})
 	if err != nil {
-		return nil, nil, fmt.Errorf("registry credentials: %w", err)
+		return oci.RemoteOptions{}, nil, fmt.Errorf("registry credentials: %w", err)
 	}
 	ro.Transport = oci.NewTransport(ro)
-	return func(cred auth.CredentialFunc) oci.Source {
-		o := ro
-		o.Credential = cred
-		return oci.NewRemote(o)
-	}, res.Credential, nil
+	return ro, res.Credential, nil
 }
 
-// sourceFor returns the registry client of one verification with the
-// credentials of cs. Clients are not shared between credential sets (a
-// client keeps the tokens its credentials earned); cs.key tells the sets
-// apart ("" for the server's own credentials), for a cache of clients.
-func (s *Server) sourceFor(cs *credentialSet) oci.Source {
-	return s.source(s.credential(cs))
-}
-
-// Handler serves /healthz, /readyz, POST /v1/verify, and the admission
-// webhooks and Gatekeeper provider the configuration enables; every
-// response carries the ServerTimingHeader.
+// Handler serves /healthz, /readyz, /metrics, POST /v1/verify, and the
+// admission webhooks and Gatekeeper provider the configuration enables,
+// each request counted, timed and logged (see instrument); every response
+// carries the ServerTimingHeader.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -241,8 +250,9 @@ func (s *Server) Handler() http.Handler {
 		io.WriteString(w, "ok\n")
 	})
 	mux.HandleFunc("POST /v1/verify", s.serveVerify)
+	mux.Handle("GET /metrics", s.metrics.Handler())
 	s.admissionRoutes(mux)
-	return serverTiming(mux)
+	return serverTiming(s.instrument(mux))
 }
 
 // VerifyRequest is the body of POST /v1/verify.
@@ -330,11 +340,13 @@ func (s *Server) Verify(ctx context.Context, raw string) *verify.ReferenceResult
 
 // VerifyImage verifies one image against the policy set of its namespace,
 // with the credentials of its pull secrets, through the verdict cache. A
-// tag is resolved on every call, so that a moved tag is never answered
-// with the verdict of the artifact it named before. When the policy set
+// tag is resolved again once cache.resolutionTTL has passed, so that a
+// moved tag is answered with the verdict of the artifact it names after at
+// most that long; the result names the digest verified. When the policy set
 // cannot be chosen (the namespace's labels cannot be read) or a pull
 // secret cannot be read, the answer is verified: false with the reason.
 func (s *Server) VerifyImage(ctx context.Context, r ImageRequest) (res *verify.ReferenceResult) {
+	defer func() { s.observe(r.Reference, res) }() // after the recover below
 	start := time.Now()
 	raw := r.Reference
 	failed := func(kind verify.ArtifactErrorKind, err error) *verify.ReferenceResult {
@@ -358,7 +370,7 @@ func (s *Server) VerifyImage(ctx context.Context, r ImageRequest) (res *verify.R
 	if err != nil || sel.Statement.SkipsVerification() {
 		// Decided by the policy alone, with no registry request.
 		b := *set.batch
-		b.Source = s.source(nil)
+		b.Source = s.sourceFor(nil)
 		return b.Verify(ctx, ref)
 	}
 	creds, err := s.credentialsFor(ctx, r)
@@ -433,7 +445,7 @@ func (s *Server) cacheFor(ctx context.Context) *Cache {
 	s.cacheMu.Lock()
 	defer s.cacheMu.Unlock()
 	if s.cache == nil {
-		s.cache = NewCache(context.WithoutCancel(ctx), s.cfg.Cache)
+		s.cache = s.newCache(context.WithoutCancel(ctx))
 	}
 	return s.cache
 }
@@ -449,14 +461,19 @@ func (s *Server) Run(ctx context.Context) error {
 
 // Serve serves on ln (HTTPS unless plainHTTP) until ctx ends, then stops
 // accepting connections and waits for the requests in flight, at most the
-// request timeout and a little more, before returning.
+// request timeout and a little more, before returning. It closes the
+// connections to Redis when it returns: a server serves once.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	defer s.closeIdleConnections()
+	if s.redis != nil {
+		defer s.redis.close()
+	}
 	s.cacheMu.Lock()
 	if s.cache == nil {
 		// Verifications outlive the shutdown signal, each bounded by the
 		// request timeout, so that requests in flight are drained with
 		// their verdicts.
-		s.cache = NewCache(context.WithoutCancel(ctx), s.cfg.Cache)
+		s.cache = s.newCache(context.WithoutCancel(ctx))
 	}
 	s.cacheMu.Unlock()
 	hs := &http.Server{

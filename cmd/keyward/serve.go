@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"log/slog"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -58,6 +57,11 @@ pipeline and the same verdicts as keyward verify:
                    work; a key that does not verify has isSuccess: false.
   GET /healthz     200 while the process runs.
   GET /readyz      200 once the policy is loaded and the server listens.
+  GET /metrics     Prometheus metrics: requests and latency by endpoint,
+                   verdicts (verified, failed, skipped, error), verification
+                   latency, cache hits and misses by layer (local, redis,
+                   singleflight), registry requests and errors, policy
+                   reloads, Redis errors, Go runtime and process.
 
 Images are named as in a pod spec and expanded as the kubelet pulls them
 (nginx is docker.io/library/nginx:latest). A webhook request ends before
@@ -70,13 +74,34 @@ disk: a rotation needs no restart) or plainHTTP: true for local use, the
 default trust policy and trust store (policy), per-namespace policy sets
 (policySets), how registries are reached and with which credentials, the
 Kubernetes API, the request timeout (default 8s, below a webhook's
-timeoutSeconds), the verdict cache, and which endpoints are served
+timeoutSeconds), the caches, the log, and which endpoints are served
 (webhooks.validating, webhooks.mutating, gatekeeper.enabled; all by
-default). Verdicts are cached by artifact digest and the trust policy and
-trust store digests of the policy set that judged them; tags are resolved
-on every request. Each admission decision is logged as one JSON line per
-image (msg "admission decision": image, digest, namespace, kind, name,
+default). Each admission decision is logged as one JSON line per image
+(msg "admission decision": image, digest, namespace, kind, name,
 container, statement, verdict, dryRun, uid).
+
+Caches (cache: in FILE), shared by all requests:
+  verdicts         by artifact digest, trust policy and trust store:
+                   verified ones for cache.ttl (5m), failed ones for
+                   cache.failureTTL (10s); at most cache.maxEntries (10000)
+                   and half of cache.maxBytes (128 MiB, estimated). One
+                   verification per artifact however many ask at once.
+  tags             a tag's digest for cache.resolutionTTL (30s; 0s: every
+                   request); failed resolutions are not kept.
+  signatures       manifests and envelopes by digest, the other half of
+                   cache.maxBytes. One registry client keeps its
+                   connections and tokens across requests.
+  cache.redis      optional {address, passwordFile, db, keyPrefix
+                   (keyward:verdict:), timeout (100ms)}: verdicts shared by
+                   replicas. Asked after the local cache, before verifying;
+                   what it holds is checked before use. Redis down or slow
+                   means the local cache only (logged, counted), never an
+                   allow. Anyone who can write to it can forge verdicts:
+                   give it a password and keep it on a private network.
+
+Log (log: in FILE): format json (default) or text, on standard error;
+level debug (one line per request), info (default), warn, error. Failed
+requests (5xx) and verification errors are warnings.
 
 Policy sets: POST /v1/verify uses policy. A request on behalf of a
 namespace (the admission webhooks) uses the first policySets entry that
@@ -104,7 +129,7 @@ on secrets in the namespaces served (pullSecrets).
 On SIGINT or SIGTERM the server stops accepting connections and answers
 the requests in flight before it exits.
 
-Not yet: a shared (Redis) cache, metrics, a Helm chart.`,
+The Helm chart and plain manifests are in deploy/ (docs/serve.md).`,
 		Example: `  keyward serve --config serve.yaml
   curl -s https://127.0.0.1:8443/v1/verify --cacert ca.crt \
     -d '{"references": ["registry.example.com/app@sha256:..."]}'`,
@@ -122,7 +147,11 @@ Not yet: a shared (Redis) cache, metrics, a Helm chart.`,
 				}
 				return err
 			}
-			log := slog.New(slog.NewJSONHandler(e.stderr, nil))
+			log, err := serve.NewLogger(cfg.Log, e.stderr)
+			if err != nil {
+				return fmt.Errorf("%s: %w", configFile, err)
+			}
+			serve.RouteRedisLog(log)
 			s, err := serve.New(cfg, serve.Options{Getenv: e.getenv, PluginDir: pluginDir(e), Logger: log})
 			if err != nil {
 				return fmt.Errorf("%s: %w", configFile, err)

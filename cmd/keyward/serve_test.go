@@ -42,7 +42,7 @@ func TestServeUsage(t *testing.T) {
 	}
 	var out bytes.Buffer
 	run([]string{"serve", "--help"}, strings.NewReader(""), &out, &out, func(string) string { return "" })
-	for _, want := range []string{"POST /v1/verify", "/healthz", "/readyz", "POST /v1/admission/validate", "POST /v1/admission/mutate", "POST /v1/gatekeeper/verify", "Not yet: per-namespace policy sets"} {
+	for _, want := range []string{"POST /v1/verify", "/healthz", "/readyz", "POST /v1/admission/validate", "POST /v1/admission/mutate", "POST /v1/gatekeeper/verify", "GET /metrics", "policySets", "cache.redis", "deploy/"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("--help does not say %q", want)
 		}

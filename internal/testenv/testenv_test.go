@@ -523,3 +523,20 @@ func run(t *testing.T, env []string, name string, args ...string) string {
 	}
 	return out.String()
 }
+
+func TestRedis(t *testing.T) {
+	r := StartRedisWithPassword(t, "s3cret-"+randomHex(4))
+	if err := r.ping(); err != nil {
+		t.Fatalf("PING: %v", err)
+	}
+	wrong := *r
+	wrong.Password = "wrong"
+	if err := wrong.ping(); err == nil {
+		t.Error("AUTH with a wrong password answered PONG")
+	}
+	r.Stop()
+	r.Stop()
+	if err := r.ping(); err == nil {
+		t.Error("redis-server still answers after Stop")
+	}
+}
