@@ -35,7 +35,8 @@ var ErrRequestBudget = errors.New("too many registry requests for one reference"
 var ErrPageLoop = errors.New("referrers page links loop")
 
 // ErrTooManyPages is wrapped by the error of a referrers listing longer than
-// MaxListingPages pages.
+// MaxListingPages pages, or of a catalog or tag listing longer than
+// MaxCatalogPages.
 var ErrTooManyPages = errors.New("too many referrers pages")
 
 type budgetKey struct{}
@@ -71,17 +72,23 @@ func ensureBudget(ctx context.Context) context.Context {
 
 type listingKey struct{}
 
-// listing follows the pages of one referrers listing.
+// listing follows the pages of one listing (referrers, catalog or tags).
 type listing struct {
 	mu    sync.Mutex
 	pages int
+	max   int
 	seen  map[string]bool // pages read (200 answers)
 }
 
 // withListing marks ctx as one referrers listing, whose pages the
-// transport counts and checks for loops.
+// transport counts (at most MaxListingPages) and checks for loops.
 func withListing(ctx context.Context) context.Context {
-	return context.WithValue(ctx, listingKey{}, &listing{seen: map[string]bool{}})
+	return withListingMax(ctx, MaxListingPages)
+}
+
+// withListingMax marks ctx as one listing of at most max pages.
+func withListingMax(ctx context.Context, max int) context.Context {
+	return context.WithValue(ctx, listingKey{}, &listing{max: max, seen: map[string]bool{}})
 }
 
 // guardTransport bounds every request: a deadline that covers the whole
@@ -124,8 +131,8 @@ func (l *listing) page(u *url.URL, link string) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.pages++
-	if l.pages > MaxListingPages {
-		return fmt.Errorf("%w: more than %d pages", ErrTooManyPages, MaxListingPages)
+	if l.pages > l.max {
+		return fmt.Errorf("%w: more than %d pages", ErrTooManyPages, l.max)
 	}
 	l.seen[u.String()] = true
 	if next := nextPage(u, link); next != "" && l.seen[next] {
