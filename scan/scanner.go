@@ -131,6 +131,12 @@ type Scanner struct {
 	records chan *Record
 
 	discovered, done, restored, filtered atomic.Int64
+	catalogs                             map[string]catalogResult // used by Run's goroutine only
+}
+
+type catalogResult struct {
+	repos []string
+	err   error
 }
 
 // New returns a Scanner.
@@ -147,7 +153,7 @@ func New(o Options) *Scanner {
 	if o.Now.IsZero() {
 		o.Now = time.Now()
 	}
-	return &Scanner{o: o, limiter: newLimiter(o.Concurrency, o.RegistryConcurrency)}
+	return &Scanner{o: o, limiter: newLimiter(o.Concurrency, o.RegistryConcurrency), catalogs: map[string]catalogResult{}}
 }
 
 // Progress is a snapshot of a running scan.
@@ -227,19 +233,7 @@ func (s *Scanner) repositories(ctx context.Context, t Target) ([]string, error) 
 	if s.o.Catalog == nil {
 		return nil, fmt.Errorf("scan %s: no catalog client", t.Registry)
 	}
-	var repos []string
-	err := s.o.Catalog.Repositories(ctx, t.Registry, func(page []string) error {
-		for _, r := range page {
-			if t.Repository != "" && r != t.Repository && !strings.HasPrefix(r, t.Repository+"/") {
-				continue
-			}
-			if !s.keepRepository(r) {
-				continue
-			}
-			repos = append(repos, r)
-		}
-		return nil
-	})
+	all, err := s.catalog(ctx, t.Registry)
 	var refused *oci.CatalogRefusedError
 	if errors.As(err, &refused) {
 		if t.Repository != "" {
@@ -251,8 +245,32 @@ func (s *Scanner) repositories(ctx context.Context, t Target) ([]string, error) 
 	if err != nil {
 		return nil, fmt.Errorf("scan %s: %w", t.Registry, err)
 	}
+	var repos []string
+	for _, r := range all {
+		if t.Repository != "" && r != t.Repository && !strings.HasPrefix(r, t.Repository+"/") {
+			continue
+		}
+		if s.keepRepository(r) {
+			repos = append(repos, r)
+		}
+	}
+	return repos, nil
+}
+
+// catalog lists a registry's repositories, once per run.
+func (s *Scanner) catalog(ctx context.Context, host string) ([]string, error) {
+	if c, ok := s.catalogs[host]; ok {
+		return c.repos, c.err
+	}
+	var repos []string
+	err := s.o.Catalog.Repositories(ctx, host, func(page []string) error {
+		repos = append(repos, page...)
+		return nil
+	})
 	slices.Sort(repos)
-	return slices.Compact(repos), nil
+	repos = slices.Compact(repos)
+	s.catalogs[host] = catalogResult{repos, err}
+	return repos, err
 }
 
 func (s *Scanner) keepRepository(repo string) bool {
