@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"crypto/x509"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -201,6 +202,16 @@ func (w *scanWorld) populate(t *testing.T, reg *testenv.Registry) (map[string]wa
 
 	testenv.PushTagged(t, reg, "skip/app", "v1")
 
+	// Sigstore bundles v0.3 as cosign v3 writes them (no cosign v3 here:
+	// built by hand, shared/formats.md A2).
+	_, d := testenv.PushTagged(t, reg, "sigstore/keyed", "v1")
+	pushBundle(t, reg, "sigstore/keyed", d, "https://sigstore.dev/cosign/sign/v1", nil)
+	wants["sigstore/keyed"] = want{status: scan.StatusSigned, verdict: scan.VerdictNotVerifiable, formats: []string{"signature:sigstore-bundle"}, failed: string(verify.ErrorNoSignature)}
+	_, d = testenv.PushTagged(t, reg, "sigstore/keyless", "v1")
+	pushBundle(t, reg, "sigstore/keyless", d, "https://sigstore.dev/cosign/sign/v1", fulcioLeaf(t))
+	pushBundle(t, reg, "sigstore/keyless", d, "https://slsa.dev/provenance/v1", fulcioLeaf(t))
+	wants["sigstore/keyless"] = want{status: scan.StatusSigned, verdict: scan.VerdictNotVerifiable, formats: []string{"attestation:sigstore-bundle", "signature:sigstore-bundle"}, failed: string(verify.ErrorNoSignature)}
+
 	var orphanRepos []string
 	if !reg.Referrers {
 		// Without the referrers API the signature stays behind in the
@@ -252,6 +263,59 @@ func targets(reg *testenv.Registry, wants map[string]want, orphans []string) []s
 	}
 	sort.Strings(out)
 	return out
+}
+
+// Identity of the hand-made Fulcio certificate.
+const (
+	fulcioSAN    = "https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main"
+	fulcioIssuer = "https://token.actions.githubusercontent.com"
+	fulcioRepo   = "https://github.com/acme/app"
+	bundleHint   = "kp7Kyl9m0bGx5Q2Yq3bWq8dO1mE0Zk6pQyJ4Zg1uV3E="
+)
+
+// fulcioLeaf is a keyless signing certificate like Fulcio's (testpki gives
+// it a subject, Fulcio's is empty): one URI SAN, the OIDC issuer (.1.8) and a source repository
+// (.1.12).
+func fulcioLeaf(t *testing.T) *x509.Certificate {
+	t.Helper()
+	root := testpki.Root(t, "scan fulcio root")
+	return root.Leaf(t, "", testpki.WithSAN(testpki.SANURI, fulcioSAN), testpki.WithFulcio(1, fulcioIssuer),
+		testpki.WithFulcio(8, fulcioIssuer), testpki.WithFulcio(12, fulcioRepo)).Cert
+}
+
+// pushBundle attaches a Sigstore bundle v0.3 to subject as an OCI 1.1
+// referrer (and in the referrers tag schema where the registry has no
+// referrers API): a DSSE in-toto statement of predicateType, with leaf's
+// certificate, or the key hint bundleHint when leaf is nil.
+func pushBundle(t *testing.T, reg *testenv.Registry, repo string, subject ocispec.Descriptor, predicateType string, leaf *x509.Certificate) {
+	t.Helper()
+	const bundleType = "application/vnd.dev.sigstore.bundle.v0.3+json"
+	statement, _ := json.Marshal(map[string]any{"_type": "https://in-toto.io/Statement/v1", "predicateType": predicateType, "predicate": map[string]any{},
+		"subject": []any{map[string]any{"digest": map[string]string{"sha256": subject.Digest.Encoded()}}}})
+	vm := map[string]any{"publicKey": map[string]string{"hint": bundleHint}}
+	if leaf != nil {
+		vm = map[string]any{"certificate": map[string]any{"rawBytes": leaf.Raw}}
+	}
+	bundle, _ := json.Marshal(map[string]any{"mediaType": bundleType, "verificationMaterial": vm,
+		"dsseEnvelope": map[string]any{"payload": statement, "payloadType": "application/vnd.in-toto+json", "signatures": []any{map[string]string{"sig": "AAAA"}}}})
+	layer := testenv.PutBlob(t, reg, repo, bundleType, bundle)
+	empty := testenv.PutBlob(t, reg, repo, ocispec.MediaTypeEmptyJSON, []byte("{}"))
+	annotations := map[string]string{"dev.sigstore.bundle.content": "dsse-envelope", "dev.sigstore.bundle.predicateType": predicateType}
+	m, _ := json.Marshal(ocispec.Manifest{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageManifest, ArtifactType: bundleType,
+		Config: empty, Layers: []ocispec.Descriptor{layer}, Subject: &subject, Annotations: annotations})
+	desc := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: godigest.FromBytes(m), Size: int64(len(m)), ArtifactType: bundleType, Annotations: annotations}
+	testenv.PutManifest(t, reg, repo, desc.Digest.String(), desc.MediaType, m)
+	if !reg.Referrers {
+		tag := "sha256-" + subject.Digest.Encoded()
+		var idx ocispec.Index
+		if raw, ok := testenv.TryGetManifest(t, reg, repo, tag); ok {
+			json.Unmarshal(raw, &idx)
+		}
+		idx.SchemaVersion, idx.MediaType = 2, ocispec.MediaTypeImageIndex
+		idx.Manifests = append(idx.Manifests, desc)
+		data, _ := json.Marshal(idx)
+		testenv.PutManifest(t, reg, repo, tag, ocispec.MediaTypeImageIndex, data)
+	}
 }
 
 // moveSignature copies the notation signature of from onto to: the same
@@ -404,6 +468,7 @@ func TestScanFixture(t *testing.T) {
 				checkCosign(t, byRepo)
 			}
 			checkIdentityPastes(t, w, env, byRepo["app/jws"])
+			checkSigstore(t, byRepo)
 			compareWithVerify(t, env, policyFile, w.store, recs)
 		})
 	}
@@ -472,6 +537,34 @@ func checkIdentityPastes(t *testing.T, w *scanWorld, env map[string]string, recs
 		p := w.policy(t, "paste", "*", "strict", tc.identity)
 		if status, out, errOut := runVerifyCmd(t, env, "", "--plain-http", "--policy", p, "--trust-store", w.store, r.Reference); status != tc.status {
 			t.Errorf("identity %q: keyward verify status %d, want %d\n%s%s", tc.identity, status, tc.status, out, errOut)
+		}
+	}
+}
+
+// checkSigstore checks the signers read from Sigstore bundles.
+func checkSigstore(t *testing.T, byRepo map[string][]*scan.Record) {
+	t.Helper()
+	for _, r := range byRepo["sigstore/keyed"] {
+		if len(r.Signatures) != 1 || len(r.Signatures[0].Identities) != 1 || r.Signatures[0].Identities[0].KeyHint != bundleHint {
+			t.Errorf("sigstore/keyed: %+v", r.Signatures)
+		}
+	}
+	for _, r := range byRepo["sigstore/keyless"] {
+		for _, s := range r.Signatures {
+			if len(s.Identities) != 1 {
+				t.Errorf("sigstore/keyless: identities %+v, findings %v", s.Identities, s.Findings)
+				continue
+			}
+			id := s.Identities[0]
+			if !slices.Equal(id.SANs, []string{"uri:" + fulcioSAN}) || id.OIDCIssuer != fulcioIssuer || id.Fulcio["source-repository-uri"] != fulcioRepo || id.Verified {
+				t.Errorf("sigstore/keyless: identity %+v", id)
+			}
+			if want := "keyward: oidc.issuer=" + fulcioIssuer + " san.uri=" + fulcioSAN; !slices.Contains(id.TrustedIdentities, want) {
+				t.Errorf("sigstore/keyless: trustedIdentities %v lack %q", id.TrustedIdentities, want)
+			}
+			if s.SignedDigest != r.Digest {
+				t.Errorf("sigstore/keyless: the statement names %q, the artifact is %s", s.SignedDigest, r.Digest)
+			}
 		}
 	}
 }

@@ -135,3 +135,27 @@ func GetReferrers(t testing.TB, reg *Registry, repo, digest string) []byte {
 	}
 	return resp.body
 }
+
+// TryGetManifest fetches a manifest by tag or digest; ok is false when the
+// registry does not have it.
+func TryGetManifest(t testing.TB, reg *Registry, repo, reference string) (data []byte, ok bool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	u := reg.URL() + "/v2/" + repo + "/manifests/" + reference
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	req.Header.Set("Accept", ocispec.MediaTypeImageManifest+", "+ocispec.MediaTypeImageIndex)
+	resp, err := reg.client(0).Do(req)
+	if err != nil {
+		t.Fatalf("testenv: GET %s: %v", u, err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode == http.StatusNotFound {
+		return nil, false
+	}
+	data, _ = GetManifest(t, reg, repo, reference)
+	return data, true
+}
