@@ -232,7 +232,7 @@ func (w *scanWorld) populate(t *testing.T, reg *testenv.Registry) (map[string]wa
 		wants["cosign/oci11"] = want{status: scan.StatusSigned, verdict: scan.VerdictNotVerifiable, formats: []string{"signature:cosign-simple-signing"}, failed: string(verify.ErrorNoSignature)}
 
 		ref, _ = testenv.PushTagged(t, reg, "cosign/attest", "v1")
-		pred := testpki.WriteFile(t, w.cosignDir, "predicate.json", []byte(`{"buildType":"test"}`), 0o644)
+		pred := testpki.WriteFile(t, w.cosignDir, "predicate.json", []byte(`{"builder":{"id":"https://builder.example/test"},"buildType":"https://builder.example/type"}`), 0o644)
 		w.runCosign(t, "attest", "--key", "cosign.key", "--tlog-upload=false", "--allow-http-registry", "--allow-insecure-registry", "-y", "--type", "slsaprovenance", "--predicate", pred, ref)
 		wants["cosign/attest"] = want{status: scan.StatusUnsigned, verdict: scan.VerdictFailed, formats: []string{"attestation:cosign-dsse"}, failed: string(verify.ErrorNoSignature)}
 
