@@ -134,7 +134,7 @@ func (l *listing) page(u *url.URL, link string) error {
 	if l.pages > l.max {
 		return fmt.Errorf("%w: more than %d pages", ErrTooManyPages, l.max)
 	}
-	l.seen[u.String()] = true
+	l.seen[canonical(u, nil)] = true
 	if next := nextPage(u, link); next != "" && l.seen[next] {
 		return fmt.Errorf("%w: the page %s links to %s, already read", ErrPageLoop, u.Redacted(), next)
 	}
@@ -163,7 +163,23 @@ func nextPage(u *url.URL, link string) string {
 	if err != nil {
 		return ""
 	}
-	return next.String()
+	return canonical(next, u)
+}
+
+// canonical renders u with its query sorted; a page-size parameter n that
+// the client adds to every page (oras-go does for catalog and tag lists)
+// is added from the page before when the link lacks it, so that a link
+// back to a page read is recognised.
+func canonical(u, before *url.URL) string {
+	c := *u
+	q := c.Query()
+	if before != nil && q.Get("n") == "" {
+		if n := before.Query().Get("n"); n != "" {
+			q.Set("n", n)
+		}
+	}
+	c.RawQuery = q.Encode()
+	return c.String()
 }
 
 // deadlineBody keeps the request's deadline over the reading of the body
