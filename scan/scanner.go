@@ -122,6 +122,9 @@ type Options struct {
 	MaxBytes int64
 	// State records finished artifacts and replays them (nil: none).
 	State *State
+	// CosignKeys are tried on key-based cosign signatures that name no
+	// key: a signature one verifies gets the key as a verified identity.
+	CosignKeys []*CosignKey
 }
 
 // Scanner scans targets. Use one per run.
@@ -731,6 +734,15 @@ func (s *Scanner) readLayers(ctx context.Context, f *fetcher, sig *Signature, m 
 			}
 			readSimpleSigning(sig, data, subject)
 			id, notes := cosignLayerIdentity(l.Annotations)
+			if id == nil || id.KeyHint != "" {
+				if k := s.cosignKey(data, l.Annotations[annCosignSignature]); k != nil {
+					// Verified: the signature is the key's, over a payload
+					// that names the artifact.
+					id, notes = k.identity(), nil
+					sig.Verified = sig.SignedDigest == subject
+					id.Verified = sig.Verified
+				}
+			}
 			if id != nil {
 				sig.Identities = append(sig.Identities, id)
 			}
@@ -753,6 +765,16 @@ func (s *Scanner) readLayers(ctx context.Context, f *fetcher, sig *Signature, m 
 		}
 	}
 	sig.Findings = slices.Compact(sig.Findings)
+}
+
+// cosignKey returns the first of the cosign keys whose signature sigB64 is.
+func (s *Scanner) cosignKey(payload []byte, sigB64 string) *CosignKey {
+	for _, k := range s.o.CosignKeys {
+		if k.verify(payload, sigB64) {
+			return k
+		}
+	}
+	return nil
 }
 
 // cosignTags reads the cosign attachment tags of an artifact.

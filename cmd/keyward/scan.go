@@ -15,6 +15,7 @@ import (
 	"golang.org/x/term"
 
 	keyward "github.com/keyward/keyward"
+	"github.com/keyward/keyward/internal/bounded"
 	"github.com/keyward/keyward/oci"
 	"github.com/keyward/keyward/policy"
 	"github.com/keyward/keyward/scan"
@@ -36,6 +37,7 @@ type scanFlags struct {
 	state               string
 	reports             []string
 	progress            string
+	cosignKeys          []string
 }
 
 func newScanCommand(e *env) *cobra.Command {
@@ -61,7 +63,9 @@ attestations and SBOMs (sha256-<hex>.sig/.att/.sbom tags and OCI 1.1
 referrers), Sigstore bundles, and Simple Signing payloads. Signers are given
 as trusted identities ready to paste: x509.subject and keyward: identities
 (SANs, OIDC issuer and Fulcio extensions, key pins); an identity is
-"verified": true only when its signature verified under the trust policy.
+"verified": true only when its signature verified: under the trust policy,
+or for a key-based cosign signature (which names no key) with a key given
+by --cosign-key.
 Signatures whose subject is gone are reported as orphans. Docker Content
 Trust and the Simple Signing lookaside are not visible from a registry and
 are reported as not determinable, never as unsigned.
@@ -128,6 +132,7 @@ Exit status: 0 when nothing failed the trust policy and everything was read,
 	fl.StringVar(&f.state, "state", "", "state file (JSON Lines) that makes the scan resumable")
 	fl.StringVarP(&v.output, "output", "o", "text", "standard output format: text, json (JSON Lines), csv or html")
 	fl.StringArrayVar(&f.reports, "report", nil, "also write FORMAT=FILE (format text, json, csv or html; repeatable)")
+	fl.StringArrayVar(&f.cosignKeys, "cosign-key", nil, "PEM public key (cosign.pub) to check key-based cosign signatures with, which name no key (repeatable)")
 	fl.StringVar(&f.progress, "progress", "auto", "progress on standard error: auto (when it is a terminal), always or never")
 	fl.Bool("print-schema", false, "print the JSON Schema of --output json lines and exit")
 	return c
@@ -266,6 +271,17 @@ func runScan(ctx context.Context, e *env, f *scanFlags, args []string) error {
 	}
 	if batch != nil {
 		batch.Source = o.Store
+	}
+	for _, path := range f.cosignKeys {
+		data, err := bounded.ReadFile(path, maxIdentitiesInput, path)
+		if err != nil {
+			return usageErrorf("--cosign-key: %v", err)
+		}
+		k, err := scan.ParseCosignKey(data)
+		if err != nil {
+			return usageErrorf("--cosign-key %s: %v", path, err)
+		}
+		o.CosignKeys = append(o.CosignKeys, k)
 	}
 	if f.state != "" {
 		st, err := scan.OpenState(f.state)

@@ -3,8 +3,11 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -466,6 +469,7 @@ func TestScanFixture(t *testing.T) {
 			}
 			if w.cosign != "" {
 				checkCosign(t, byRepo)
+				checkCosignKey(t, w, env, reg)
 			}
 			checkIdentityPastes(t, w, env, byRepo["app/jws"])
 			checkSigstore(t, byRepo)
@@ -564,6 +568,42 @@ func checkSigstore(t *testing.T, byRepo map[string][]*scan.Record) {
 			}
 			if s.SignedDigest != r.Digest {
 				t.Errorf("sigstore/keyless: the statement names %q, the artifact is %s", s.SignedDigest, r.Digest)
+			}
+		}
+	}
+}
+
+// checkCosignKey scans the key-signed repository again with the public
+// key (the signature verifies: the key is the identity, verified) and with
+// another key (nothing verified).
+func checkCosignKey(t *testing.T, w *scanWorld, env map[string]string, reg *testenv.Registry) {
+	t.Helper()
+	pub, err := os.ReadFile(filepath.Join(w.cosignDir, "cosign.pub"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	blk, _ := pem.Decode(pub)
+	sum := sha256.Sum256(blk.Bytes)
+	hint := base64.StdEncoding.EncodeToString(sum[:])
+	other := testpki.Key(t, "EC-256", "other cosign key")
+	der, _ := x509.MarshalPKIXPublicKey(other.Public())
+	otherFile := testpki.WriteFile(t, t.TempDir(), "other.pub", pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o644)
+	for _, tc := range []struct {
+		key      string
+		verified bool
+	}{{filepath.Join(w.cosignDir, "cosign.pub"), true}, {otherFile, false}} {
+		_, out, errOut := runScanCmd(t, env, "--plain-http", "-o", "json", "--cosign-key", tc.key, reg.Host+"/cosign/keyed", reg.Host+"/cosign/oci11")
+		recs := decodeRecords(t, out)
+		if len(recs) != 2 {
+			t.Fatalf("--cosign-key %s: %d records\n%s", tc.key, len(recs), errOut)
+		}
+		for _, r := range recs {
+			s := r.Signatures[0]
+			switch {
+			case tc.verified && (len(s.Identities) != 1 || s.Identities[0].KeyHint != hint || !s.Identities[0].Verified || !s.Verified):
+				t.Errorf("%s with the signing key: %+v", r.Repository, s)
+			case !tc.verified && (len(s.Identities) != 0 || s.Verified):
+				t.Errorf("%s with another key: %+v", r.Repository, s)
 			}
 		}
 	}
