@@ -548,12 +548,12 @@ func (rs *repoScan) scanArtifact(ctx context.Context, desc ocispec.Descriptor, t
 	}
 	defer release()
 	f := &fetcher{s: s, ref: ref}
-	defer func() { r.Bytes = f.bytes }()
 
 	m, err := f.manifest(ctx, desc)
 	if err != nil {
 		r.Errors = append(r.Errors, err.Error())
 		r.Status = StatusError
+		r.Bytes = f.bytes
 		s.finish(r)
 		return
 	}
@@ -591,6 +591,7 @@ func (rs *repoScan) scanArtifact(ctx context.Context, desc ocispec.Descriptor, t
 		r.Verification = verification(res, r)
 	}
 	r.Status = status(r)
+	r.Bytes = f.bytes
 	s.finish(r)
 }
 
