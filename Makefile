@@ -21,9 +21,10 @@ build: ## build bin/notation-keyward and bin/keyward
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/keyward ./cmd/keyward
 
 .PHONY: tools
-tools: ## install the tools tests need (notation v1.3.2, registries, cosign v2.4.3, SoftHSM2) into .cache/
+tools: ## install the tools tests need (notation v1.3.2, registries, cosign v2.4.3, SoftHSM2, chromium) into .cache/
 	@bash scripts/tools.sh
 	@bash scripts/tools-cosign.sh
+	@bash scripts/tools-chromium.sh
 
 .PHONY: test
 test: tools ## run every test, with the race detector (installs tools first)

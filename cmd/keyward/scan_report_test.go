@@ -86,7 +86,13 @@ func TestScanReports(t *testing.T) {
 		t.Errorf("HTML report: %d rows, want 4", strings.Count(string(page), "<tr data-status="))
 	}
 
-	status, out, _ := runScanCmd(t, env, "--plain-http", "-o", "csv", reg.Host)
+	status, out, errOut := runScanCmd(t, env, "--plain-http", "-o", "csv", "--progress", "always", reg.Host)
+	if !strings.Contains(errOut, "scanned 4/4 artifacts (0 from the state file)") {
+		t.Errorf("--progress always: stderr %q", errOut)
+	}
+	if _, _, errOut := runScanCmd(t, env, "--plain-http", "-o", "csv", reg.Host); strings.Contains(errOut, "scanned") {
+		t.Errorf("progress on a standard error that is not a terminal: %q", errOut)
+	}
 	rows, err := csv.NewReader(strings.NewReader(out)).ReadAll()
 	if err != nil || status != exitOK || len(rows) != 5 || rows[0][0] != "kind" {
 		t.Fatalf("CSV: status %d, %v, rows %q", status, err, rows)
