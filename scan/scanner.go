@@ -353,7 +353,7 @@ func (s *Scanner) scanRepository(ctx context.Context, t Target, repo string) err
 	}
 	if skip {
 		for _, tag := range tags {
-			s.skipped(rs, tag)
+			s.skipped(ctx, rs, tag)
 		}
 		return nil
 	}
@@ -367,7 +367,8 @@ func (s *Scanner) scanRepository(ctx context.Context, t Target, repo string) err
 	var order []digest.Digest
 	var resolveMu sync.Mutex
 	var resolveWG sync.WaitGroup
-	var resolveErrs []string
+	type resolveErr struct{ tag, msg string }
+	var resolveErrs []resolveErr
 	for _, tag := range tags {
 		if d := s.o.State.digestOfTag(base.Scope, tag); d != "" {
 			rs.markSeen(digest.Digest(d))
@@ -389,7 +390,7 @@ func (s *Scanner) scanRepository(ctx context.Context, t Target, repo string) err
 			resolveMu.Lock()
 			defer resolveMu.Unlock()
 			if err != nil {
-				resolveErrs = append(resolveErrs, fmt.Sprintf("tag %s: %v", tag, err))
+				resolveErrs = append(resolveErrs, resolveErr{tag, fmt.Sprintf("tag %s: %v", tag, err)})
 				return
 			}
 			r := byDigest[a.Descriptor.Digest]
@@ -406,7 +407,7 @@ func (s *Scanner) scanRepository(ctx context.Context, t Target, repo string) err
 		// A tag that does not resolve is a record of its own, in error.
 		s.discovered.Add(1)
 		s.finish(&Record{Version: RecordVersion, Kind: KindArtifact, Registry: t.Registry, Layout: t.Layout,
-			Repository: repo, Reference: base.Scope, Tags: []string{}, Status: StatusError, Signatures: []*Signature{}, Errors: []string{e}})
+			Repository: repo, Reference: base.Scope + ":" + e.tag, Tags: []string{e.tag}, Status: StatusError, Signatures: []*Signature{}, Errors: []string{e.msg}})
 	}
 	for _, d := range order {
 		r := byDigest[d]
@@ -420,7 +421,7 @@ func (s *Scanner) scanRepository(ctx context.Context, t Target, repo string) err
 }
 
 // skipped records a tag of a repository whose statement is skip.
-func (s *Scanner) skipped(rs *repoScan, tag string) {
+func (s *Scanner) skipped(ctx context.Context, rs *repoScan, tag string) {
 	ref, err := rs.ref(":" + tag)
 	if err != nil {
 		return
@@ -430,7 +431,7 @@ func (s *Scanner) skipped(rs *repoScan, tag string) {
 	if s.o.State.finished(r.key()) {
 		return
 	}
-	res := s.o.Batch.Verify(context.Background(), ref) // a skip statement fetches nothing
+	res := s.o.Batch.Verify(ctx, ref) // a skip statement fetches nothing
 	r.Verification = verification(res, r)
 	s.discovered.Add(1)
 	s.finish(r)

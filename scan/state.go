@@ -15,7 +15,8 @@ import (
 const maxStateLine = 16 << 20
 
 // State is a scan's state file: JSON Lines of the records finished, in the
-// order they were finished, appended to as the scan goes. A run given the
+// order they were finished, appended to as the scan goes (records in error
+// are not kept: a resumed run reads those artifacts again). A run given the
 // file of a killed run replays its records and fetches nothing for them.
 // The last line of a killed run may be cut short: it is dropped (the file
 // is truncated to its last complete line).
@@ -203,6 +204,9 @@ func (s *State) append(r *Record) error {
 	defer s.mu.Unlock()
 	if s.done[r.key()] {
 		return nil // replayed
+	}
+	if r.Status == StatusError {
+		return nil // read again by the next run
 	}
 	s.remember(r)
 	if _, err := s.f.Write(append(data, '\n')); err != nil {

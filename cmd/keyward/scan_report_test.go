@@ -2,10 +2,16 @@ package main
 
 import (
 	"encoding/csv"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	godigest "github.com/opencontainers/go-digest"
+	specs "github.com/opencontainers/image-spec/specs-go"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/keyward/keyward/internal/testenv"
 	"github.com/keyward/keyward/scan"
@@ -134,5 +140,71 @@ func TestScanUsage(t *testing.T) {
 				t.Errorf("status %d, stderr %q; want %d and %q", status, errOut, exitUsage, tc.want)
 			}
 		})
+	}
+}
+
+// pushCreated pushes an image whose manifest carries the
+// org.opencontainers.image.created annotation, tagged tag.
+func pushCreated(t *testing.T, reg *testenv.Registry, repo, tag string, created time.Time) string {
+	t.Helper()
+	config := testenv.PutBlob(t, reg, repo, ocispec.MediaTypeImageConfig, []byte(`{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}`))
+	layer := testenv.PutBlob(t, reg, repo, ocispec.MediaTypeImageLayer, []byte(tag+created.String()))
+	m, _ := json.Marshal(ocispec.Manifest{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageManifest,
+		Config: config, Layers: []ocispec.Descriptor{layer}, Annotations: map[string]string{ocispec.AnnotationCreated: created.UTC().Format(time.RFC3339)}})
+	testenv.PutManifest(t, reg, repo, tag, ocispec.MediaTypeImageManifest, m)
+	return godigest.FromBytes(m).String()
+}
+
+// TestScanFilters: repository glob, tag regex, platforms, age, and the cap
+// on bytes per artifact.
+func TestScanFilters(t *testing.T) {
+	reg := testenv.StartDistribution(t)
+	testenv.PushTagged(t, reg, "f/a", "v1")
+	testenv.PushTagged(t, reg, "f/a", "dev")
+	testenv.PushTagged(t, reg, "f/b", "v1")
+	_, index, children := testenv.PushIndex(t, reg, "f/idx", "v1",
+		ocispec.Platform{OS: "linux", Architecture: "amd64"}, ocispec.Platform{OS: "linux", Architecture: "arm64"})
+	old := pushCreated(t, reg, "f/age", "old", time.Now().Add(-48*time.Hour))
+	fresh := pushCreated(t, reg, "f/age", "fresh", time.Now().Add(-time.Hour))
+	env := map[string]string{"HOME": t.TempDir()}
+
+	digests := func(args ...string) map[string]bool {
+		t.Helper()
+		status, out, errOut := runScanCmd(t, env, append([]string{"--plain-http", "-o", "json"}, args...)...)
+		if status != exitOK {
+			t.Fatalf("%v: status %d\n%s", args, status, errOut)
+		}
+		m := map[string]bool{}
+		for _, r := range decodeRecords(t, out) {
+			m[r.Repository+":"+strings.Join(r.Tags, ",")+"@"+r.Platform] = true
+			m[r.Digest] = true
+		}
+		return m
+	}
+	got := digests("--repository", "f/[ab]", "--tag-regex", "^v", reg.Host)
+	if len(got) != 4 || !got["f/a:v1@"] || !got["f/b:v1@"] {
+		t.Errorf("--repository f/[ab] --tag-regex ^v: %v", got)
+	}
+	got = digests("--platforms", "linux/arm64", reg.Host+"/f/idx")
+	if len(got) != 4 || !got[index.Digest.String()] || !got[children[1].Digest.String()] || got[children[0].Digest.String()] {
+		t.Errorf("--platforms linux/arm64: %v", got)
+	}
+	got = digests("--max-age", "24h", reg.Host+"/f/age")
+	if !got[fresh] || got[old] {
+		t.Errorf("--max-age 24h: %v", got)
+	}
+	got = digests("--min-age", "24h", reg.Host+"/f/age")
+	if got[fresh] || !got[old] {
+		t.Errorf("--min-age 24h: %v", got)
+	}
+	// Without a creation time, an artifact passes the age filters.
+	if got = digests("--min-age", "24h", reg.Host+"/f/b"); len(got) != 2 {
+		t.Errorf("--min-age on an image without creation time: %v", got)
+	}
+
+	status, out, _ := runScanCmd(t, env, "--plain-http", "-o", "json", "--max-bytes", "100", reg.Host+"/f/b")
+	recs := decodeRecords(t, out)
+	if status != exitFailure || len(recs) != 1 || recs[0].Status != scan.StatusError || !strings.Contains(strings.Join(recs[0].Errors, " "), "--max-bytes") {
+		t.Errorf("--max-bytes 100: status %d, %+v", status, recs)
 	}
 }
