@@ -585,10 +585,10 @@ func (rs *repoScan) scanArtifact(ctx context.Context, desc ocispec.Descriptor, t
 		}
 	}
 	a := oci.Artifact{Reference: ref, Descriptor: desc}
-	rs.referrers(ctx, f, r, a)
+	referrers, complete := rs.referrers(ctx, f, r, a)
 	rs.cosignTags(ctx, f, r, desc.Digest.String())
 	if s.o.Batch != nil {
-		res := s.o.Batch.Verify(ctx, ref)
+		res := s.batchFor(a, referrers, complete).Verify(ctx, ref)
 		r.Verification = verification(res, r)
 	}
 	r.Status = status(r)
@@ -641,8 +641,9 @@ func (s *Scanner) keepAge(created *time.Time) bool {
 	return true
 }
 
-// referrers reads the artifact's referrers.
-func (rs *repoScan) referrers(ctx context.Context, f *fetcher, r *Record, a oci.Artifact) {
+// referrers reads the artifact's referrers; it returns their descriptors
+// and whether the list is complete.
+func (rs *repoScan) referrers(ctx context.Context, f *fetcher, r *Record, a oci.Artifact) ([]ocispec.Descriptor, bool) {
 	var list []ocispec.Descriptor
 	err := rs.s.o.Store.Referrers(ctx, a, func(page []ocispec.Descriptor) error {
 		for _, d := range page {
@@ -656,6 +657,7 @@ func (rs *repoScan) referrers(ctx context.Context, f *fetcher, r *Record, a oci.
 	if err != nil {
 		r.Errors = append(r.Errors, "referrers: "+err.Error())
 	}
+	complete := err == nil
 	source := SourceReferrers
 	if rs.t.Layout != "" {
 		source = SourceLayout
@@ -665,6 +667,7 @@ func (rs *repoScan) referrers(ctx context.Context, f *fetcher, r *Record, a oci.
 		sig.Source = source
 		r.Signatures = append(r.Signatures, sig)
 	}
+	return list, complete
 }
 
 // readReferrer classifies one referrer and reads its signer.
