@@ -340,7 +340,7 @@ func rekorIdentity(annotation string) (*Identity, error) {
 	}
 	body, err := base64.StdEncoding.DecodeString(b.Payload.Body)
 	if err != nil {
-		return nil, fmt.Errorf("Payload.body: %w", err)
+		return nil, fmt.Errorf("the Rekor entry (Payload.body) is not base64: %w", err)
 	}
 	var entry struct {
 		Spec struct {

@@ -1,6 +1,14 @@
 package scan
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -197,5 +205,42 @@ func TestStateCutLine(t *testing.T) {
 	os.WriteFile(path, []byte("not json\n"+string(data)), 0o600)
 	if _, err := OpenState(path); err == nil || !strings.Contains(err.Error(), "line 1") {
 		t.Errorf("OpenState on a corrupt file: %v", err)
+	}
+}
+
+// TestCosignLayerIdentity: the signer of a cosign layer from its
+// certificate annotation, else from the key of the Rekor entry in its
+// bundle annotation, else none (with a finding).
+func TestCosignLayerIdentity(t *testing.T) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, _ := x509.MarshalPKIXPublicKey(key.Public())
+	pubPEM := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
+	entry, _ := json.Marshal(map[string]any{"spec": map[string]any{"signature": map[string]any{"publicKey": map[string]string{"content": base64.StdEncoding.EncodeToString(pubPEM)}}}})
+	bundle, _ := json.Marshal(map[string]any{"SignedEntryTimestamp": "AA==", "Payload": map[string]any{"body": base64.StdEncoding.EncodeToString(entry), "integratedTime": 1, "logIndex": 1, "logID": "00"}})
+	id, notes := cosignLayerIdentity(map[string]string{annCosignRekor: string(bundle)})
+	if id == nil || id.KeyHint != keyHint(der) || id.Verified || len(notes) != 0 {
+		t.Errorf("Rekor entry: %+v %v", id, notes)
+	}
+	id, notes = cosignLayerIdentity(map[string]string{annCosignSignature: "MEUC"})
+	if id != nil || len(notes) != 1 || !strings.Contains(notes[0], "key-based") {
+		t.Errorf("no key material: %+v %v", id, notes)
+	}
+	id, notes = cosignLayerIdentity(map[string]string{annCosignCert: "not a certificate"})
+	if id != nil || len(notes) != 1 || !strings.Contains(notes[0], "certificate annotation") {
+		t.Errorf("bad certificate: %+v %v", id, notes)
+	}
+	// A cosign key verifies the signature it made, and no other.
+	k, err := ParseCosignKey(pubPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload := []byte(`{"critical":{}}`)
+	sum := sha256.Sum256(payload)
+	sig, _ := ecdsa.SignASN1(rand.Reader, key, sum[:])
+	if !k.verify(payload, base64.StdEncoding.EncodeToString(sig)) || k.verify([]byte("other"), base64.StdEncoding.EncodeToString(sig)) || k.verify(payload, "!!") {
+		t.Error("CosignKey.verify")
 	}
 }
