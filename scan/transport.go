@@ -40,7 +40,15 @@ func (p *PauseTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	p.mu.Lock()
 	until := p.until[host]
 	p.mu.Unlock()
-	if wait := time.Until(until); wait > 0 {
+	wait := time.Until(until)
+	if deadline, ok := req.Context().Deadline(); ok {
+		// The pause counts against the request's own timeout: a pause
+		// longer than it ends a second early, the request goes out and
+		// meets the limit again, and the retry transport above (with a
+		// timeout of its own) tries again after its backoff.
+		wait = min(wait, time.Until(deadline)-time.Second)
+	}
+	if wait > 0 {
 		t := time.NewTimer(wait)
 		select {
 		case <-t.C:

@@ -33,6 +33,8 @@ type proxy struct {
 	limitedFrom time.Time // the first request
 	limited     int
 	delay       time.Duration
+	inFlight    int
+	maxInFlight int
 }
 
 func newProxy(t *testing.T, reg *testenv.Registry) *proxy {
@@ -55,7 +57,14 @@ func newProxy(t *testing.T, reg *testenv.Registry) *proxy {
 			p.limited++
 		}
 		delay := p.delay
+		p.inFlight++
+		p.maxInFlight = max(p.maxInFlight, p.inFlight)
 		p.mu.Unlock()
+		defer func() {
+			p.mu.Lock()
+			p.inFlight--
+			p.mu.Unlock()
+		}()
 		if limit {
 			w.Header().Set("Retry-After", "1")
 			http.Error(w, `{"errors":[{"code":"TOOMANYREQUESTS","message":"slow down"}]}`, http.StatusTooManyRequests)
@@ -203,7 +212,7 @@ func TestScanResume(t *testing.T) {
 	policyFile := w.scanPolicy(t, "unused.example")
 	dir := t.TempDir()
 	args := []string{"scan", "--plain-http", "--policy", policyFile, "--trust-store", w.store, "-o", "json",
-		"--concurrency", "2", "--registry-concurrency", "2"}
+		"--concurrency", "8", "--registry-concurrency", "2"}
 	bin := testenv.KeywardBinary(t)
 	environ := append(os.Environ(), "HOME="+dir)
 
@@ -215,6 +224,11 @@ func TestScanResume(t *testing.T) {
 	if len(want) != 24 {
 		t.Fatalf("%d records in one go, want 24", len(want))
 	}
+	p.mu.Lock()
+	if p.maxInFlight != 2 {
+		t.Errorf("at most %d requests in flight at once with --registry-concurrency 2, want 2", p.maxInFlight)
+	}
+	p.mu.Unlock()
 	p.take()
 
 	// Slowed down, killed once the state file holds 8 records.
