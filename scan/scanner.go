@@ -189,19 +189,19 @@ func (s *Scanner) Run(ctx context.Context, targets []Target, emit func(*Record))
 		}
 		emitted <- stateErr
 	}()
-	if s.o.State != nil {
-		s.o.State.replay(func(r *Record) {
-			s.discovered.Add(1)
-			s.done.Add(1)
-			s.restored.Add(1)
-			s.records <- r
-		})
-	}
 	var (
 		errs   []error
 		errsMu sync.Mutex
 		wg     sync.WaitGroup
 	)
+	if err := s.o.State.replay(func(r *Record) {
+		s.discovered.Add(1)
+		s.done.Add(1)
+		s.restored.Add(1)
+		s.records <- r
+	}); err != nil {
+		errs = append(errs, err)
+	}
 	for _, t := range targets {
 		repos, err := s.repositories(ctx, t)
 		if err != nil {

@@ -2,7 +2,6 @@ package scan
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -31,7 +30,7 @@ type State struct {
 	index   map[string]*Record // finished image indexes, for their children
 	tags    map[string]string  // scope + ":" + tag -> digest, of finished records
 	digests map[string]bool    // repository + "@" + digest, finished
-	pending []json.RawMessage  // records to replay
+	loaded  int64              // bytes of complete records read at open, replayed once
 }
 
 // OpenState opens (or creates) a state file and reads what it holds.
@@ -74,8 +73,8 @@ func (s *State) load() error {
 		}
 		good += int64(len(data)) + 1
 		s.remember(&rec)
-		s.pending = append(s.pending, bytes.Clone(data))
 	}
+	s.loaded = good
 	if err := s.f.Truncate(good); err != nil {
 		return &StateError{Path: s.path, Err: err}
 	}
@@ -128,19 +127,30 @@ func (s *State) remember(r *Record) {
 	}
 }
 
-// replay hands each record read from the file to fn, once.
-func (s *State) replay(fn func(*Record)) {
+// replay hands each record read from the file at open to fn, once,
+// reading the file again (records are not held in memory).
+func (s *State) replay(fn func(*Record)) error {
 	if s == nil {
-		return
+		return nil
 	}
 	s.mu.Lock()
-	pending := s.pending
-	s.pending = nil
+	n := s.loaded
+	s.loaded = 0
 	s.mu.Unlock()
-	for _, data := range pending {
-		var r Record
-		if json.Unmarshal(data, &r) == nil {
-			fn(&r)
+	r := bufio.NewReaderSize(io.NewSectionReader(s.f, 0, n), 64<<10)
+	for {
+		data, err := readLine(r, maxStateLine)
+		if len(data) > 0 {
+			var rec Record
+			if json.Unmarshal(data, &rec) == nil {
+				fn(&rec)
+			}
+		}
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return &StateError{Path: s.path, Err: err}
 		}
 	}
 }

@@ -85,8 +85,9 @@ Reports: -o text (a line per artifact and totals), json (JSON Lines, one
 object per artifact, valid against scan-result.schema.json; --print-schema
 prints it), csv, or html (self-contained, filtering in the browser); more
 with --report FORMAT=FILE. --state FILE makes the scan resumable: a scan
-killed and run again with the same file reports what was finished without
-fetching it again.
+killed and run again with the same file (and the same arguments and flags)
+reports what was finished without fetching it again; records in error are
+read again.
 
 Exit status: 0 when nothing failed the trust policy and everything was read,
 1 otherwise, 2 for a usage error.`,
