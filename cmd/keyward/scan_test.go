@@ -244,6 +244,12 @@ func (w *scanWorld) populate(t *testing.T, reg *testenv.Registry) (map[string]wa
 		w.runCosign(t, "attach", "sbom", "--allow-http-registry", "--allow-insecure-registry", "--sbom", sbom, "--type", "spdx", ref)
 		wants["cosign/sbom"] = want{status: scan.StatusUnsigned, verdict: scan.VerdictFailed, formats: []string{"sbom:sbom"}, failed: string(verify.ErrorNoSignature)}
 
+		// --recursive signs the index and each platform manifest.
+		ref, _, _ = testenv.PushIndex(t, reg, "cosign/index", "v1",
+			ocispec.Platform{OS: "linux", Architecture: "amd64"}, ocispec.Platform{OS: "linux", Architecture: "arm64"})
+		w.cosignSign(t, ref, "--recursive")
+		wants["cosign/index"] = want{status: scan.StatusSigned, verdict: scan.VerdictNotVerifiable, formats: []string{"signature:cosign-simple-signing"}, failed: string(verify.ErrorNoSignature)}
+
 		ref, d := testenv.PushTagged(t, reg, "cosign/orphan", "v1")
 		w.cosignSign(t, ref)
 		testenv.DeleteManifest(t, reg, "cosign/orphan", d.Digest.String())
@@ -625,6 +631,20 @@ func checkCosign(t *testing.T, byRepo map[string][]*scan.Record) {
 				}
 			}
 		}
+	}
+	children := 0
+	for _, r := range byRepo["cosign/index"] {
+		if r.Platform == "" {
+			continue
+		}
+		children++
+		if r.Status != scan.StatusSigned || len(r.Signatures) != 1 || r.Signatures[0].SignedDigest != r.Digest || r.Verification.Verdict != scan.VerdictNotVerifiable {
+			t.Errorf("cosign/index platform manifest %s: %+v", r.Platform, r)
+		}
+	}
+	t.Logf("cosign/index: %d platform manifests", children)
+	if children != 2 {
+		t.Errorf("cosign/index: %d platform manifests reported, want 2", children)
 	}
 	for _, r := range byRepo["cosign/keyed"] {
 		for _, s := range r.Signatures {
