@@ -320,3 +320,31 @@ func readFile(t *testing.T, path string) string {
 	}
 	return ""
 }
+
+// TestScanSkipFetchesNothing: the tags of a repository under a skip
+// statement are counted from the tag list; nothing else is asked.
+func TestScanSkipFetchesNothing(t *testing.T) {
+	w := newScanWorld(t)
+	reg := testenv.StartDistribution(t)
+	for _, tag := range []string{"v1", "v2", "v3"} {
+		testenv.PushTagged(t, reg, "skip/app", tag)
+	}
+	p := newProxy(t, reg)
+	policyFile := w.scanPolicy(t, p.host)
+	env := map[string]string{"HOME": t.TempDir()}
+	status, out, errOut := runScanCmd(t, env, "--plain-http", "--policy", policyFile, "--trust-store", w.store, "-o", "json", p.host)
+	recs := decodeRecords(t, out)
+	if status != exitOK || len(recs) != 3 {
+		t.Fatalf("status %d, %d records\n%s", status, len(recs), errOut)
+	}
+	for _, r := range recs {
+		if r.Kind != scan.KindSkipped || r.Verification.Verdict != scan.VerdictSkipped || r.Digest != "" {
+			t.Errorf("record %+v", r)
+		}
+	}
+	for _, req := range p.take() {
+		if !strings.HasPrefix(req, "GET /v2/_catalog") && !strings.HasPrefix(req, "GET /v2/skip/app/tags/list") {
+			t.Errorf("a skipped repository was asked %s", req)
+		}
+	}
+}
