@@ -348,3 +348,29 @@ func TestScanSkipFetchesNothing(t *testing.T) {
 		}
 	}
 }
+
+// TestScanTokenAuth scans a registry with token authentication: the
+// catalog is listed with a registry:catalog:* token, the repositories with
+// pull tokens, one per repository.
+func TestScanTokenAuth(t *testing.T) {
+	issuer := testenv.StartTokenIssuer(t, testenv.TokenIssuerOptions{Users: map[string]string{"u": "p4ss-word"}})
+	reg := testenv.StartDistributionWithTokenAuth(t, issuer, "u", "p4ss-word")
+	testenv.PushTagged(t, reg, "tok/a", "v1")
+	testenv.PushTagged(t, reg, "tok/b", "v1")
+	before := issuer.Requests()
+	env := map[string]string{"HOME": t.TempDir(), "NOTATION_USERNAME": "u", "NOTATION_PASSWORD": "p4ss-word"}
+	status, out, errOut := runScanCmd(t, env, "--plain-http", "-o", "json", reg.Host)
+	recs := decodeRecords(t, out)
+	if status != exitOK || len(recs) != 2 {
+		t.Fatalf("status %d, %d records\n%s", status, len(recs), errOut)
+	}
+	if n := issuer.Requests() - before; n != 3 {
+		t.Errorf("%d token requests, want 3 (catalog, two repositories)", n)
+	}
+	// Without credentials the catalog is refused: an error, not an empty
+	// report.
+	status, out, errOut = runScanCmd(t, map[string]string{"HOME": t.TempDir()}, "--plain-http", "-o", "json", reg.Host)
+	if status != exitFailure || out != "" || !strings.Contains(errOut, "does not list its repositories") {
+		t.Errorf("anonymous: status %d, stdout %q, stderr %q", status, out, errOut)
+	}
+}
