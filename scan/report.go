@@ -156,11 +156,25 @@ func (c *CSVReporter) Add(r *Record) error {
 			return err
 		}
 	}
-	if err := c.w.Write(row(r)); err != nil {
+	cells := row(r)
+	for i, v := range cells {
+		cells[i] = csvSafe(clean(v))
+	}
+	if err := c.w.Write(cells); err != nil {
 		return err
 	}
 	c.w.Flush()
 	return c.w.Error()
+}
+
+// csvSafe keeps a spreadsheet from reading a cell as a formula: text from
+// a registry that starts with =, +, -, @ or a tab gets a leading ' (OWASP
+// "CSV Injection").
+func csvSafe(v string) string {
+	if v != "" && strings.ContainsRune("=+-@\t", rune(v[0])) {
+		return "'" + v
+	}
+	return v
 }
 
 // Close writes the header of an empty report.
