@@ -197,3 +197,21 @@ func (r *Remote) Exists(ctx context.Context, ref reference.Reference, desc ocisp
 	}
 	return ok, nil
 }
+
+// FetchTagged fetches the manifest a tag of a reference's repository names
+// in one request (GET by tag), at most MaxManifestSize bytes, checked
+// against the digest the registry gives; it returns the manifest's
+// descriptor and bytes.
+func (r *Remote) FetchTagged(ctx context.Context, ref reference.Reference, tag string) (ocispec.Descriptor, []byte, error) {
+	ctx = ensureBudget(ctx)
+	desc, rc, err := r.repository(ref).Manifests().FetchReference(ctx, tag)
+	if err != nil {
+		return ocispec.Descriptor{}, nil, r.describe(ref.Registry, "fetch tag "+tag, err)
+	}
+	defer rc.Close()
+	data, err := readVerified(rc, desc, MaxManifestSize)
+	if err != nil {
+		return ocispec.Descriptor{}, nil, fmt.Errorf("manifest of tag %s: %w", tag, err)
+	}
+	return desc, data, nil
+}

@@ -808,11 +808,7 @@ func (rs *repoScan) readCosignTag(ctx context.Context, f *fetcher, tag, suffix, 
 	if err != nil {
 		return nil, err
 	}
-	a, err := rs.s.o.Store.Resolve(ctx, ref)
-	if err != nil {
-		return nil, err
-	}
-	m, err := f.manifest(ctx, a.Descriptor)
+	a, m, err := rs.tagged(ctx, f, ref, tag)
 	if err != nil {
 		return nil, err
 	}
@@ -842,6 +838,40 @@ func (rs *repoScan) readCosignTag(ctx context.Context, f *fetcher, tag, suffix, 
 		return nil, fmt.Errorf("manifest %s has no layer", a.Descriptor.Digest)
 	}
 	return out, nil
+}
+
+// taggedFetcher is a Store that fetches a tag's manifest in one request
+// (oci.Remote does).
+type taggedFetcher interface {
+	FetchTagged(ctx context.Context, ref reference.Reference, tag string) (ocispec.Descriptor, []byte, error)
+}
+
+// tagged reads the manifest a tag names: one GET where the Store can,
+// else resolution then fetch.
+func (rs *repoScan) tagged(ctx context.Context, f *fetcher, ref reference.Reference, tag string) (oci.Artifact, *manifest, error) {
+	if tf, ok := rs.s.o.Store.(taggedFetcher); ok {
+		desc, raw, err := tf.FetchTagged(ctx, ref, tag)
+		if err != nil {
+			return oci.Artifact{}, nil, err
+		}
+		if err := f.take(int64(len(raw)), "manifest of tag "+tag); err != nil {
+			return oci.Artifact{}, nil, err
+		}
+		var m manifest
+		if err := json.Unmarshal(raw, &m); err != nil {
+			return oci.Artifact{}, nil, fmt.Errorf("manifest of tag %s is not JSON: %w", tag, err)
+		}
+		if m.MediaType == "" {
+			m.MediaType = desc.MediaType
+		}
+		return oci.Artifact{Reference: ref, Descriptor: desc}, &m, nil
+	}
+	a, err := rs.s.o.Store.Resolve(ctx, ref)
+	if err != nil {
+		return oci.Artifact{}, nil, err
+	}
+	m, err := f.manifest(ctx, a.Descriptor)
+	return a, m, err
 }
 
 // orphans reports the attachments whose subject is not in the repository.
