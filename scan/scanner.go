@@ -257,6 +257,11 @@ func (s *Scanner) repositories(ctx context.Context, t Target) ([]string, error) 
 			repos = append(repos, r)
 		}
 	}
+	if len(repos) == 0 && t.Repository != "" && !slices.Contains(all, t.Repository) && s.keepRepository(t.Repository) {
+		// Named but not listed (a catalog may list only what the account
+		// may list): scanned as named, never reported as nothing.
+		return []string{t.Repository}, nil
+	}
 	return repos, nil
 }
 
