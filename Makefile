@@ -21,13 +21,15 @@ build: ## build bin/notation-keyward and bin/keyward
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/keyward ./cmd/keyward
 
 .PHONY: tools
-tools: ## install the tools tests need (notation v1.3.2, registries, SoftHSM2, redis-server, kube-apiserver + etcd, helm, opa, Ratify v1.4.0) into .cache/
+tools: ## install the tools tests need (notation v1.3.2, registries, SoftHSM2, redis-server, kube-apiserver + etcd, helm, opa, Ratify v1.4.0, cosign v2.4.3, chromium) into .cache/
 	@bash scripts/tools.sh
 	@bash scripts/tools-redis.sh
 	@bash scripts/tools-k8s.sh
 	@bash scripts/tools-helm.sh
 	@bash scripts/tools-opa.sh
 	@bash scripts/tools-ratify.sh
+	@bash scripts/tools-cosign.sh
+	@bash scripts/tools-chromium.sh
 
 .PHONY: test
 test: tools ## run every test, with the race detector (installs tools first)

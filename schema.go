@@ -1,8 +1,8 @@
 // Package keyward holds the files of the repository root that programs
 // embed: the trust policy JSON Schema (package policy compiles it and
 // `keyward policy schema` prints it), the JSON Schema of `keyward verify
-// --output json` lines, and the JSON Schema of the keyward serve
-// configuration file.
+// --output json` lines, the JSON Schema of `keyward scan --output json`
+// lines, and the JSON Schema of the keyward serve configuration file.
 package keyward
 
 import (
@@ -32,3 +32,10 @@ var serveConfigSchema []byte
 // ServeConfigSchema returns a copy of serve-config.schema.json, the JSON
 // Schema (draft 2020-12) of the keyward serve configuration file.
 func ServeConfigSchema() []byte { return bytes.Clone(serveConfigSchema) }
+
+//go:embed scan-result.schema.json
+var scanResultSchema []byte
+
+// ScanResultSchema returns a copy of scan-result.schema.json, the JSON
+// Schema (draft 2020-12) of one line of `keyward scan --output json`.
+func ScanResultSchema() []byte { return bytes.Clone(scanResultSchema) }

@@ -271,9 +271,17 @@ func narrow(values url.Values, key string) bool {
 	return true
 }
 
+// catalogScope is the scope of the catalog listing (distribution
+// docs/spec/auth/scope.md, resource type "registry"), which keyward scan
+// asks for.
+const catalogScope = "registry:catalog:*"
+
 // pullScope returns scope narrowed to pull, or "" when it grants nothing
 // keyward needs.
 func pullScope(scope string) string {
+	if scope == catalogScope {
+		return scope // listing the catalog reads and changes nothing
+	}
 	i := strings.LastIndex(scope, ":")
 	if i < 0 || !strings.HasPrefix(scope, "repository:") {
 		return ""

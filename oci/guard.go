@@ -35,7 +35,8 @@ var ErrRequestBudget = errors.New("too many registry requests for one reference"
 var ErrPageLoop = errors.New("referrers page links loop")
 
 // ErrTooManyPages is wrapped by the error of a referrers listing longer than
-// MaxListingPages pages.
+// MaxListingPages pages, or of a catalog or tag listing longer than
+// MaxCatalogPages.
 var ErrTooManyPages = errors.New("too many referrers pages")
 
 type budgetKey struct{}
@@ -71,17 +72,23 @@ func ensureBudget(ctx context.Context) context.Context {
 
 type listingKey struct{}
 
-// listing follows the pages of one referrers listing.
+// listing follows the pages of one listing (referrers, catalog or tags).
 type listing struct {
 	mu    sync.Mutex
 	pages int
+	max   int
 	seen  map[string]bool // pages read (200 answers)
 }
 
 // withListing marks ctx as one referrers listing, whose pages the
-// transport counts and checks for loops.
+// transport counts (at most MaxListingPages) and checks for loops.
 func withListing(ctx context.Context) context.Context {
-	return context.WithValue(ctx, listingKey{}, &listing{seen: map[string]bool{}})
+	return withListingMax(ctx, MaxListingPages)
+}
+
+// withListingMax marks ctx as one listing of at most max pages.
+func withListingMax(ctx context.Context, max int) context.Context {
+	return context.WithValue(ctx, listingKey{}, &listing{max: max, seen: map[string]bool{}})
 }
 
 // guardTransport bounds every request: a deadline that covers the whole
@@ -124,10 +131,10 @@ func (l *listing) page(u *url.URL, link string) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.pages++
-	if l.pages > MaxListingPages {
-		return fmt.Errorf("%w: more than %d pages", ErrTooManyPages, MaxListingPages)
+	if l.pages > l.max {
+		return fmt.Errorf("%w: more than %d pages", ErrTooManyPages, l.max)
 	}
-	l.seen[u.String()] = true
+	l.seen[canonical(u, nil)] = true
 	if next := nextPage(u, link); next != "" && l.seen[next] {
 		return fmt.Errorf("%w: the page %s links to %s, already read", ErrPageLoop, u.Redacted(), next)
 	}
@@ -156,7 +163,23 @@ func nextPage(u *url.URL, link string) string {
 	if err != nil {
 		return ""
 	}
-	return next.String()
+	return canonical(next, u)
+}
+
+// canonical renders u with its query sorted; a page-size parameter n that
+// the client adds to every page (oras-go does for catalog and tag lists)
+// is added from the page before when the link lacks it, so that a link
+// back to a page read is recognised.
+func canonical(u, before *url.URL) string {
+	c := *u
+	q := c.Query()
+	if before != nil && q.Get("n") == "" {
+		if n := before.Query().Get("n"); n != "" {
+			q.Set("n", n)
+		}
+	}
+	c.RawQuery = q.Encode()
+	return c.String()
 }
 
 // deadlineBody keeps the request's deadline over the reading of the body

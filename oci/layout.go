@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"slices"
 	"sync"
 
 	"github.com/opencontainers/go-digest"
@@ -384,4 +385,84 @@ func (l *Layouts) Fetch(ctx context.Context, a Artifact, manifest ocispec.Descri
 		return nil, fmt.Errorf("signature envelope: %w", err)
 	}
 	return &Signature{Manifest: manifest, MediaType: env.MediaType, Envelope: data, Annotations: annotations}, nil
+}
+
+// Tags lists the tags of the layout a reference names (the
+// org.opencontainers.image.ref.name annotations of index.json), calling fn
+// once with all of them, sorted.
+func (l *Layouts) Tags(ctx context.Context, ref reference.Reference, fn func([]string) error) error {
+	lay, err := l.open(ref.Path)
+	if err != nil {
+		return err
+	}
+	var tags []string
+	for name := range lay.byName {
+		if _, err := digest.Parse(name); err != nil {
+			tags = append(tags, name)
+		}
+	}
+	slices.Sort(tags)
+	return fn(tags)
+}
+
+// Referrers lists every manifest of the layout whose subject is the
+// artifact, whatever its artifact type, calling fn once with all of them.
+func (l *Layouts) Referrers(ctx context.Context, a Artifact, fn func([]ocispec.Descriptor) error) error {
+	lay, err := l.open(a.Reference.Path)
+	if err != nil {
+		return err
+	}
+	var out []ocispec.Descriptor
+	for _, p := range lay.referrers[a.Descriptor.Digest] {
+		raw, err := lay.blob(p, MaxManifestSize)
+		if err != nil {
+			return fmt.Errorf("read manifest %s in OCI layout %q: %w", p.Digest, lay.path, err)
+		}
+		// A referrers list carries artifactType and annotations (OCI
+		// distribution-spec, "Listing Referrers"), the layout's
+		// descriptors do not: take them from the manifest.
+		var m struct {
+			ArtifactType string             `json:"artifactType"`
+			Config       ocispec.Descriptor `json:"config"`
+			Annotations  map[string]string  `json:"annotations"`
+		}
+		if json.Unmarshal(raw, &m) != nil {
+			continue
+		}
+		d := p
+		d.ArtifactType = m.ArtifactType
+		if d.ArtifactType == "" {
+			d.ArtifactType = m.Config.MediaType
+		}
+		d.Annotations = m.Annotations
+		out = append(out, d)
+	}
+	return fn(out)
+}
+
+// FetchManifest reads a manifest of the layout a reference names, at most
+// MaxManifestSize bytes, digest-checked.
+func (l *Layouts) FetchManifest(ctx context.Context, ref reference.Reference, desc ocispec.Descriptor) ([]byte, error) {
+	return l.FetchBlob(ctx, ref, desc, MaxManifestSize)
+}
+
+// FetchBlob reads a blob of the layout a reference names, at most limit
+// bytes, digest-checked.
+func (l *Layouts) FetchBlob(ctx context.Context, ref reference.Reference, desc ocispec.Descriptor, limit int64) ([]byte, error) {
+	lay, err := l.open(ref.Path)
+	if err != nil {
+		return nil, err
+	}
+	return lay.blob(desc, limit)
+}
+
+// Exists reports whether the layout a reference names holds the blob of
+// desc's digest.
+func (l *Layouts) Exists(ctx context.Context, ref reference.Reference, desc ocispec.Descriptor) (bool, error) {
+	lay, err := l.open(ref.Path)
+	if err != nil {
+		return false, err
+	}
+	_, err = lay.resolve(desc.Digest.String())
+	return err == nil, nil
 }

@@ -135,6 +135,7 @@ be cut off.`,
 		newPolicyCommand(e),
 		newVerifyCommand(e),
 		newServeCommand(e),
+		newScanCommand(e),
 	)
 	return root
 }

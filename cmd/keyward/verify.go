@@ -284,6 +284,33 @@ func runVerify(ctx context.Context, e *env, f *verifyFlags, args []string) error
 		return err
 	}
 
+	batch, err := f.batch(e, nil)
+	if err != nil {
+		return err
+	}
+	src, err := f.source(e, referenceHosts(refs))
+	if err != nil {
+		return err
+	}
+	batch.Source = src
+	out := &resultWriter{e: e, json: f.output == "json", verbose: f.verbose}
+	failed := batch.VerifyAll(ctx, refs, f.parser(), f.concurrency, out.write)
+	if remote, ok := src.(*oci.Remote); ok && f.verbose {
+		out.writeStats(remote.Stats())
+	}
+	if failed > 0 {
+		if !out.json {
+			fmt.Fprintf(e.stderr, "%d of %d reference%s did not verify\n", failed, len(refs), plural(len(refs)))
+		}
+		return &exitError{status: exitFailure}
+	}
+	return nil
+}
+
+// batch loads the trust policy and trust store (notation's by default) and
+// returns the verification of keyward verify over src; keyward scan uses it
+// too, so that both give the same verdicts.
+func (f *verifyFlags) batch(e *env, src oci.Source) (*verify.Batch, error) {
 	policyFile := f.policyFile
 	if policyFile == "" {
 		policyFile = dirs.PolicyFile(runtime.GOOS, e.getenv)
@@ -296,9 +323,9 @@ func runVerify(ctx context.Context, e *env, f *verifyFlags, args []string) error
 			for _, p := range ve.Problems {
 				writeProblem(e.stderr, "  ", p)
 			}
-			return &exitError{status: exitFailure}
+			return nil, &exitError{status: exitFailure}
 		}
-		return err
+		return nil, err
 	}
 	storeDir := f.trustStore
 	if storeDir == "" {
@@ -321,34 +348,29 @@ func runVerify(ctx context.Context, e *env, f *verifyFlags, args []string) error
 	if err != nil {
 		var be *crlbundle.Error
 		if errors.As(err, &be) {
-			return usageErrorf("--crl-bundle %s: %s", be.Path, be.Detail())
+			return nil, usageErrorf("--crl-bundle %s: %s", be.Path, be.Detail())
 		}
-		return err
+		return nil, err
 	}
-	src, err := f.source(e, refs)
-	if err != nil {
-		return err
-	}
-	batch := &verify.Batch{
+	return &verify.Batch{
 		Policy:        doc,
 		Verifier:      verifier,
 		Source:        src,
 		MaxSignatures: f.maxSignatures,
 		PluginConfig:  f.pluginConfigMap,
 		UserMetadata:  f.metadataMap,
-	}
-	out := &resultWriter{e: e, json: f.output == "json", verbose: f.verbose}
-	failed := batch.VerifyAll(ctx, refs, f.parser(), f.concurrency, out.write)
-	if remote, ok := src.(*oci.Remote); ok && f.verbose {
-		out.writeStats(remote.Stats())
-	}
-	if failed > 0 {
-		if !out.json {
-			fmt.Fprintf(e.stderr, "%d of %d reference%s did not verify\n", failed, len(refs), plural(len(refs)))
+	}, nil
+}
+
+// referenceHosts returns the registries of the references that parse.
+func referenceHosts(refs []string) []string {
+	var hosts []string
+	for _, r := range refs {
+		if ref, err := reference.Parse(r); err == nil {
+			hosts = append(hosts, ref.Registry)
 		}
-		return &exitError{status: exitFailure}
 	}
-	return nil
+	return hosts
 }
 
 // parser returns how the references are read: registry references, or
@@ -374,10 +396,20 @@ func pluginDir(e *env) string {
 }
 
 // source returns where the references' artifacts are read from.
-func (f *verifyFlags) source(e *env, refs []string) (oci.Source, error) {
+func (f *verifyFlags) source(e *env, hosts []string) (oci.Source, error) {
 	if f.ociLayout {
 		return oci.NewLayouts(), nil
 	}
+	o, err := f.remoteOptions(e, hosts)
+	if err != nil {
+		return nil, err
+	}
+	return oci.NewRemote(o), nil
+}
+
+// remoteOptions returns the registry client's options: plain HTTP, TLS
+// roots, credentials for hosts.
+func (f *verifyFlags) remoteOptions(e *env, hosts []string) (oci.RemoteOptions, error) {
 	o := oci.RemoteOptions{
 		PlainHTTP: func(host string) bool {
 			return f.plainHTTP || f.insecureRegistry[host] || oci.IsLocalhost(host)
@@ -390,32 +422,26 @@ func (f *verifyFlags) source(e *env, refs []string) (oci.Source, error) {
 		pool, err := oci.RootCAsWithFile(f.caFile)
 		switch {
 		case errors.Is(err, oci.ErrNoCertificate):
-			return nil, usageErrorf("--ca-file %s holds no PEM certificate", f.caFile)
+			return o, usageErrorf("--ca-file %s holds no PEM certificate", f.caFile)
 		case err != nil:
-			return nil, usageErrorf("--ca-file: %v", err)
+			return o, usageErrorf("--ca-file: %v", err)
 		}
 		o.RootCAs = pool
 	}
-	cred, err := f.credential(e, refs)
+	cred, err := f.credential(e, hosts)
 	if err != nil {
-		return nil, err
+		return o, err
 	}
 	o.Credential = cred
-	return oci.NewRemote(o), nil
+	return o, nil
 }
 
 // credential returns the registry credentials, in the order of package
 // registryauth: --username with the password from standard input, for the
-// registries the references name and no other; NOTATION_USERNAME and
+// registries hosts (those the references name) and no other; NOTATION_USERNAME and
 // NOTATION_PASSWORD, for the same; the docker config file with its
 // credential helpers.
-func (f *verifyFlags) credential(e *env, refs []string) (auth.CredentialFunc, error) {
-	var hosts []string
-	for _, r := range refs {
-		if ref, err := reference.Parse(r); err == nil {
-			hosts = append(hosts, ref.Registry)
-		}
-	}
+func (f *verifyFlags) credential(e *env, hosts []string) (auth.CredentialFunc, error) {
 	o := registryauth.Options{Hosts: hosts, Getenv: e.getenv}
 	if p := e.getenv("PATH"); p != "" {
 		o.Path = p

@@ -185,6 +185,12 @@ func (ti *TokenIssuer) serve(w http.ResponseWriter, r *http.Request) {
 		for _, s := range strings.Fields(field) {
 			typ, rest, ok := strings.Cut(s, ":")
 			i := strings.LastIndex(rest, ":")
+			if ok && typ == "registry" && rest == "catalog:*" && authenticated {
+				// The catalog, for any authenticated user (distribution's
+				// token spec: resource type "registry", name "catalog").
+				access = append(access, accessClaim{Type: typ, Name: "catalog", Actions: []string{"*"}})
+				continue
+			}
 			if !ok || typ != "repository" || i < 0 {
 				continue
 			}

@@ -1,0 +1,1049 @@
+package scan
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/keyward/keyward/oci"
+	"github.com/keyward/keyward/reference"
+	"github.com/keyward/keyward/verify"
+)
+
+// Store is where a scan reads artifacts: an [oci.Remote] or [oci.Layouts].
+type Store interface {
+	oci.Source
+	// Tags lists a repository's tags, page by page.
+	Tags(ctx context.Context, ref reference.Reference, fn func([]string) error) error
+	// Referrers lists every referrer of an artifact, page by page.
+	Referrers(ctx context.Context, a oci.Artifact, fn func([]ocispec.Descriptor) error) error
+	// FetchManifest fetches a manifest, bounded and digest-checked.
+	FetchManifest(ctx context.Context, ref reference.Reference, desc ocispec.Descriptor) ([]byte, error)
+	// FetchBlob fetches a blob of at most limit bytes, digest-checked.
+	FetchBlob(ctx context.Context, ref reference.Reference, desc ocispec.Descriptor, limit int64) ([]byte, error)
+	// Exists reports whether a manifest of desc's digest is there.
+	Exists(ctx context.Context, ref reference.Reference, desc ocispec.Descriptor) (bool, error)
+}
+
+// Cataloger lists a registry's repositories ([oci.Remote] does).
+type Cataloger interface {
+	Repositories(ctx context.Context, host string, fn func([]string) error) error
+}
+
+// Defaults and bounds of a scan.
+const (
+	// DefaultConcurrency is the default number of artifacts read at once,
+	// all registries together.
+	DefaultConcurrency = 16
+	// DefaultRegistryConcurrency is the default number read at once from
+	// one registry.
+	DefaultRegistryConcurrency = 8
+	// DefaultMaxBytes is the default cap on bytes fetched per artifact.
+	DefaultMaxBytes = 64 << 20
+	// MaxReferrers bounds the referrers read per artifact.
+	MaxReferrers = 256
+	// MaxLayers bounds the layers read from one cosign attachment manifest
+	// (cosign itself reads at most 1000).
+	MaxLayers = 256
+	// maxPayload bounds a Simple Signing payload or DSSE envelope.
+	maxPayload = 1 << 20
+	// maxBundle bounds a Sigstore bundle.
+	maxBundle = 4 << 20
+	// maxConfig bounds an image configuration read for its creation time.
+	maxConfig = 4 << 20
+)
+
+// Target is what to scan: a registry (all its repositories), a registry
+// with a repository prefix, or an OCI image layout.
+type Target struct {
+	// Registry is host[:port].
+	Registry string
+	// Repository is a repository, or a prefix of repositories (those equal
+	// to it or below it). Empty: every repository of the catalog.
+	Repository string
+	// Layout is an OCI image layout folder (instead of Registry), and
+	// Scope the registry scope its trust policy statement is selected by.
+	Layout, Scope string
+}
+
+// ParseTarget parses HOST, HOST/REPOSITORY-PREFIX.
+func ParseTarget(s string) (Target, error) {
+	host, repo, _ := strings.Cut(s, "/")
+	if host == "" || strings.ContainsAny(host, "@ ") || strings.Contains(repo, "@") || strings.Contains(repo, ":") {
+		return Target{}, fmt.Errorf("%q is not a registry or repository to scan: want HOST[:PORT] or HOST[:PORT]/REPOSITORY (no tag or digest)", s)
+	}
+	repo = strings.TrimSuffix(repo, "/")
+	if repo != "" {
+		if _, err := reference.Parse(host + "/" + repo + ":x"); err != nil {
+			return Target{}, fmt.Errorf("%q is not a registry or repository to scan: %w", s, err)
+		}
+	}
+	return Target{Registry: host, Repository: repo}, nil
+}
+
+// Options configures a [Scanner].
+type Options struct {
+	// Store reads artifacts. Required.
+	Store Store
+	// Catalog lists repositories of registries; nil for layouts.
+	Catalog Cataloger
+	// Batch verifies each artifact as keyward verify does; nil: no
+	// verification. Its Source must be Store.
+	Batch *verify.Batch
+	// Concurrency bounds the artifacts read at once in total,
+	// RegistryConcurrency per registry.
+	Concurrency, RegistryConcurrency int
+	// Platforms keeps only these platform manifests of image indexes
+	// (os/architecture[/variant]); empty keeps every one.
+	Platforms []string
+	// Repositories keeps repositories matching one of these path.Match
+	// globs; empty keeps every one.
+	Repositories []string
+	// TagRegex keeps tags it matches (unanchored RE2; nil keeps all).
+	TagRegex *regexp.Regexp
+	// MinAge and MaxAge keep artifacts created at least MinAge and at most
+	// MaxAge before Now (zero: no bound). See the package doc for age.
+	MinAge, MaxAge time.Duration
+	// Now is the scan's start (default time.Now()).
+	Now time.Time
+	// MaxBytes caps the bytes fetched per artifact (default
+	// DefaultMaxBytes).
+	MaxBytes int64
+	// State records finished artifacts and replays them (nil: none).
+	State *State
+	// CosignKeys are tried on key-based cosign signatures that name no
+	// key: a signature one verifies gets the key as a verified identity.
+	CosignKeys []*CosignKey
+}
+
+// Scanner scans targets. Use one per run.
+type Scanner struct {
+	o       Options
+	limiter *limiter
+	records chan *Record
+
+	discovered, done, restored, filtered atomic.Int64
+	catalogs                             map[string]catalogResult // used by Run's goroutine only
+}
+
+type catalogResult struct {
+	repos []string
+	err   error
+}
+
+// New returns a Scanner.
+func New(o Options) *Scanner {
+	if o.Concurrency <= 0 {
+		o.Concurrency = DefaultConcurrency
+	}
+	if o.RegistryConcurrency <= 0 {
+		o.RegistryConcurrency = DefaultRegistryConcurrency
+	}
+	if o.MaxBytes <= 0 {
+		o.MaxBytes = DefaultMaxBytes
+	}
+	if o.Now.IsZero() {
+		o.Now = time.Now()
+	}
+	return &Scanner{o: o, limiter: newLimiter(o.Concurrency, o.RegistryConcurrency), catalogs: map[string]catalogResult{}}
+}
+
+// Progress is a snapshot of a running scan.
+type Progress struct {
+	// Discovered artifacts so far, Done of them (Restored from the state
+	// file among them), Filtered out by age.
+	Discovered, Done, Restored, Filtered int64
+}
+
+// Progress returns counts of the scan so far; safe to call while Run runs.
+func (s *Scanner) Progress() Progress {
+	return Progress{Discovered: s.discovered.Load(), Done: s.done.Load(), Restored: s.restored.Load(), Filtered: s.filtered.Load()}
+}
+
+// Run scans the targets and hands each record to emit as it is finished
+// (by one goroutine at a time): first the records of the state file, then
+// the new ones, each appended to the state file after emit. It returns the
+// errors that stopped a target (a refused catalog, a failed listing), all
+// targets being tried.
+func (s *Scanner) Run(ctx context.Context, targets []Target, emit func(*Record)) error {
+	s.records = make(chan *Record, 64)
+	emitted := make(chan error, 1)
+	go func() {
+		var stateErr error
+		for r := range s.records {
+			emit(r)
+			if s.o.State != nil && stateErr == nil {
+				stateErr = s.o.State.append(r)
+			}
+		}
+		emitted <- stateErr
+	}()
+	var (
+		errs   []error
+		errsMu sync.Mutex
+		wg     sync.WaitGroup
+	)
+	if err := s.o.State.replay(func(r *Record) {
+		s.discovered.Add(1)
+		s.done.Add(1)
+		s.restored.Add(1)
+		s.records <- r
+	}); err != nil {
+		errs = append(errs, err)
+	}
+	for _, t := range targets {
+		repos, err := s.repositories(ctx, t)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		for _, repo := range repos {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := s.scanRepository(ctx, t, repo); err != nil {
+					errsMu.Lock()
+					errs = append(errs, err)
+					errsMu.Unlock()
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	close(s.records)
+	if err := <-emitted; err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// repositories lists the repositories of a target.
+func (s *Scanner) repositories(ctx context.Context, t Target) ([]string, error) {
+	if t.Layout != "" {
+		return []string{t.Scope}, nil
+	}
+	if s.o.Catalog == nil {
+		return nil, fmt.Errorf("scan %s: no catalog client", t.Registry)
+	}
+	all, err := s.catalog(ctx, t.Registry)
+	var refused *oci.CatalogRefusedError
+	if errors.As(err, &refused) {
+		if t.Repository != "" {
+			// A named repository is scanned as it is named.
+			return []string{t.Repository}, nil
+		}
+		return nil, &CatalogRefusedError{Host: t.Registry, Err: err}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("scan %s: %w", t.Registry, err)
+	}
+	var repos []string
+	for _, r := range all {
+		if t.Repository != "" && r != t.Repository && !strings.HasPrefix(r, t.Repository+"/") {
+			continue
+		}
+		if s.keepRepository(r) {
+			repos = append(repos, r)
+		}
+	}
+	if len(repos) == 0 && t.Repository != "" && !slices.Contains(all, t.Repository) && s.keepRepository(t.Repository) {
+		// Named but not listed (a catalog may list only what the account
+		// may list): scanned as named, never reported as nothing.
+		return []string{t.Repository}, nil
+	}
+	return repos, nil
+}
+
+// catalog lists a registry's repositories, once per run.
+func (s *Scanner) catalog(ctx context.Context, host string) ([]string, error) {
+	if c, ok := s.catalogs[host]; ok {
+		return c.repos, c.err
+	}
+	var repos []string
+	err := s.o.Catalog.Repositories(ctx, host, func(page []string) error {
+		repos = append(repos, page...)
+		return nil
+	})
+	slices.Sort(repos)
+	repos = slices.Compact(repos)
+	s.catalogs[host] = catalogResult{repos, err}
+	return repos, err
+}
+
+func (s *Scanner) keepRepository(repo string) bool {
+	if len(s.o.Repositories) == 0 {
+		return true
+	}
+	for _, g := range s.o.Repositories {
+		if ok, _ := path.Match(g, repo); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// repoScan is the scan of one repository.
+type repoScan struct {
+	s      *Scanner
+	t      Target
+	repo   string
+	host   string // registry host, or "layout"
+	wg     sync.WaitGroup
+	mu     sync.Mutex
+	seen   map[string]bool              // artifact digests scanned or scheduled
+	attach map[string]map[string]string // subject digest -> suffix -> tag
+	used   map[string]bool              // subject digests whose attachments were read
+}
+
+// ref returns the reference of object (":tag" or "@digest") in the
+// repository.
+func (rs *repoScan) ref(object string) (reference.Reference, error) {
+	if rs.t.Layout != "" {
+		return reference.ParseLayout(rs.t.Layout+object, rs.t.Scope)
+	}
+	return reference.Parse(rs.t.Registry + "/" + rs.repo + object)
+}
+
+func (s *Scanner) scanRepository(ctx context.Context, t Target, repo string) error {
+	rs := &repoScan{s: s, t: t, repo: repo, host: t.Registry, seen: map[string]bool{},
+		attach: map[string]map[string]string{}, used: map[string]bool{}}
+	if t.Layout != "" {
+		rs.host = "layout"
+	}
+	base, err := rs.ref(":latest")
+	if err != nil {
+		return fmt.Errorf("scan repository %s: %w", repo, err)
+	}
+	skip := false
+	if s.o.Batch != nil {
+		if sel, err := s.o.Batch.Policy.Select(base); err == nil && sel.Statement.SkipsVerification() {
+			skip = true
+		}
+	}
+	var tags []string
+	release, err := s.limiter.acquire(ctx, rs.host)
+	if err != nil {
+		return err
+	}
+	err = s.o.Store.Tags(ctx, base, func(page []string) error {
+		for _, tag := range page {
+			if subject, suffix, ok := attachmentTag(tag); ok {
+				if rs.attach[subject] == nil {
+					rs.attach[subject] = map[string]string{}
+				}
+				rs.attach[subject][suffix] = tag
+				continue
+			}
+			if s.o.TagRegex != nil && !s.o.TagRegex.MatchString(tag) {
+				continue
+			}
+			tags = append(tags, tag)
+		}
+		return nil
+	})
+	release()
+	if err != nil {
+		return fmt.Errorf("scan repository %s: %w", base.Scope, err)
+	}
+	if skip {
+		for _, tag := range tags {
+			s.skipped(ctx, rs, tag)
+		}
+		return nil
+	}
+	// Resolve the tags (but those a finished record of the state file
+	// names), group them by digest.
+	type resolved struct {
+		tags []string
+		desc ocispec.Descriptor
+	}
+	byDigest := map[digest.Digest]*resolved{}
+	var order []digest.Digest
+	var resolveMu sync.Mutex
+	var resolveWG sync.WaitGroup
+	type resolveErr struct{ tag, msg string }
+	var resolveErrs []resolveErr
+	for _, tag := range tags {
+		if d := s.o.State.digestOfTag(base.Scope, tag); d != "" {
+			rs.markSeen(digest.Digest(d))
+			continue
+		}
+		release, err := s.limiter.acquire(ctx, rs.host)
+		if err != nil {
+			return err
+		}
+		resolveWG.Add(1)
+		go func() {
+			defer resolveWG.Done()
+			defer release()
+			ref, err := rs.ref(":" + tag)
+			var a oci.Artifact
+			if err == nil {
+				a, err = s.o.Store.Resolve(ctx, ref)
+			}
+			resolveMu.Lock()
+			defer resolveMu.Unlock()
+			if err != nil {
+				resolveErrs = append(resolveErrs, resolveErr{tag, fmt.Sprintf("tag %s: %v", tag, err)})
+				return
+			}
+			r := byDigest[a.Descriptor.Digest]
+			if r == nil {
+				r = &resolved{desc: a.Descriptor}
+				byDigest[a.Descriptor.Digest] = r
+				order = append(order, a.Descriptor.Digest)
+			}
+			r.tags = append(r.tags, tag)
+		}()
+	}
+	resolveWG.Wait()
+	for _, e := range resolveErrs {
+		// A tag that does not resolve is a record of its own, in error.
+		s.discovered.Add(1)
+		s.finish(&Record{Version: RecordVersion, Kind: KindArtifact, Registry: t.Registry, Layout: t.Layout,
+			Repository: repo, Reference: base.Scope + ":" + e.tag, Tags: []string{e.tag}, Status: StatusError, Signatures: []*Signature{}, Errors: []string{e.msg}})
+	}
+	for _, d := range order {
+		r := byDigest[d]
+		slices.Sort(r.tags)
+		rs.schedule(ctx, r.desc, r.tags, "", "")
+	}
+	rs.wg.Wait()
+	rs.orphans(ctx)
+	rs.wg.Wait()
+	return nil
+}
+
+// skipped records a tag of a repository whose statement is skip.
+func (s *Scanner) skipped(ctx context.Context, rs *repoScan, tag string) {
+	ref, err := rs.ref(":" + tag)
+	if err != nil {
+		return
+	}
+	r := &Record{Version: RecordVersion, Kind: KindSkipped, Registry: rs.t.Registry, Layout: rs.t.Layout, Repository: rs.repo,
+		Reference: ref.Raw, Tags: []string{tag}, Status: StatusNotScanned, Signatures: []*Signature{}}
+	if s.o.State.finished(r.key()) {
+		return
+	}
+	res := s.o.Batch.Verify(ctx, ref) // a skip statement fetches nothing
+	r.Verification = verification(res, r)
+	s.discovered.Add(1)
+	s.finish(r)
+}
+
+func (rs *repoScan) markSeen(d digest.Digest) bool {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if rs.seen[d.String()] {
+		return false
+	}
+	rs.seen[d.String()] = true
+	return true
+}
+
+// schedule scans an artifact in a goroutine of its own, once per digest.
+func (rs *repoScan) schedule(ctx context.Context, desc ocispec.Descriptor, tags []string, index, platform string) {
+	if !rs.markSeen(desc.Digest) {
+		return
+	}
+	rs.s.discovered.Add(1)
+	rs.wg.Add(1)
+	go func() {
+		defer rs.wg.Done()
+		rs.scanArtifact(ctx, desc, tags, index, platform)
+	}()
+}
+
+func (s *Scanner) finish(r *Record) {
+	s.done.Add(1)
+	s.records <- r
+}
+
+// fetcher reads for one artifact within its byte cap.
+type fetcher struct {
+	s     *Scanner
+	ref   reference.Reference
+	bytes int64
+}
+
+func (f *fetcher) take(n int64, what string) error {
+	if f.bytes+n > f.s.o.MaxBytes {
+		return &ByteCapError{Cap: f.s.o.MaxBytes, What: what}
+	}
+	f.bytes += n
+	return nil
+}
+
+func (f *fetcher) manifest(ctx context.Context, desc ocispec.Descriptor) (*manifest, error) {
+	if err := f.take(desc.Size, "manifest "+desc.Digest.String()); err != nil {
+		return nil, err
+	}
+	raw, err := f.s.o.Store.FetchManifest(ctx, f.ref, desc)
+	if err != nil {
+		return nil, err
+	}
+	var m manifest
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return nil, fmt.Errorf("manifest %s is not JSON: %w", desc.Digest, err)
+	}
+	if m.MediaType == "" {
+		m.MediaType = desc.MediaType
+	}
+	return &m, nil
+}
+
+func (f *fetcher) blob(ctx context.Context, d descriptor, limit int64) ([]byte, error) {
+	desc, err := d.oci()
+	if err != nil {
+		return nil, err
+	}
+	if err := f.take(desc.Size, "blob "+desc.Digest.String()); err != nil {
+		return nil, err
+	}
+	return f.s.o.Store.FetchBlob(ctx, f.ref, desc, limit)
+}
+
+func (d descriptor) oci() (ocispec.Descriptor, error) {
+	dg, err := digest.Parse(d.Digest)
+	if err != nil {
+		return ocispec.Descriptor{}, fmt.Errorf("descriptor digest %q: %w", d.Digest, err)
+	}
+	return ocispec.Descriptor{MediaType: d.MediaType, Digest: dg, Size: d.Size, ArtifactType: d.ArtifactType, Annotations: d.Annotations}, nil
+}
+
+// scanArtifact reads one artifact and emits its record.
+func (rs *repoScan) scanArtifact(ctx context.Context, desc ocispec.Descriptor, tags []string, index, platform string) {
+	s := rs.s
+	if tags == nil {
+		tags = []string{}
+	}
+	ref, err := rs.ref("@" + desc.Digest.String())
+	if err != nil {
+		return
+	}
+	r := &Record{Version: RecordVersion, Kind: KindArtifact, Registry: rs.t.Registry, Layout: rs.t.Layout, Repository: rs.repo,
+		Reference: ref.Raw, Digest: desc.Digest.String(), MediaType: desc.MediaType, Size: desc.Size, Tags: tags,
+		Index: index, Platform: platform, Signatures: []*Signature{}, NotDeterminable: NotDeterminable}
+	if prev := s.o.State.record(r.key()); prev != nil {
+		// Finished by an earlier run (replayed already): only its
+		// platform manifests may remain.
+		rs.mu.Lock()
+		rs.used[desc.Digest.String()] = true
+		rs.mu.Unlock()
+		for _, c := range prev.Children {
+			if d, err := digest.Parse(c.Digest); err == nil {
+				rs.schedule(ctx, ocispec.Descriptor{MediaType: c.MediaType, Digest: d, Size: c.Size}, nil, desc.Digest.String(), c.Platform)
+			}
+		}
+		return
+	}
+	release, err := s.limiter.acquire(ctx, rs.host)
+	if err != nil {
+		return
+	}
+	defer release()
+	f := &fetcher{s: s, ref: ref}
+
+	m, err := f.manifest(ctx, desc)
+	if err != nil {
+		r.Errors = append(r.Errors, err.Error())
+		r.Status = StatusError
+		r.Bytes = f.bytes
+		s.finish(r)
+		return
+	}
+	r.MediaType = m.MediaType
+	r.ArtifactType = m.ArtifactType
+	if r.ArtifactType == "" && m.Config.MediaType != "" && m.Config.MediaType != ocispec.MediaTypeImageConfig && m.Config.MediaType != "application/vnd.docker.container.image.v1+json" {
+		r.ArtifactType = m.Config.MediaType
+	}
+	rs.created(ctx, f, r, m)
+	if !s.keepAge(r.Created) {
+		s.filtered.Add(1)
+		s.discovered.Add(-1)
+		return
+	}
+	if isIndex(m.MediaType) {
+		for _, c := range m.Manifests {
+			p := c.platform()
+			if len(s.o.Platforms) > 0 && !slices.Contains(s.o.Platforms, p) {
+				continue
+			}
+			cd, err := c.oci()
+			if err != nil {
+				r.Errors = append(r.Errors, err.Error())
+				continue
+			}
+			r.Children = append(r.Children, Child{Digest: c.Digest, MediaType: c.MediaType, Size: c.Size, Platform: p})
+			rs.schedule(ctx, ocispec.Descriptor{MediaType: cd.MediaType, Digest: cd.Digest, Size: cd.Size}, nil, desc.Digest.String(), p)
+		}
+	}
+	a := oci.Artifact{Reference: ref, Descriptor: desc}
+	referrers, complete := rs.referrers(ctx, f, r, a)
+	rs.cosignTags(ctx, f, r, desc.Digest.String())
+	if s.o.Batch != nil {
+		res := s.batchFor(a, referrers, complete).Verify(ctx, ref)
+		r.Verification = verification(res, r)
+	}
+	r.Status = status(r)
+	r.Bytes = f.bytes
+	s.finish(r)
+}
+
+func isIndex(mt string) bool {
+	return mt == ocispec.MediaTypeImageIndex || mt == "application/vnd.docker.distribution.manifest.list.v2+json"
+}
+
+// created finds an artifact's creation time.
+func (rs *repoScan) created(ctx context.Context, f *fetcher, r *Record, m *manifest) {
+	if v := m.Annotations[annCreated]; v != "" {
+		if t, err := time.Parse(time.RFC3339, v); err == nil {
+			r.Created, r.CreatedFrom = &t, "annotation"
+			return
+		}
+	}
+	if rs.s.o.MinAge == 0 && rs.s.o.MaxAge == 0 {
+		return // the configuration is read only to filter
+	}
+	if m.Config.MediaType != ocispec.MediaTypeImageConfig && m.Config.MediaType != "application/vnd.docker.container.image.v1+json" {
+		return
+	}
+	data, err := f.blob(ctx, m.Config, maxConfig)
+	if err != nil {
+		r.Findings = append(r.Findings, "image configuration not read for the creation time: "+err.Error())
+		return
+	}
+	var c struct {
+		Created *time.Time `json:"created"`
+	}
+	if json.Unmarshal(data, &c) == nil && c.Created != nil {
+		r.Created, r.CreatedFrom = c.Created, "config"
+	}
+}
+
+func (s *Scanner) keepAge(created *time.Time) bool {
+	if created == nil {
+		return true
+	}
+	age := s.o.Now.Sub(*created)
+	if s.o.MinAge > 0 && age < s.o.MinAge {
+		return false
+	}
+	if s.o.MaxAge > 0 && age > s.o.MaxAge {
+		return false
+	}
+	return true
+}
+
+// referrers reads the artifact's referrers; it returns their descriptors
+// and whether the list is complete.
+func (rs *repoScan) referrers(ctx context.Context, f *fetcher, r *Record, a oci.Artifact) ([]ocispec.Descriptor, bool) {
+	var list []ocispec.Descriptor
+	err := rs.s.o.Store.Referrers(ctx, a, func(page []ocispec.Descriptor) error {
+		for _, d := range page {
+			if len(list) >= MaxReferrers {
+				return fmt.Errorf("more than %d referrers: the rest are not read", MaxReferrers)
+			}
+			list = append(list, d)
+		}
+		return nil
+	})
+	if err != nil {
+		r.Errors = append(r.Errors, "referrers: "+err.Error())
+	}
+	complete := err == nil
+	source := SourceReferrers
+	if rs.t.Layout != "" {
+		source = SourceLayout
+	}
+	for _, d := range list {
+		sig := rs.s.readReferrer(ctx, f, a, d, r.Digest)
+		sig.Source = source
+		r.Signatures = append(r.Signatures, sig)
+	}
+	return list, complete
+}
+
+// readReferrer classifies one referrer and reads its signer.
+func (s *Scanner) readReferrer(ctx context.Context, f *fetcher, a oci.Artifact, d ocispec.Descriptor, subject string) *Signature {
+	role, format := classifyReferrer(d.ArtifactType, d.Annotations)
+	sig := &Signature{Role: role, Format: format, Manifest: d.Digest.String(), ArtifactType: d.ArtifactType,
+		PredicateType: d.Annotations[annBundlePredicate], Identities: []*Identity{}}
+	switch format {
+	case FormatNotation:
+		if err := f.take(d.Size, "signature manifest "+d.Digest.String()); err != nil {
+			sig.Findings = append(sig.Findings, err.Error())
+			return sig
+		}
+		got, err := s.o.Store.Fetch(ctx, a, d)
+		if err != nil {
+			sig.Findings = append(sig.Findings, err.Error())
+			return sig
+		}
+		defer got.Release()
+		f.bytes += int64(len(got.Envelope))
+		sig.MediaType = got.MediaType
+		id, err := notationIdentity(got.MediaType, got.Envelope)
+		if err != nil {
+			sig.Findings = append(sig.Findings, err.Error())
+			return sig
+		}
+		sig.Identities = append(sig.Identities, id)
+	case FormatSigstoreBundle, FormatSimpleSigning, FormatDSSE:
+		m, err := f.manifest(ctx, d)
+		if err != nil {
+			sig.Findings = append(sig.Findings, err.Error())
+			return sig
+		}
+		if m.Subject == nil || m.Subject.Digest != subject {
+			// Anyone who can push can list a manifest in a tag-schema
+			// index (shared/formats.md A2, trust caveat).
+			sig.Findings = append(sig.Findings, "the manifest does not name the artifact as its subject")
+			return sig
+		}
+		s.readLayers(ctx, f, sig, m, subject)
+	case FormatSBOM:
+		sig.MediaType = d.ArtifactType
+	}
+	return sig
+}
+
+// readLayers reads the layers of a cosign or Sigstore attachment manifest.
+func (s *Scanner) readLayers(ctx context.Context, f *fetcher, sig *Signature, m *manifest, subject string) {
+	layers := m.Layers
+	if len(layers) > MaxLayers {
+		sig.Findings = append(sig.Findings, fmt.Sprintf("%d layers: only the first %d are read", len(layers), MaxLayers))
+		layers = layers[:MaxLayers]
+	}
+	for _, l := range layers {
+		sig.MediaType = l.MediaType
+		switch {
+		case strings.HasPrefix(l.MediaType, mtBundlePrefix):
+			data, err := f.blob(ctx, l, maxBundle)
+			if err != nil {
+				sig.Findings = append(sig.Findings, err.Error())
+				continue
+			}
+			readBundle(sig, data, subject)
+		case l.MediaType == mtSimpleSigning:
+			data, err := f.blob(ctx, l, maxPayload)
+			if err != nil {
+				sig.Findings = append(sig.Findings, err.Error())
+				continue
+			}
+			readSimpleSigning(sig, data, subject)
+			id, notes := cosignLayerIdentity(l.Annotations)
+			if id == nil || id.KeyHint != "" {
+				if k := s.cosignKey(data, l.Annotations[annCosignSignature]); k != nil {
+					// Verified: the signature is the key's, over a payload
+					// that names the artifact.
+					id, notes = k.identity(), nil
+					sig.Verified = sig.SignedDigest == subject
+					id.Verified = sig.Verified
+				}
+			}
+			if id != nil {
+				sig.Identities = append(sig.Identities, id)
+			}
+			sig.Findings = append(sig.Findings, notes...)
+		case l.MediaType == mtDSSE:
+			if p := l.Annotations[annPredicateType]; p != "" {
+				sig.PredicateType = p
+			} else if data, err := f.blob(ctx, l, maxPayload); err == nil {
+				readDSSE(sig, data)
+			}
+			id, notes := cosignLayerIdentity(l.Annotations)
+			if id != nil {
+				sig.Identities = append(sig.Identities, id)
+			}
+			sig.Findings = append(sig.Findings, notes...)
+		default:
+			if sig.Role == RoleSBOM || isSBOMType(l.MediaType) {
+				sig.Role, sig.Format = RoleSBOM, FormatSBOM
+			}
+		}
+	}
+	sig.Findings = slices.Compact(sig.Findings)
+}
+
+// cosignKey returns the first of the cosign keys whose signature sigB64 is.
+func (s *Scanner) cosignKey(payload []byte, sigB64 string) *CosignKey {
+	for _, k := range s.o.CosignKeys {
+		if k.verify(payload, sigB64) {
+			return k
+		}
+	}
+	return nil
+}
+
+// cosignTags reads the cosign attachment tags of an artifact.
+func (rs *repoScan) cosignTags(ctx context.Context, f *fetcher, r *Record, subject string) {
+	rs.mu.Lock()
+	tags := rs.attach[subject]
+	rs.used[subject] = true
+	rs.mu.Unlock()
+	for _, suffix := range []string{"sig", "att", "sbom"} {
+		tag, ok := tags[suffix]
+		if !ok {
+			continue
+		}
+		sigs, err := rs.readCosignTag(ctx, f, tag, suffix, subject)
+		if err != nil {
+			r.Errors = append(r.Errors, fmt.Sprintf("cosign tag %s: %v", tag, err))
+		}
+		r.Signatures = append(r.Signatures, sigs...)
+	}
+}
+
+// readCosignTag reads a sha256-<hex>.sig, .att or .sbom manifest: one
+// Signature per layer (cosign keeps each signature in a layer).
+func (rs *repoScan) readCosignTag(ctx context.Context, f *fetcher, tag, suffix, subject string) ([]*Signature, error) {
+	ref, err := rs.ref(":" + tag)
+	if err != nil {
+		return nil, err
+	}
+	a, m, err := rs.tagged(ctx, f, ref, tag)
+	if err != nil {
+		return nil, err
+	}
+	role, format := RoleSignature, FormatSimpleSigning
+	switch suffix {
+	case "att":
+		role, format = RoleAttestation, FormatDSSE
+	case "sbom":
+		role, format = RoleSBOM, FormatSBOM
+	}
+	var out []*Signature
+	layers := m.Layers
+	if len(layers) > MaxLayers {
+		layers = layers[:MaxLayers]
+	}
+	for _, l := range layers {
+		sig := &Signature{Role: role, Format: format, Source: SourceCosignTag, Manifest: a.Descriptor.Digest.String(), Tag: tag, Identities: []*Identity{}}
+		one := *m
+		one.Layers = []descriptor{l}
+		rs.s.readLayers(ctx, f, sig, &one, subject)
+		if suffix == "sbom" {
+			sig.MediaType = l.MediaType
+		}
+		out = append(out, sig)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("manifest %s has no layer", a.Descriptor.Digest)
+	}
+	return out, nil
+}
+
+// taggedFetcher is a Store that fetches a tag's manifest in one request
+// (oci.Remote does).
+type taggedFetcher interface {
+	FetchTagged(ctx context.Context, ref reference.Reference, tag string) (ocispec.Descriptor, []byte, error)
+}
+
+// tagged reads the manifest a tag names: one GET where the Store can,
+// else resolution then fetch.
+func (rs *repoScan) tagged(ctx context.Context, f *fetcher, ref reference.Reference, tag string) (oci.Artifact, *manifest, error) {
+	if tf, ok := rs.s.o.Store.(taggedFetcher); ok {
+		desc, raw, err := tf.FetchTagged(ctx, ref, tag)
+		if err != nil {
+			return oci.Artifact{}, nil, err
+		}
+		if err := f.take(int64(len(raw)), "manifest of tag "+tag); err != nil {
+			return oci.Artifact{}, nil, err
+		}
+		var m manifest
+		if err := json.Unmarshal(raw, &m); err != nil {
+			return oci.Artifact{}, nil, fmt.Errorf("manifest of tag %s is not JSON: %w", tag, err)
+		}
+		if m.MediaType == "" {
+			m.MediaType = desc.MediaType
+		}
+		return oci.Artifact{Reference: ref, Descriptor: desc}, &m, nil
+	}
+	a, err := rs.s.o.Store.Resolve(ctx, ref)
+	if err != nil {
+		return oci.Artifact{}, nil, err
+	}
+	m, err := f.manifest(ctx, a.Descriptor)
+	return a, m, err
+}
+
+// orphans reports the attachments whose subject is not in the repository.
+func (rs *repoScan) orphans(ctx context.Context) {
+	for subject, tags := range rs.attach {
+		if rs.used[subject] || rs.seen[subject] || rs.s.o.State.hasDigest(rs.repoKey(), subject) {
+			continue
+		}
+		d, err := digest.Parse(subject)
+		if err != nil {
+			continue
+		}
+		ref, err := rs.ref("@" + subject)
+		if err != nil {
+			continue
+		}
+		release, err := rs.s.limiter.acquire(ctx, rs.host)
+		if err != nil {
+			return
+		}
+		exists, err := rs.s.o.Store.Exists(ctx, ref, ocispec.Descriptor{Digest: d})
+		release()
+		if err != nil || exists {
+			continue // there, but not scanned (filtered): not an orphan
+		}
+		for suffix, tag := range tags {
+			rs.wg.Add(1)
+			go func() {
+				defer rs.wg.Done()
+				rs.orphan(ctx, ref, d, suffix, tag)
+			}()
+		}
+	}
+}
+
+func (rs *repoScan) repoKey() string {
+	if rs.t.Layout != "" {
+		return rs.t.Layout
+	}
+	return rs.t.Registry + "/" + rs.repo
+}
+
+// orphan emits the records of one attachment tag whose subject is gone.
+func (rs *repoScan) orphan(ctx context.Context, subjectRef reference.Reference, subject digest.Digest, suffix, tag string) {
+	s := rs.s
+	release, err := s.limiter.acquire(ctx, rs.host)
+	if err != nil {
+		return
+	}
+	defer release()
+	tagRef, err := rs.ref(":" + tag)
+	if err != nil {
+		return
+	}
+	a, err := s.o.Store.Resolve(ctx, tagRef)
+	if err != nil {
+		return
+	}
+	f := &fetcher{s: s, ref: tagRef}
+	newRecord := func(manifest ocispec.Descriptor) *Record {
+		ref, _ := rs.ref("@" + manifest.Digest.String())
+		return &Record{Version: RecordVersion, Kind: KindOrphan, Registry: rs.t.Registry, Layout: rs.t.Layout, Repository: rs.repo,
+			Reference: ref.Raw, Digest: manifest.Digest.String(), MediaType: manifest.MediaType, Size: manifest.Size,
+			Tags: []string{}, Subject: subject.String(), Status: StatusOrphaned, Signatures: []*Signature{},
+			Findings: []string{"orphaned: its subject " + subject.String() + " is not in the repository"}}
+	}
+	if suffix != "" {
+		r := newRecord(a.Descriptor)
+		r.Tags = []string{tag}
+		if s.o.State.finished(r.key()) {
+			return
+		}
+		s.discovered.Add(1)
+		sigs, err := rs.readCosignTag(ctx, f, tag, suffix, subject.String())
+		if err != nil {
+			r.Errors = append(r.Errors, err.Error())
+		}
+		r.Signatures = append(r.Signatures, sigs...)
+		r.Bytes = f.bytes
+		s.finish(r)
+		return
+	}
+	// A referrers tag-schema index: every manifest it lists.
+	m, err := f.manifest(ctx, a.Descriptor)
+	if err != nil {
+		return
+	}
+	parent := oci.Artifact{Reference: subjectRef, Descriptor: ocispec.Descriptor{Digest: subject}}
+	for _, e := range m.Manifests {
+		d, err := e.oci()
+		if err != nil {
+			continue
+		}
+		r := newRecord(d)
+		if s.o.State.finished(r.key()) {
+			continue
+		}
+		s.discovered.Add(1)
+		rf := &fetcher{s: s, ref: tagRef}
+		sig := s.readReferrer(ctx, rf, parent, d, subject.String())
+		sig.Source = SourceReferrers
+		r.Signatures = append(r.Signatures, sig)
+		r.ArtifactType = d.ArtifactType
+		r.Bytes = rf.bytes
+		s.finish(r)
+	}
+}
+
+// status sums up a record's signatures.
+func status(r *Record) string {
+	if len(r.Errors) > 0 {
+		return StatusError
+	}
+	for _, s := range r.Signatures {
+		if s.Role == RoleSignature {
+			return StatusSigned
+		}
+	}
+	return StatusUnsigned
+}
+
+// verification turns keyward verify's result into the record's verdict,
+// and marks the identities of the signature that passed as verified.
+func verification(res *verify.ReferenceResult, r *Record) *Verification {
+	v := &Verification{Verified: res.Verified, Statement: res.Statement, Level: string(res.Level), Error: res.Error}
+	switch {
+	case res.Skipped:
+		v.Verdict = VerdictSkipped
+	case res.Verified:
+		v.Verdict = VerdictVerified
+	default:
+		v.Verdict = VerdictFailed
+		notation, cosign := false, false
+		for _, s := range r.Signatures {
+			if s.Role != RoleSignature {
+				continue
+			}
+			if s.Format == FormatNotation {
+				notation = true
+			} else {
+				cosign = true
+			}
+		}
+		if cosign && !notation {
+			v.Verdict = VerdictNotVerifiable
+		}
+	}
+	for _, s := range res.Signatures {
+		if s.Passed {
+			v.Signature = s.Signature
+		} else if v.FailedCheck == "" && s.FailedCheck != "" {
+			v.FailedCheck = string(s.FailedCheck)
+		}
+	}
+	if res.Verified {
+		v.FailedCheck = ""
+	}
+	if v.FailedCheck == "" && !res.Verified && res.Error != nil {
+		v.FailedCheck = string(res.Error.Kind)
+	}
+	for _, s := range r.Signatures {
+		if v.Signature != "" && s.Format == FormatNotation && s.Manifest == v.Signature {
+			s.Verified = true
+			for _, id := range s.Identities {
+				id.Verified = true
+			}
+		}
+	}
+	return v
+}
