@@ -623,9 +623,11 @@ func TestAdmissionRequests(t *testing.T) {
 // (github.com/open-policy-agent/frameworks constraint/pkg/externaldata,
 // request.go: ProviderRequest{apiVersion, kind, request{keys}};
 // response.go: ProviderResponse{apiVersion, kind, response{idempotent,
-// items[{key, value, error}], systemError}}). The frameworks module is not
-// on this project's module proxy, so the field names are pinned here and
-// every response is decoded strictly against them.
+// items[{key, value, error}], systemError}}), pinned here so that every
+// response of these tests is decoded strictly against them. The upstream
+// types themselves are used by test/gatekeeper, a module of its own (the
+// frameworks module would pull OPA and other Kubernetes versions into
+// keyward's go.mod).
 type upstreamProviderResponse struct {
 	APIVersion string `json:"apiVersion,omitempty"`
 	Kind       string `json:"kind,omitempty"`
