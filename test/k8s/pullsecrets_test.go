@@ -128,18 +128,28 @@ func TestPullSecrets(t *testing.T) {
 	}
 	// Without it: the registry and keyward serve's ways to give it a
 	// credential.
+	// The whole fix: the message of each image is clipped (480
+	// characters), and a fix past the clip is lost.
+	serveFix := "give the pod an imagePullSecret for the registry, with kubernetes.pullSecrets: true, or add the registry to registry.credentials or to the docker config of registry.dockerConfig"
 	deniedWith("without the pull secret", create(podOf(granted, "without-secret", signed)),
-		"registry "+reg.Host+" requires authentication", "401", "imagePullSecret", "kubernetes.pullSecrets")
+		"registry "+reg.Host+" requires authentication", "401", serveFix)
 	// A secret with a wrong password: refused by the registry, not
 	// followed by anonymous access.
 	deniedWith("with a wrong password", create(withSecrets(podOf(granted, "wrong-secret", signed), "wrongcred")),
-		"registry "+reg.Host+" requires authentication or refused the credentials", "401")
+		"registry "+reg.Host+" requires authentication or refused the credentials", "401", serveFix)
 
 	// Ungranted: keyward may not read the secret; fail closed, naming
 	// the refusal (the apiserver's RBAC message) and the fix.
 	deniedWith("a secret keyward may not read", create(withSecrets(podOf(ungranted, "with-secret", signed), "regcred")),
 		"image pull secret "+ungranted+"/regcred",
-		"forbidden", id.Username, `cannot get resource "secrets"`, "get on secrets in namespace "+ungranted)
+		"grant keyward serve's service account get on secrets in namespace "+ungranted+" (see the RBAC of the deployment manifests)",
+		"is forbidden", id.Username, `cannot get resource "secrets"`)
+	for _, m := range messages {
+		// The CLI's fix is no fix for a webhook.
+		if strings.Contains(m, "--password-stdin") {
+			t.Errorf("the message names the CLI's fix: %s", m)
+		}
+	}
 
 	for _, m := range append(messages, k.output(t)) {
 		if strings.Contains(m, pullPassword) || strings.Contains(m, base64.StdEncoding.EncodeToString([]byte(pullUser+":"+pullPassword))) {
