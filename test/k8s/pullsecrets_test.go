@@ -32,7 +32,10 @@ const (
 // reading secrets in the namespaces it serves"):
 //
 //   - in granted, a Pod naming a kubernetes.io/dockerconfigjson secret with
-//     the right credential is admitted, its tag pinned to the digest;
+//     the right credential is admitted, its tag pinned to the digest; so
+//     is one naming a kubernetes.io/dockercfg secret, or missing and
+//     Opaque secrets (skipped, as the kubelet skips them) before the right
+//     one; one naming a secret keyward cannot parse is denied;
 //   - the same Pod without the secret is denied, naming the registry and
 //     the fix; with a secret holding a wrong password, denied too;
 //   - in "ungranted", where keyward may not read secrets, the same Pod and
@@ -70,6 +73,22 @@ func TestPullSecrets(t *testing.T) {
 			if _, err := cp.Clientset.CoreV1().Secrets(ns).Create(ctx, sec, metav1.CreateOptions{}); err != nil {
 				t.Fatal(err)
 			}
+		}
+	}
+
+	// Secrets the kubelet would skip or read, as the API server stores
+	// them (it refuses a dockerconfigjson secret that is not JSON).
+	legacy, _ := json.Marshal(map[string]any{reg.Host: map[string]string{"username": pullUser, "password": pullPassword}})
+	for _, sec := range []*corev1.Secret{
+		{ObjectMeta: metav1.ObjectMeta{Name: "legacy"}, Type: corev1.SecretTypeDockercfg,
+			Data: map[string][]byte{corev1.DockerConfigKey: legacy}},
+		{ObjectMeta: metav1.ObjectMeta{Name: "opaque"}, Type: corev1.SecretTypeOpaque,
+			Data: map[string][]byte{"password": []byte(pullPassword)}},
+		{ObjectMeta: metav1.ObjectMeta{Name: "broken"}, Type: corev1.SecretTypeDockerConfigJson,
+			Data: map[string][]byte{corev1.DockerConfigJsonKey: []byte(`{"auths": {"` + reg.Host + `": {"auth": "%%% not base64"}}}`)}},
+	} {
+		if _, err := cp.Clientset.CoreV1().Secrets(granted).Create(ctx, sec, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
 		}
 	}
 
@@ -126,6 +145,19 @@ func TestPullSecrets(t *testing.T) {
 	} else if got := p.Spec.Containers[0].Image; got != pinned {
 		t.Errorf("with its pull secret: stored image %q, want %q", got, pinned)
 	}
+	// Secrets that do not exist or hold no registry credential are
+	// skipped, as the kubelet skips them; a .dockercfg secret is read as
+	// the kubelet reads it.
+	if err := create(withSecrets(podOf(granted, "skipped-secrets", signed), "missing", "opaque", "regcred")); err != nil {
+		t.Errorf("with a missing and an Opaque secret before its pull secret: %v", err)
+	}
+	if err := create(withSecrets(podOf(granted, "legacy-secret", signed), "legacy")); err != nil {
+		t.Errorf("with a kubernetes.io/dockercfg pull secret: %v", err)
+	}
+	// A pull secret keyward cannot parse fails closed, even with a good
+	// one after it.
+	deniedWith("a malformed pull secret", create(withSecrets(podOf(granted, "broken-secret", signed), "broken", "regcred")),
+		"image pull secret "+granted+"/broken", "fix the secret")
 	// Without it: the registry and keyward serve's ways to give it a
 	// credential.
 	// The whole fix: the message of each image is clipped (480
