@@ -9,12 +9,14 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/keyward/keyward/internal/testenv"
+	"github.com/keyward/keyward/internal/testenv/k8senv"
 )
 
 // The registry credential of TestPullSecrets.
@@ -39,7 +41,8 @@ const (
 //   - the same Pod without the secret is denied, naming the registry and
 //     the fix; with a secret holding a wrong password, denied too;
 //   - in "ungranted", where keyward may not read secrets, the same Pod and
-//     secret are denied (fail closed), naming the RBAC refusal and the fix.
+//     secret are denied (fail closed), naming the RBAC refusal and the fix;
+//     once the shipped Role is bound there too, the Pod is admitted.
 //
 // The password is in no message and no line keyward serve logs.
 func TestPullSecrets(t *testing.T) {
@@ -176,6 +179,14 @@ func TestPullSecrets(t *testing.T) {
 		"image pull secret "+ungranted+"/regcred",
 		"grant keyward serve's service account get on secrets in namespace "+ungranted+" (see the RBAC of the deployment manifests)",
 		"is forbidden", id.Username, `cannot get resource "secrets"`)
+	// The fix the message names works, and at once: a refused read is
+	// not remembered.
+	applyShippedRBAC(t, cp, id, ungranted)
+	k8senv.WaitFor(t, 10*time.Second, "the granted secret to be read", func(ctx context.Context) error {
+		_, err := cp.DryRunPod(ctx, withSecrets(podOf(ungranted, "granted-later", signed), "regcred"))
+		return err
+	})
+
 	for _, m := range messages {
 		// The CLI's fix is no fix for a webhook.
 		if strings.Contains(m, "--password-stdin") {
