@@ -80,6 +80,12 @@ func TestPullSecrets(t *testing.T) {
 	if r.Error != nil && !strings.Contains(r.Error.Message, "imagePullSecret") {
 		t.Errorf("the denial does not name keyward serve's fix: %s", r.Error.Message)
 	}
+	// keyward serve's fix, in place of the CLI's, right after the
+	// registry: an admission denial is clipped, its end lost.
+	if r.Error != nil && (strings.Contains(r.Error.Message, "--password-stdin") ||
+		!strings.Contains(r.Error.Message, "registry "+w.reg.Host+" requires authentication (401) and no credential is configured for it: keyward serve: give the pod an imagePullSecret")) {
+		t.Errorf("the denial names the CLI's fix, or keyward serve's far from the registry: %s", r.Error.Message)
+	}
 	wantVerdict(t, "secrets of other registries and types", in("other-registry", "opaque", "missing"), false, verify.ErrorResolve, "no credential is configured")
 	wantVerdict(t, "with the pull secret", in("missing", "regcred"), true, "", "")
 	wantVerdict(t, "with a .dockercfg secret", in("legacy"), true, "", "")
@@ -103,7 +109,12 @@ func TestPullSecrets(t *testing.T) {
 	}
 	// Secrets that cannot be read: denied with the fix.
 	api.status.Store(http.StatusForbidden)
-	wantVerdict(t, "forbidden", in("uncached"), false, verify.ErrorRetrievalFailed, "get on secrets in namespace team")
+	r = in("uncached")
+	wantVerdict(t, "forbidden", r, false, verify.ErrorRetrievalFailed, "get on secrets in namespace team")
+	// The fix before the API server's message, which may be long.
+	if r.Error != nil && strings.Index(r.Error.Message, "grant") > strings.Index(r.Error.Message, "refused by the test API server") {
+		t.Errorf("the fix comes after the API server's message: %s", r.Error.Message)
+	}
 }
 
 // TestRegistryCredentialFile verifies with registry.credentials: the

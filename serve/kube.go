@@ -230,15 +230,18 @@ func (s *Server) namespaceLabels(ctx context.Context, name string) (map[string]s
 	return m, nil
 }
 
-// kubeHint adds the fix to an API error that has an obvious one.
+// kubeHint adds the fix to an API error that has an obvious one. The fix
+// comes before the API server's message, which repeats the namespace and
+// names the user: an admission denial is clipped per image, and the end of
+// a long message is lost.
 func kubeHint(err error, permission string) error {
 	var se interface{ Status() metav1.Status }
 	if errors.As(err, &se) {
 		switch se.Status().Code {
 		case http.StatusForbidden:
-			return fmt.Errorf("%w (grant keyward serve's service account %s: see the RBAC of the deployment manifests)", err, permission)
+			return fmt.Errorf("refused (403): grant keyward serve's service account %s (see the RBAC of the deployment manifests): %w", permission, err)
 		case http.StatusUnauthorized:
-			return fmt.Errorf("%w (the API server refused keyward serve's credentials: check kubernetes.kubeconfig or the service account token)", err)
+			return fmt.Errorf("the API server refused keyward serve's credentials (401): check kubernetes.kubeconfig or the service account token: %w", err)
 		}
 	}
 	return err

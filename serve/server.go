@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -415,13 +416,27 @@ func (s *Server) VerifyImage(ctx context.Context, r ImageRequest) (res *verify.R
 // want of a credential, or refused the one sent (401).
 const refused = "requires authentication"
 
-// withCredentialHint adds keyward serve's ways of giving a registry a
-// credential to a denial for want of a good one (the oci message names the
-// registry and the CLI's ways). r is the caller's copy.
+// cliLogin is the CLI's way of giving a registry a credential, which
+// package oci names in a refusal; it does not apply to keyward serve.
+var cliLogin = regexp.MustCompile("log in with `docker login [^`]*` or `notation login [^`]*`, or pass --username and --password-stdin")
+
+// serveLogin is keyward serve's way of giving a registry a credential.
+const serveLogin = "keyward serve: give the pod an imagePullSecret for the registry, with kubernetes.pullSecrets: true, or add the registry to registry.credentials or to the docker config of registry.dockerConfig"
+
+// withCredentialHint puts keyward serve's ways of giving a registry a
+// credential into a denial for want of a good one, in place of the CLI's
+// that the oci message names, so that the fix comes right after the
+// registry, before the registry's own answer: an admission denial is
+// clipped per image, and the end of a long message is lost. r is the
+// caller's copy.
 func withCredentialHint(r *verify.ReferenceResult) *verify.ReferenceResult {
 	if r.Error != nil && strings.Contains(r.Error.Message, refused) {
 		e := *r.Error
-		e.Message += " (keyward serve: give the pod an imagePullSecret for the registry, with kubernetes.pullSecrets: true, or add the registry to registry.credentials or to the docker config of registry.dockerConfig)"
+		if m := cliLogin.ReplaceAllLiteralString(e.Message, serveLogin); m != e.Message {
+			e.Message = m
+		} else {
+			e.Message += " (" + serveLogin + ")"
+		}
 		r.Error = &e
 	}
 	return r

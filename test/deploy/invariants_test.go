@@ -521,7 +521,7 @@ func checkRBAC(s *set, sa, ns string) []string {
 			continue
 		}
 		clusterRoles++
-		checkRules("ClusterRole "+cr.Name, cr.Rules, map[string][]string{"namespaces": {"get", "list", "watch"}})
+		checkRules("ClusterRole "+cr.Name, cr.Rules, map[string][]string{"namespaces": {"get"}})
 	}
 	if clusterRoles == 0 {
 		bad("no ClusterRole lets the service account read namespaces")

@@ -197,25 +197,41 @@ func (w *world) pushSigned(t *testing.T, reg *testenv.Registry, repo, tagName st
 		args = append(args, "--force-referrers-tag=false")
 	}
 	w.n.MustRun(t, append(args, ref)...)
-	return tag(t, ref, tagName), desc
+	return tagIn(t, reg, ref, tagName), desc
 }
 
 // tag points tagName at the manifest of host/repo@digest (GET the
 // manifest, PUT it again under the tag) and returns host/repo:tagName.
 func tag(t *testing.T, ref, tagName string) string {
 	t.Helper()
+	return tagIn(t, nil, ref, tagName)
+}
+
+// tagIn tags as tag does, with the credentials of reg (nil or a registry
+// without any: none).
+func tagIn(t *testing.T, reg *testenv.Registry, ref, tagName string) string {
+	t.Helper()
 	repo, dgst, _ := strings.Cut(ref, "@")
 	host, path, _ := strings.Cut(repo, "/")
 	get, _ := http.NewRequest(http.MethodGet, "http://"+host+"/v2/"+path+"/manifests/"+dgst, nil)
 	get.Header.Set("Accept", ocispec.MediaTypeImageManifest)
+	if reg != nil && reg.Username != "" {
+		get.SetBasicAuth(reg.Username, reg.Password)
+	}
 	resp, err := http.DefaultClient.Do(get)
 	if err != nil {
 		t.Fatal(err)
 	}
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("tag %s:%s: GET the manifest: status %d", repo, tagName, resp.StatusCode)
+	}
 	put, _ := http.NewRequest(http.MethodPut, "http://"+host+"/v2/"+path+"/manifests/"+tagName, bytes.NewReader(body))
 	put.Header.Set("Content-Type", resp.Header.Get("Content-Type"))
+	if reg != nil && reg.Username != "" {
+		put.SetBasicAuth(reg.Username, reg.Password)
+	}
 	presp, err := http.DefaultClient.Do(put)
 	if err != nil {
 		t.Fatal(err)
@@ -384,6 +400,25 @@ func rule(group string, resources []string) admv1.RuleWithOperations {
 // probePinned@probeDigest.
 func (k *keyward) register(t *testing.T, cp *k8senv.ControlPlane, group, probeNS, probeDenied, probePinned, probeDigest string) {
 	t.Helper()
+	k.registerWith(t, cp, group, func(ctx context.Context) error {
+		if _, err := cp.DryRunPod(ctx, podOf(probeNS, "probe-denied", probeDenied)); !apierrors.IsForbidden(err) {
+			return fmt.Errorf("dry-run pod of %s: %v, want Forbidden", probeDenied, err)
+		}
+		p, err := cp.DryRunPod(ctx, podOf(probeNS, "probe-pinned", probePinned))
+		if err != nil {
+			return fmt.Errorf("dry-run pod of %s: %v", probePinned, err)
+		}
+		if got, want := p.Spec.Containers[0].Image, probePinned+"@"+probeDigest; got != want {
+			return fmt.Errorf("dry-run pod of %s: image %q, want %q", probePinned, got, want)
+		}
+		return nil
+	})
+}
+
+// registerWith registers keyward's webhooks as register does, and waits
+// until enforced (see k8senv.ControlPlane.InstallWebhooks) returns nil.
+func (k *keyward) registerWith(t *testing.T, cp *k8senv.ControlPlane, group string, enforced func(ctx context.Context) error) {
+	t.Helper()
 	fail, none := admv1.Fail, admv1.SideEffectClassNone
 	timeout := int32(10)
 	selector := &metav1.LabelSelector{MatchLabels: map[string]string{selectorLabel: group}}
@@ -417,19 +452,7 @@ func (k *keyward) register(t *testing.T, cp *k8senv.ControlPlane, group, probeNS
 			ReinvocationPolicy:      &ifNeeded,
 		}},
 	}
-	cp.InstallWebhooks(t, v, m, func(ctx context.Context) error {
-		if _, err := cp.DryRunPod(ctx, podOf(probeNS, "probe-denied", probeDenied)); !apierrors.IsForbidden(err) {
-			return fmt.Errorf("dry-run pod of %s: %v, want Forbidden", probeDenied, err)
-		}
-		p, err := cp.DryRunPod(ctx, podOf(probeNS, "probe-pinned", probePinned))
-		if err != nil {
-			return fmt.Errorf("dry-run pod of %s: %v", probePinned, err)
-		}
-		if got, want := p.Spec.Containers[0].Image, probePinned+"@"+probeDigest; got != want {
-			return fmt.Errorf("dry-run pod of %s: image %q, want %q", probePinned, got, want)
-		}
-		return nil
-	})
+	cp.InstallWebhooks(t, v, m, enforced)
 }
 
 // podOf is a Pod with one container "app" running image.
