@@ -799,13 +799,13 @@ func TestGatekeeperProvider(t *testing.T) {
 	}
 }
 
-// TestUpperCaseHostDenied checks that an image cannot reach a registry
+// TestRegistryHostAliasDenied checks that an image cannot reach a registry
 // under a weaker trust policy statement by writing its host in another
 // case: Registry.Example.com/team/app pulls what registry.example.com/team/app
 // names (host names are case-insensitive), but the trust policy's scopes
 // match exactly, so it would fall under the "*" statement (here skip). It
-// is denied, naming the fix.
-func TestUpperCaseHostDenied(t *testing.T) {
+// is denied, naming the fix; so is registry.example.com:443/team/app.
+func TestRegistryHostAliasDenied(t *testing.T) {
 	dir := t.TempDir()
 	store := filepath.Join(dir, "truststore")
 	if err := os.MkdirAll(filepath.Join(store, "x509", "ca", "corp"), 0o755); err != nil {
@@ -831,8 +831,12 @@ func TestUpperCaseHostDenied(t *testing.T) {
 		r = postReview(t, srv.URL+MutatePath, review("case", "", "v1", "Pod", "", admissionv1.Create, pod(img), "", false))
 		denied(t, r, img, "upper-case registry host")
 	}
+	// So does HTTPS's default port, written out.
+	img := "registry.example.com:443/team/app:v1"
+	r := postReview(t, srv.URL+ValidatePath, review("port", "", "v1", "Pod", "", admissionv1.Create, pod(img), "", false))
+	denied(t, r, img, "without :443")
 	// The lower-case host selects its own statement (strict: no registry
 	// answers here, so it is denied for that reason, not skipped).
-	r := postReview(t, srv.URL+ValidatePath, review("lower", "", "v1", "Pod", "", admissionv1.Create, pod("registry.example.com/team/app:v1"), "", false))
+	r = postReview(t, srv.URL+ValidatePath, review("lower", "", "v1", "Pod", "", admissionv1.Create, pod("registry.example.com/team/app:v1"), "", false))
 	denied(t, r, `trust policy statement "corp"`)
 }
