@@ -30,7 +30,11 @@ var imageID = regexp.MustCompile(`^[a-f0-9]{64}$`)
 // upper-case letter), Docker Hub's official images are under library/, and
 // an image with neither tag nor digest is :latest. A tag with a digest is
 // kept beside it; the digest decides. Raw of the result is the full
-// reference. The repository must be lower case, as the runtimes require.
+// reference. The repository must be lower case, as the runtimes require,
+// and so must the host: the runtimes accept Registry.Example.com, which
+// reaches registry.example.com, but would select another trust policy
+// statement than registry.example.com's; for that reason a host with
+// HTTPS's default port (registry.example.com:443) is refused too.
 func ParseImage(image string) (Reference, error) {
 	bad := func(msg string, err error) (Reference, error) {
 		return Reference{}, &Error{Raw: image, Msg: fmt.Sprintf("image %q %s", image, msg), Err: err}
@@ -49,6 +53,18 @@ func ParseImage(image string) (Reference, error) {
 	host, path := dockerHub, name
 	if first, rest, ok := strings.Cut(name, "/"); ok && (strings.ContainsAny(first, ".:") || first == "localhost" || strings.ToLower(first) != first) {
 		host, path = first, rest
+	}
+	if strings.ToLower(host) != host {
+		// The registry does not tell the cases of a host apart (DNS, TLS
+		// names), the trust policy does (its registryScopes match
+		// exactly): Registry.Example.com/app would pull the image of
+		// registry.example.com/app under another statement, the "*" one.
+		return bad(fmt.Sprintf("has an upper-case registry host %q: write the host in lower case, as trust policy registry scopes name it", host), nil)
+	}
+	if strings.HasSuffix(host, ":443") {
+		// The same registry as the host without the port (HTTPS's), but
+		// another trust policy scope: refused for the reason above.
+		return bad(fmt.Sprintf("names the registry %q with HTTPS's default port: write it without :443, as trust policy registry scopes name it", host), nil)
 	}
 	if host == legacyDockerHub {
 		host = dockerHub

@@ -27,8 +27,6 @@ func TestParseImage(t *testing.T) {
 		"host:5000/x@" + dg:                    "host:5000/x@" + dg,
 		"registry.example.com/a/b/c:v1.2-rc_3": "registry.example.com/a/b/c:v1.2-rc_3",
 		"[::1]:5000/app":                       "[::1]:5000/app:latest",
-		// An upper-case first component is a host, as in the runtimes.
-		"Registry/app:v1": "Registry/app:v1",
 	} {
 		r, err := ParseImage(in)
 		if err != nil {
@@ -50,14 +48,22 @@ func TestParseImage(t *testing.T) {
 		"NGINX":                    `upper-case repository "library/NGINX"`,
 		"user/App:1":               `upper-case repository "user/App"`,
 		"registry.example.com/App": `upper-case repository "App"`,
-		strings.Repeat("a", 64):    "bare image ID",
-		"nginx@sha256:abc":         "is not a valid image reference",
-		"nginx:bad tag":            "is not a valid image reference",
-		"https://example.com/app":  "is not a valid image reference",
-		"example.com/app:":         "is not a valid image reference",
-		" nginx":                   "is not a valid image reference",
-		"example.com//app":         "is not a valid image reference",
-		"example.com/app@":         "is not a valid image reference",
+		// An upper-case first component is a host, as in the runtimes,
+		// which reach the same registry as the lower-case host: refused,
+		// as the trust policy's scopes tell the cases apart.
+		"Registry/app:v1":                   `upper-case registry host "Registry"`,
+		"Registry.Example.com/team/app:v1":  `upper-case registry host "Registry.Example.com"`,
+		"LOCALHOST:5000/app":                `upper-case registry host "LOCALHOST:5000"`,
+		"registry.example.com:443/team/app": `default port: write it without :443`,
+		"[::1]:443/app":                     `default port: write it without :443`,
+		strings.Repeat("a", 64):             "bare image ID",
+		"nginx@sha256:abc":                  "is not a valid image reference",
+		"nginx:bad tag":                     "is not a valid image reference",
+		"https://example.com/app":           "is not a valid image reference",
+		"example.com/app:":                  "is not a valid image reference",
+		" nginx":                            "is not a valid image reference",
+		"example.com//app":                  "is not a valid image reference",
+		"example.com/app@":                  "is not a valid image reference",
 	} {
 		_, err := ParseImage(in)
 		var re *Error

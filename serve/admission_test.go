@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -797,4 +799,46 @@ func TestGatekeeperProvider(t *testing.T) {
 	if lines := aw.logs.lines(t, "gatekeeper decision"); len(lines) != len(keys)-1 {
 		t.Errorf("%d gatekeeper audit lines", len(lines))
 	}
+}
+
+// TestRegistryHostAliasDenied checks that an image cannot reach a registry
+// under a weaker trust policy statement by writing its host in another
+// case: Registry.Example.com/team/app pulls what registry.example.com/team/app
+// names (host names are case-insensitive), but the trust policy's scopes
+// match exactly, so it would fall under the "*" statement (here skip). It
+// is denied, naming the fix; so is registry.example.com:443/team/app.
+func TestRegistryHostAliasDenied(t *testing.T) {
+	dir := t.TempDir()
+	store := filepath.Join(dir, "truststore")
+	if err := os.MkdirAll(filepath.Join(store, "x509", "ca", "corp"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	testpki.WriteFile(t, filepath.Join(store, "x509", "ca", "corp"), "root.pem", testpki.CertsPEM(testpki.Root(t, "corp root").Cert), 0o644)
+	policy, _ := json.Marshal(map[string]any{"version": "1.0", "trustPolicies": []any{
+		map[string]any{"name": "corp", "registryScopes": []string{"registry.example.com/team/app"}, "signatureVerification": map[string]string{"level": "strict"},
+			"trustStores": []string{"ca:corp"}, "trustedIdentities": []string{"*"}},
+		map[string]any{"name": "rest", "registryScopes": []string{"*"}, "signatureVerification": map[string]string{"level": "skip"}},
+	}})
+	p := testpki.WriteFile(t, dir, "trustpolicy.json", policy, 0o644)
+	s, err := New(&Config{PlainHTTP: true, Policy: PolicySet{TrustPolicy: p, TrustStore: store}, RequestTimeout: 5 * time.Second,
+		RegistryRequestTimeout: time.Second, Cache: CacheConfig{TTL: time.Minute, FailureTTL: time.Minute, MaxEntries: 10}}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(s.Handler())
+	t.Cleanup(srv.Close)
+	for _, img := range []string{"Registry.Example.com/team/app:v1", "REGISTRY.EXAMPLE.COM/team/app:v1"} {
+		r := postReview(t, srv.URL+ValidatePath, review("case", "", "v1", "Pod", "", admissionv1.Create, pod(img), "", false))
+		denied(t, r, img, "upper-case registry host")
+		r = postReview(t, srv.URL+MutatePath, review("case", "", "v1", "Pod", "", admissionv1.Create, pod(img), "", false))
+		denied(t, r, img, "upper-case registry host")
+	}
+	// So does HTTPS's default port, written out.
+	img := "registry.example.com:443/team/app:v1"
+	r := postReview(t, srv.URL+ValidatePath, review("port", "", "v1", "Pod", "", admissionv1.Create, pod(img), "", false))
+	denied(t, r, img, "without :443")
+	// The lower-case host selects its own statement (strict: no registry
+	// answers here, so it is denied for that reason, not skipped).
+	r = postReview(t, srv.URL+ValidatePath, review("lower", "", "v1", "Pod", "", admissionv1.Create, pod("registry.example.com/team/app:v1"), "", false))
+	denied(t, r, `trust policy statement "corp"`)
 }

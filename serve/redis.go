@@ -193,6 +193,13 @@ func checkRedisVerdict(key string, data []byte) (*verify.ReferenceResult, error)
 	case r.Verified && (r.Artifact == nil || !hasField(key, r.Artifact.Digest.String())):
 		return nil, errors.New("verified, but not for the artifact of the key")
 	}
+	for _, s := range r.Signatures {
+		if s == nil {
+			// Every reader of a verdict (the deny message, warnings,
+			// Gatekeeper's verifier reports) reads each signature.
+			return nil, errors.New("a null signature")
+		}
+	}
 	if r.Signatures == nil {
 		r.Signatures = []*verify.Result{}
 	}

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"os/exec"
+
 	"strings"
 	"sync"
 	"testing"
@@ -15,6 +16,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/redis/go-redis/v9"
+	admissionv1 "k8s.io/api/admission/v1"
 
 	"github.com/keyward/keyward/internal/testenv"
 	"github.com/keyward/keyward/internal/testpki"
@@ -55,6 +57,8 @@ func TestCheckRedisVerdict(t *testing.T) {
 	oldVersion.Version = "0"
 	noArtifact := good()
 	noArtifact.Artifact = nil
+	nullSignature := good()
+	nullSignature.Signatures = []*verify.Result{nil}
 	for name, data := range map[string][]byte{
 		"not JSON":               []byte("\x00garbage"),
 		"empty object":           []byte("{}"),
@@ -67,6 +71,7 @@ func TestCheckRedisVerdict(t *testing.T) {
 		"skipped":                doc(key, skipped),
 		"other version":          doc(key, oldVersion),
 		"verified, no artifact":  doc(key, noArtifact),
+		"a null signature":       doc(key, nullSignature),
 		"too large":              append(doc(key, good()), bytes.Repeat([]byte(" "), maxRedisValue)...),
 	} {
 		if r, err := checkRedisVerdict(key, data); err == nil {
@@ -447,5 +452,31 @@ func TestRedisErrorsNotShared(t *testing.T) {
 	}
 	if n, err := w.client.Exists(ctx, redisKeyOf(t, s, down)).Result(); err != nil || n != 0 {
 		t.Errorf("the error of an unreachable registry was shared in Redis: %d, %v", n, err)
+	}
+}
+
+// TestRedisNullSignatureNotTrusted: a verdict in Redis whose signatures
+// list holds null is a miss, not a verdict whose readers dereference nil:
+// the validating webhook answers (here, denies the unsigned image after
+// verifying it itself) instead of the handler panicking.
+func TestRedisNullSignatureNotTrusted(t *testing.T) {
+	w := newRedisWorld(t)
+	unsigned, _ := testenv.PushArtifact(t, w.reg, "null/unsigned")
+	s, err := New(w.redisConfig(t, w.reg.Host), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, _ := serve(t, s)
+	ref, _ := reference.Parse(unsigned)
+	key := cacheKey(s.table.Load().def, &credentialSet{}, ref.Scope, ref.Digest)
+	forged, _ := json.Marshal(redisVerdict{Key: key, Result: &verify.ReferenceResult{Version: verify.ResultVersion, Reference: unsigned,
+		Error: &verify.ReferenceError{Kind: verify.ErrorNoSignature, Message: "none"}, Signatures: []*verify.Result{nil}}})
+	if err := w.client.Set(context.Background(), redisKeyOf(t, s, unsigned), forged, time.Minute).Err(); err != nil {
+		t.Fatal(err)
+	}
+	r := postReview(t, base+ValidatePath, review("null", "", "v1", "Pod", "", admissionv1.Create, pod(unsigned), "", false))
+	denied(t, r, unsigned, "no-signature")
+	if m := scrape(t, base); m[`keyward_serve_redis_errors_total{op="invalid"}`] != 1 {
+		t.Errorf("the verdict with a null signature was not counted as invalid")
 	}
 }
