@@ -1024,9 +1024,13 @@ func verification(res *verify.ReferenceResult, r *Record) *Verification {
 			v.Verdict = VerdictNotVerifiable
 		}
 	}
+	authenticated := ""
 	for _, s := range res.Signatures {
 		if s.Passed {
 			v.Signature = s.Signature
+			if authentic(s) && authenticated == "" {
+				authenticated = s.Signature
+			}
 		} else if v.FailedCheck == "" && s.FailedCheck != "" {
 			v.FailedCheck = string(s.FailedCheck)
 		}
@@ -1037,8 +1041,11 @@ func verification(res *verify.ReferenceResult, r *Record) *Verification {
 	if v.FailedCheck == "" && !res.Verified && res.Error != nil {
 		v.FailedCheck = string(res.Error.Kind)
 	}
+	// A signature that passed only because its level logs a failed
+	// integrity or authenticity check (audit) names an unauthenticated
+	// signer: it and its identity stay verified: false.
 	for _, s := range r.Signatures {
-		if v.Signature != "" && s.Format == FormatNotation && s.Manifest == v.Signature {
+		if authenticated != "" && s.Format == FormatNotation && s.Manifest == authenticated {
 			s.Verified = true
 			for _, id := range s.Identities {
 				id.Verified = true
@@ -1046,4 +1053,16 @@ func verification(res *verify.ReferenceResult, r *Record) *Verification {
 		}
 	}
 	return v
+}
+
+// authentic reports whether a signature that passed had its integrity and
+// authenticity checks pass (not fail with action log, as under level
+// audit): only then is its signer authenticated.
+func authentic(s *verify.Result) bool {
+	for _, c := range []verify.CheckName{verify.CheckIntegrity, verify.CheckAuthenticity} {
+		if cr := s.Check(c); cr == nil || cr.Outcome != verify.OutcomePassed {
+			return false
+		}
+	}
+	return true
 }
