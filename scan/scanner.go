@@ -105,7 +105,8 @@ type Options struct {
 	// RegistryConcurrency per registry.
 	Concurrency, RegistryConcurrency int
 	// Platforms keeps only these platform manifests of image indexes
-	// (os/architecture[/variant]); empty keeps every one.
+	// (os/architecture[/variant]; without variant: every variant); empty
+	// keeps every one.
 	Platforms []string
 	// Repositories keeps repositories matching one of these path.Match
 	// globs; empty keeps every one.
@@ -577,7 +578,7 @@ func (rs *repoScan) scanArtifact(ctx context.Context, desc ocispec.Descriptor, t
 	if isIndex(m.MediaType) {
 		for _, c := range m.Manifests {
 			p := c.platform()
-			if len(s.o.Platforms) > 0 && !slices.Contains(s.o.Platforms, p) {
+			if !keepPlatform(s.o.Platforms, p) {
 				continue
 			}
 			cd, err := c.oci()
@@ -599,6 +600,23 @@ func (rs *repoScan) scanArtifact(ctx context.Context, desc ocispec.Descriptor, t
 	r.Status = status(r)
 	r.Bytes = f.bytes
 	s.finish(r)
+}
+
+// keepPlatform reports whether platform (os/architecture[/variant]) is
+// one of want: an entry without variant keeps every variant of its
+// os/architecture (docker pull --platform linux/arm64 takes the
+// linux/arm64/v8 manifest Docker's official images list), one with a
+// variant only that variant. An empty want keeps every platform.
+func keepPlatform(want []string, platform string) bool {
+	if len(want) == 0 {
+		return true
+	}
+	for _, w := range want {
+		if w == platform || (strings.Count(w, "/") == 1 && strings.HasPrefix(platform, w+"/")) {
+			return true
+		}
+	}
+	return false
 }
 
 func isIndex(mt string) bool {

@@ -1,6 +1,10 @@
 package main
 
 import (
+	"maps"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
 	"testing"
 
 	"github.com/keyward/keyward/internal/testenv"
@@ -46,6 +50,38 @@ func TestScanAuditIdentityNotVerified(t *testing.T) {
 		if s.Verified != want || id.Verified != want {
 			t.Errorf("%s: signature verified %v, identity verified %v; want %v (authenticity %s)", r.Repository, s.Verified, id.Verified, want,
 				map[bool]string{true: "passed", false: "failed, only logged"}[want])
+		}
+	}
+}
+
+// TestScanPlatformsVariant: --platforms linux/arm64 keeps the arm64
+// manifest of an index that gives it a variant (Docker's official images
+// list linux/arm64/v8), as docker pull --platform linux/arm64 picks it;
+// linux/arm/v6 keeps only that variant.
+func TestScanPlatformsVariant(t *testing.T) {
+	reg := testenv.StartDistribution(t)
+	_, index, children := testenv.PushIndex(t, reg, "p/idx", "v1",
+		ocispec.Platform{OS: "linux", Architecture: "amd64"}, ocispec.Platform{OS: "linux", Architecture: "arm64", Variant: "v8"},
+		ocispec.Platform{OS: "linux", Architecture: "arm", Variant: "v7"}, ocispec.Platform{OS: "linux", Architecture: "arm", Variant: "v6"})
+	env := map[string]string{"HOME": t.TempDir()}
+	for _, tc := range []struct {
+		platforms string
+		want      []int // indexes of children
+	}{{"linux/arm64", []int{1}}, {"linux/arm/v6", []int{3}}, {"linux/arm", []int{2, 3}}, {"linux/arm64/v8,linux/amd64", []int{0, 1}}} {
+		status, out, errOut := runScanCmd(t, env, "--plain-http", "-o", "json", "--platforms", tc.platforms, reg.Host+"/p/idx")
+		if status != exitOK {
+			t.Fatalf("--platforms %s: status %d\n%s", tc.platforms, status, errOut)
+		}
+		got := map[string]bool{}
+		for _, r := range decodeRecords(t, out) {
+			got[r.Digest] = true
+		}
+		want := map[string]bool{index.Digest.String(): true}
+		for _, i := range tc.want {
+			want[children[i].Digest.String()] = true
+		}
+		if !maps.Equal(got, want) {
+			t.Errorf("--platforms %s: scanned %v, want %v", tc.platforms, got, want)
 		}
 	}
 }
