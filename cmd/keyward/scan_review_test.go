@@ -1,7 +1,11 @@
 package main
 
 import (
+	"encoding/json"
 	"maps"
+
+	godigest "github.com/opencontainers/go-digest"
+	specs "github.com/opencontainers/image-spec/specs-go"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
@@ -83,5 +87,81 @@ func TestScanPlatformsVariant(t *testing.T) {
 		if !maps.Equal(got, want) {
 			t.Errorf("--platforms %s: scanned %v, want %v", tc.platforms, got, want)
 		}
+	}
+}
+
+// TestScanNotationLegacyManifest: a Notary Project signature in the
+// manifest form before spec v1.1.0 (no artifactType, config.mediaType
+// application/vnd.cncf.notary.signature; shared/formats.md A6: verifiers
+// SHOULD accept both forms) is found and classified through the referrers
+// API (olareg) and through the referrers tag schema (distribution), with
+// keyward verify's verdict.
+func TestScanNotationLegacyManifest(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		start func(testing.TB) *testenv.Registry
+	}{{"olareg", testenv.StartOlareg}, {"distribution", testenv.StartDistribution}} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newScanWorld(t)
+			reg := tc.start(t)
+			_, target := testenv.PushTagged(t, reg, "legacy/app", "v1")
+			otherRef, other := testenv.PushTagged(t, reg, "legacy/app", "v2")
+			w.notationSign(t, reg, otherRef, w.plugin()...)
+			sig := w.findSignature(t, reg, "legacy/app", other)
+			raw, mt := testenv.GetManifest(t, reg, "legacy/app", sig.Digest.String())
+			// The same envelope, in the legacy form, signing target: not
+			// verifiable (the envelope signs other), but found as a
+			// Notary Project signature. Then a real legacy-form signature
+			// of another artifact, which verifies.
+			legacy := func(m map[string]any, subject ocispec.Descriptor) ocispec.Descriptor {
+				const notary = "application/vnd.cncf.notary.signature"
+				cfg := testenv.PutBlob(t, reg, "legacy/app", notary, []byte("{}"))
+				delete(m, "artifactType")
+				m["config"] = map[string]any{"mediaType": notary, "digest": cfg.Digest.String(), "size": cfg.Size}
+				m["subject"] = map[string]any{"mediaType": subject.MediaType, "digest": subject.Digest.String(), "size": subject.Size}
+				data, _ := json.Marshal(m)
+				d := ocispec.Descriptor{MediaType: mt, Digest: godigest.FromBytes(data), Size: int64(len(data)), ArtifactType: notary}
+				testenv.PutManifest(t, reg, "legacy/app", d.Digest.String(), mt, data)
+				if !reg.Referrers {
+					// The tag schema's descriptor carries the config's media
+					// type as artifactType (distribution-spec, "Referrers
+					// Tag Schema").
+					idx, _ := json.Marshal(ocispec.Index{MediaType: ocispec.MediaTypeImageIndex, Manifests: []ocispec.Descriptor{d}, Versioned: specs.Versioned{SchemaVersion: 2}})
+					testenv.PutManifest(t, reg, "legacy/app", "sha256-"+subject.Digest.Encoded(), ocispec.MediaTypeImageIndex, idx)
+				}
+				return d
+			}
+			var m map[string]any
+			json.Unmarshal(raw, &m)
+			legacy(m, target)
+			json.Unmarshal(raw, &m)
+			legacy(m, other)
+			// Only the legacy form is left to other.
+			testenv.DeleteManifest(t, reg, "legacy/app", sig.Digest.String())
+			policyFile := w.policy(t, "all", "*", "strict", "*")
+			env := map[string]string{"HOME": t.TempDir()}
+			_, out, errOut := runScanCmd(t, env, "--plain-http", "--policy", policyFile, "--trust-store", w.store, "-o", "json", reg.Host+"/legacy/app")
+			recs := decodeRecords(t, out)
+			got := map[string]*scan.Record{}
+			for i := range recs {
+				got[recs[i].Digest] = &recs[i]
+			}
+			for d, verdict := range map[string]string{target.Digest.String(): scan.VerdictFailed, other.Digest.String(): scan.VerdictVerified} {
+				r := got[d]
+				if r == nil {
+					t.Fatalf("no record of %s\n%s\n%s", d, out, errOut)
+				}
+				n := 0
+				for _, s := range r.Signatures {
+					if s.Format == scan.FormatNotation && s.Role == scan.RoleSignature {
+						n++
+					}
+				}
+				if n == 0 || r.Status != scan.StatusSigned || r.Verification == nil || r.Verification.Verdict != verdict {
+					t.Errorf("%s: status %s, %d notation signatures, verification %+v, want verdict %s; signatures %+v", d, r.Status, n, r.Verification, verdict, r.Signatures)
+				}
+			}
+			compareWithVerify(t, env, policyFile, w.store, recs)
+		})
 	}
 }
