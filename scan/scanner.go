@@ -51,6 +51,12 @@ const (
 	DefaultRegistryConcurrency = 8
 	// DefaultMaxBytes is the default cap on bytes fetched per artifact.
 	DefaultMaxBytes = 64 << 20
+	// DefaultMaxRepositories is the default bound on the repositories
+	// taken from one registry's catalog.
+	DefaultMaxRepositories = 1 << 20
+	// DefaultMaxTags is the default bound on the tags taken from one
+	// repository.
+	DefaultMaxTags = 1 << 18
 	// MaxReferrers bounds the referrers read per artifact.
 	MaxReferrers = 256
 	// MaxLayers bounds the layers read from one cosign attachment manifest
@@ -123,6 +129,11 @@ type Options struct {
 	MaxBytes int64
 	// State records finished artifacts and replays them (nil: none).
 	State *State
+	// MaxRepositories bounds the repositories taken from one registry's
+	// catalog, MaxTags the tags taken from one repository (defaults
+	// DefaultMaxRepositories, DefaultMaxTags): a registry whose listing
+	// never ends is scanned that far, and the scan says so.
+	MaxRepositories, MaxTags int
 	// CosignKeys are tried on key-based cosign signatures that name no
 	// key: a signature one verifies gets the key as a verified identity.
 	CosignKeys []*CosignKey
@@ -153,6 +164,12 @@ func New(o Options) *Scanner {
 	}
 	if o.MaxBytes <= 0 {
 		o.MaxBytes = DefaultMaxBytes
+	}
+	if o.MaxRepositories <= 0 {
+		o.MaxRepositories = DefaultMaxRepositories
+	}
+	if o.MaxTags <= 0 {
+		o.MaxTags = DefaultMaxTags
 	}
 	if o.Now.IsZero() {
 		o.Now = time.Now()
@@ -203,16 +220,24 @@ func (s *Scanner) Run(ctx context.Context, targets []Target, emit func(*Record))
 	}); err != nil {
 		errs = append(errs, err)
 	}
+	// Repositories in flight are bounded: each holds its tag list while
+	// its artifacts are read, and a catalog may list a million.
+	inFlight := make(chan struct{}, 2*s.o.Concurrency)
 	for _, t := range targets {
 		repos, err := s.repositories(ctx, t)
 		if err != nil {
 			errs = append(errs, err)
-			continue
 		}
 		for _, repo := range repos {
+			select {
+			case inFlight <- struct{}{}:
+			case <-ctx.Done():
+				continue
+			}
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
+				defer func() { <-inFlight }()
 				if err := s.scanRepository(ctx, t, repo); err != nil {
 					errsMu.Lock()
 					errs = append(errs, err)
@@ -246,7 +271,8 @@ func (s *Scanner) repositories(ctx context.Context, t Target) ([]string, error) 
 		}
 		return nil, &CatalogRefusedError{Host: t.Registry, Err: err}
 	}
-	if err != nil {
+	var bound *ListBoundError
+	if err != nil && !errors.As(err, &bound) {
 		return nil, fmt.Errorf("scan %s: %w", t.Registry, err)
 	}
 	var repos []string
@@ -261,9 +287,9 @@ func (s *Scanner) repositories(ctx context.Context, t Target) ([]string, error) 
 	if len(repos) == 0 && t.Repository != "" && !slices.Contains(all, t.Repository) && s.keepRepository(t.Repository) {
 		// Named but not listed (a catalog may list only what the account
 		// may list): scanned as named, never reported as nothing.
-		return []string{t.Repository}, nil
+		return []string{t.Repository}, err
 	}
-	return repos, nil
+	return repos, err
 }
 
 // catalog lists a registry's repositories, once per run.
@@ -272,10 +298,27 @@ func (s *Scanner) catalog(ctx context.Context, host string) ([]string, error) {
 		return c.repos, c.err
 	}
 	var repos []string
+	bound := &ListBoundError{What: "registry " + host, Noun: "repository", Nouns: "repositories", Max: s.o.MaxRepositories}
 	err := s.o.Catalog.Repositories(ctx, host, func(page []string) error {
-		repos = append(repos, page...)
+		for _, r := range page {
+			if !validRepository(host, r) {
+				bound.Invalid++
+				continue
+			}
+			if len(repos) >= s.o.MaxRepositories {
+				bound.Reached = true
+				return errStopListing
+			}
+			repos = append(repos, r)
+		}
 		return nil
 	})
+	if errors.Is(err, errStopListing) {
+		err = nil
+	}
+	if err == nil && (bound.Reached || bound.Invalid > 0) {
+		err = bound
+	}
 	slices.Sort(repos)
 	repos = slices.Compact(repos)
 	s.catalogs[host] = catalogResult{repos, err}
@@ -337,8 +380,19 @@ func (s *Scanner) scanRepository(ctx context.Context, t Target, repo string) err
 	if err != nil {
 		return err
 	}
+	bound := &ListBoundError{What: "repository " + base.Scope, Noun: "tag", Nouns: "tags", Max: s.o.MaxTags}
+	listed := 0
 	err = s.o.Store.Tags(ctx, base, func(page []string) error {
 		for _, tag := range page {
+			if !validTag.MatchString(tag) {
+				bound.Invalid++
+				continue
+			}
+			if listed >= s.o.MaxTags {
+				bound.Reached = true
+				return errStopListing
+			}
+			listed++
 			if subject, suffix, ok := attachmentTag(tag); ok {
 				if rs.attach[subject] == nil {
 					rs.attach[subject] = map[string]string{}
@@ -354,14 +408,21 @@ func (s *Scanner) scanRepository(ctx context.Context, t Target, repo string) err
 		return nil
 	})
 	release()
+	if errors.Is(err, errStopListing) {
+		err = nil
+	}
 	if err != nil {
 		return fmt.Errorf("scan repository %s: %w", base.Scope, err)
+	}
+	var listErr error
+	if bound.Reached || bound.Invalid > 0 {
+		listErr = bound
 	}
 	if skip {
 		for _, tag := range tags {
 			s.skipped(ctx, rs, tag)
 		}
-		return nil
+		return listErr
 	}
 	// Resolve the tags (but those a finished record of the state file
 	// names), group them by digest.
@@ -423,7 +484,27 @@ func (s *Scanner) scanRepository(ctx context.Context, t Target, repo string) err
 	rs.wg.Wait()
 	rs.orphans(ctx)
 	rs.wg.Wait()
-	return nil
+	return listErr
+}
+
+// errStopListing ends a listing at its bound.
+var errStopListing = errors.New("listing bound reached")
+
+// validTag is the tag grammar (OCI distribution-spec, "Pulling manifests":
+// at most 128 characters); a registry's list may hold anything.
+var validTag = regexp.MustCompile(`^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$`)
+
+// maxRepositoryName bounds a repository name from a catalog (distribution
+// refuses names longer than 255 characters).
+const maxRepositoryName = 255
+
+// validRepository reports whether a catalog's name is a repository name.
+func validRepository(host, name string) bool {
+	if len(name) > maxRepositoryName {
+		return false
+	}
+	_, err := reference.Parse(host + "/" + name + ":x")
+	return err == nil
 }
 
 // skipped records a tag of a repository whose statement is skip.
