@@ -13,7 +13,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keyward/keyward/internal/hostile"
 	"github.com/keyward/keyward/oci"
+	"github.com/keyward/keyward/policy"
+	"github.com/keyward/keyward/truststore"
+	"github.com/keyward/keyward/verify"
 )
 
 // hostileLister is a registry, on 127.0.0.1, whose catalog never ends
@@ -140,4 +144,47 @@ func TestScanHostileListings(t *testing.T) {
 	if errors.Is(pageErr, oci.ErrPageLoop) {
 		t.Errorf("distinct pages reported as a loop: %v", err)
 	}
+}
+
+// TestScanByteCapHostile scans a registry whose artifact has four Notary
+// Project signatures of 32 MiB envelopes, with a cap of 1 MiB per artifact
+// and a trust policy: the registry sends at most the cap (and one
+// envelope's worth of what was in flight), the record says the cap was
+// reached, and nothing is verified.
+func TestScanByteCapHostile(t *testing.T) {
+	reg := hostile.Start(t, hostile.HugeEnvelopes, 4)
+	remote := oci.NewRemote(oci.RemoteOptions{PlainHTTP: func(string) bool { return true }})
+	batch := hostileBatch(t, remote)
+	s := New(Options{Store: remote, Catalog: remote, Batch: batch, MaxBytes: 1 << 20})
+	var records []*Record
+	if err := s.Run(context.Background(), []Target{{Registry: reg.Host, Repository: "app"}}, func(r *Record) { records = append(records, r) }); err != nil {
+		t.Fatal(err)
+	}
+	if len(records) != 1 {
+		t.Fatalf("%d records", len(records))
+	}
+	r := records[0]
+	if sent := reg.EnvelopeBytes.Load(); sent > 2<<20 {
+		t.Errorf("the registry sent %d envelope bytes for an artifact capped at %d", sent, 1<<20)
+	}
+	if r.Verification == nil || r.Verification.Verified {
+		t.Errorf("verification %+v", r.Verification)
+	}
+	if !strings.Contains(strings.Join(append(r.Errors, r.Findings...), " ")+fmt.Sprint(r.Signatures[0].Findings), "--max-bytes") {
+		t.Errorf("the record does not say the cap was reached: errors %v findings %v", r.Errors, r.Findings)
+	}
+}
+
+// hostileBatch verifies against a strict policy with an empty trust store.
+func hostileBatch(t *testing.T, src oci.Source) *verify.Batch {
+	t.Helper()
+	doc, err := policy.Parse([]byte(`{"version":"1.0","trustPolicies":[{"name":"all","registryScopes":["*"],"signatureVerification":{"level":"strict"},"trustStores":["ca:none"],"trustedIdentities":["*"]}]}`), "", policy.TypeOCI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := verify.NewVerifier(verify.Options{TrustStore: truststore.New(t.TempDir())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &verify.Batch{Policy: doc, Verifier: v, Source: src}
 }

@@ -552,19 +552,85 @@ func (s *Scanner) finish(r *Record) {
 	s.records <- r
 }
 
-// fetcher reads for one artifact within its byte cap.
+// fetcher reads for one artifact within its byte cap, the verification's
+// reads of signatures included.
 type fetcher struct {
 	s     *Scanner
 	ref   reference.Reference
+	mu    sync.Mutex
 	bytes int64
+	// capErr is the first read the cap refused.
+	capErr error
+	// envelopes are the envelope sizes of the signatures fetched.
+	envelopes map[digest.Digest]int64
 }
 
 func (f *fetcher) take(n int64, what string) error {
-	if f.bytes+n > f.s.o.MaxBytes {
-		return &ByteCapError{Cap: f.s.o.MaxBytes, What: what}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if n < 0 || f.bytes+n > f.s.o.MaxBytes {
+		err := &ByteCapError{Cap: f.s.o.MaxBytes, What: what}
+		if f.capErr == nil {
+			f.capErr = err
+		}
+		return err
 	}
 	f.bytes += n
 	return nil
+}
+
+// signature fetches a Notary Project signature (manifest and envelope)
+// within the cap. The envelope's size is known only from the manifest: when
+// the cap cannot take a manifest and an envelope of the largest size
+// allowed, the manifest is read first and the envelope's declared size
+// taken before it is fetched. A signature fetched before for the artifact
+// is taken again at its known size, or not at all when it is small enough
+// for the Store to keep (oci keeps envelopes up to 1 MiB).
+func (f *fetcher) signature(ctx context.Context, a oci.Artifact, d ocispec.Descriptor) (*oci.Signature, error) {
+	f.mu.Lock()
+	size, seen := f.envelopes[d.Digest]
+	roomy := f.bytes+d.Size+oci.MaxManifestSize+oci.MaxEnvelopeSize <= f.s.o.MaxBytes
+	f.mu.Unlock()
+	what := "signature " + d.Digest.String()
+	switch {
+	case seen && size <= 1<<20:
+	case seen:
+		if err := f.take(d.Size+size, what); err != nil {
+			return nil, err
+		}
+	case roomy:
+		if err := f.take(d.Size, what); err != nil {
+			return nil, err
+		}
+	default:
+		m, err := f.manifest(ctx, d)
+		if err != nil {
+			return nil, err
+		}
+		var envelope int64
+		for _, l := range m.Layers {
+			envelope += l.Size
+		}
+		if err := f.take(d.Size+envelope, "envelope of "+what); err != nil {
+			return nil, err
+		}
+	}
+	got, err := f.s.o.Store.Fetch(ctx, a, d)
+	if err != nil {
+		return nil, err
+	}
+	if !seen {
+		f.mu.Lock()
+		if roomy {
+			f.bytes += int64(len(got.Envelope)) // room was left for it
+		}
+		if f.envelopes == nil {
+			f.envelopes = map[digest.Digest]int64{}
+		}
+		f.envelopes[d.Digest] = int64(len(got.Envelope))
+		f.mu.Unlock()
+	}
+	return got, nil
 }
 
 func (f *fetcher) manifest(ctx context.Context, desc ocispec.Descriptor) (*manifest, error) {
@@ -675,8 +741,12 @@ func (rs *repoScan) scanArtifact(ctx context.Context, desc ocispec.Descriptor, t
 	referrers, complete := rs.referrers(ctx, f, r, a)
 	rs.cosignTags(ctx, f, r, desc.Digest.String())
 	if s.o.Batch != nil {
-		res := s.batchFor(a, referrers, complete).Verify(ctx, ref)
+		res := s.batchFor(f, a, referrers, complete).Verify(ctx, ref)
 		r.Verification = verification(res, r)
+	}
+	if f.capErr != nil {
+		// Not read completely: what the cap kept out is unknown.
+		r.Errors = append(r.Errors, f.capErr.Error())
 	}
 	r.Status = status(r)
 	r.Bytes = f.bytes
@@ -781,17 +851,12 @@ func (s *Scanner) readReferrer(ctx context.Context, f *fetcher, a oci.Artifact, 
 		PredicateType: d.Annotations[annBundlePredicate], Identities: []*Identity{}}
 	switch format {
 	case FormatNotation:
-		if err := f.take(d.Size, "signature manifest "+d.Digest.String()); err != nil {
-			sig.Findings = append(sig.Findings, err.Error())
-			return sig
-		}
-		got, err := s.o.Store.Fetch(ctx, a, d)
+		got, err := f.signature(ctx, a, d)
 		if err != nil {
 			sig.Findings = append(sig.Findings, err.Error())
 			return sig
 		}
 		defer got.Release()
-		f.bytes += int64(len(got.Envelope))
 		sig.MediaType = got.MediaType
 		id, err := notationIdentity(got.MediaType, got.Envelope)
 		if err != nil {
