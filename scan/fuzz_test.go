@@ -47,7 +47,9 @@ func checkIdentity(t *testing.T, id *Identity) {
 		}
 	}
 	for _, v := range append([]string{id.Subject, id.Issuer, id.X509Subject, id.KeyHint, id.OIDCIssuer}, id.SANs...) {
-		if c := clean(v); strings.ContainsFunc(c, func(r rune) bool { return r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp) }) {
+		if c := clean(v); strings.ContainsFunc(c, func(r rune) bool {
+			return r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp)
+		}) {
 			t.Fatalf("clean(%q) left a control character", v)
 		}
 	}
