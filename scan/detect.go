@@ -471,8 +471,10 @@ func readBundle(s *Signature, data []byte, subject string) {
 			if st.PredicateType != "" && st.PredicateType != predicateCosignSign {
 				s.Role = RoleAttestation
 			}
+			// A statement may name several subjects: the artifact's, when
+			// one is, is the digest it signs.
 			for _, sub := range st.Subject {
-				if h := sub.Digest["sha256"]; h != "" {
+				if h := sub.Digest["sha256"]; h != "" && (s.SignedDigest == "" || "sha256:"+h == subject) {
 					s.SignedDigest = "sha256:" + h
 				}
 			}
