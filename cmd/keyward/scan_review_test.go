@@ -3,6 +3,8 @@ package main
 import (
 	"encoding/json"
 	"maps"
+	"path/filepath"
+	"strings"
 
 	godigest "github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/image-spec/specs-go"
@@ -163,5 +165,46 @@ func TestScanNotationLegacyManifest(t *testing.T) {
 			}
 			compareWithVerify(t, env, policyFile, w.store, recs)
 		})
+	}
+}
+
+// TestScanCosignCopiedSignature: a cosign signature copied from one
+// artifact's sha256-<hex>.sig tag to another's (anyone who can push can)
+// verifies with the signing key, but over a payload naming the first
+// artifact: for the second it is not verified, and a finding says what it
+// signs.
+func TestScanCosignCopiedSignature(t *testing.T) {
+	w := newScanWorld(t)
+	if w.cosign == "" {
+		testenv.Missing(t, "cosign is not in KEYWARD_TOOLS_BIN: run scripts/tools-cosign.sh (make tools)")
+	}
+	reg := testenv.StartDistribution(t)
+	refA, a := testenv.PushTagged(t, reg, "copy/app", "a")
+	_, b := testenv.PushTagged(t, reg, "copy/app", "b")
+	w.cosignSign(t, refA)
+	raw, mt := testenv.GetManifest(t, reg, "copy/app", "sha256-"+a.Digest.Encoded()+".sig")
+	testenv.PutManifest(t, reg, "copy/app", "sha256-"+b.Digest.Encoded()+".sig", mt, raw)
+	env := map[string]string{"HOME": t.TempDir()}
+	_, out, errOut := runScanCmd(t, env, "--plain-http", "-o", "json", "--cosign-key", filepath.Join(w.cosignDir, "cosign.pub"), reg.Host+"/copy/app")
+	recs := decodeRecords(t, out)
+	if len(recs) != 2 {
+		t.Fatalf("%d records\n%s", len(recs), errOut)
+	}
+	for _, r := range recs {
+		if len(r.Signatures) != 1 {
+			t.Fatalf("%s: signatures %+v", r.Digest, r.Signatures)
+		}
+		s := r.Signatures[0]
+		own := r.Digest == a.Digest.String()
+		verified := s.Verified
+		for _, id := range s.Identities {
+			verified = verified || id.Verified
+		}
+		if verified != own {
+			t.Errorf("%s (own signature %v): verified %v, identities %+v", r.Digest, own, verified, s.Identities)
+		}
+		if !own && (s.SignedDigest != a.Digest.String() || !strings.Contains(strings.Join(s.Findings, " "), "not the artifact")) {
+			t.Errorf("the copied signature: signed digest %s, findings %v", s.SignedDigest, s.Findings)
+		}
 	}
 }
