@@ -579,6 +579,13 @@ func (f *fetcher) take(n int64, what string) error {
 	return nil
 }
 
+// room reports whether the cap can still take n bytes.
+func (f *fetcher) room(n int64) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.bytes+n <= f.s.o.MaxBytes
+}
+
 // signature fetches a Notary Project signature (manifest and envelope)
 // within the cap. The envelope's size is known only from the manifest: when
 // the cap cannot take a manifest and an envelope of the largest size
@@ -1015,10 +1022,11 @@ type taggedFetcher interface {
 	FetchTagged(ctx context.Context, ref reference.Reference, tag string) (ocispec.Descriptor, []byte, error)
 }
 
-// tagged reads the manifest a tag names: one GET where the Store can,
-// else resolution then fetch.
+// tagged reads the manifest a tag names: one GET where the Store can and
+// the cap has room for the largest manifest (its size is known only once
+// read), else resolution, the declared size taken, then fetch.
 func (rs *repoScan) tagged(ctx context.Context, f *fetcher, ref reference.Reference, tag string) (oci.Artifact, *manifest, error) {
-	if tf, ok := rs.s.o.Store.(taggedFetcher); ok {
+	if tf, ok := rs.s.o.Store.(taggedFetcher); ok && f.room(oci.MaxManifestSize) {
 		desc, raw, err := tf.FetchTagged(ctx, ref, tag)
 		if err != nil {
 			return oci.Artifact{}, nil, err

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"maps"
 	"path/filepath"
 	"strings"
@@ -206,5 +207,37 @@ func TestScanCosignCopiedSignature(t *testing.T) {
 		if !own && (s.SignedDigest != a.Digest.String() || !strings.Contains(strings.Join(s.Findings, " "), "not the artifact")) {
 			t.Errorf("the copied signature: signed digest %s, findings %v", s.SignedDigest, s.Findings)
 		}
+	}
+}
+
+// TestScanByteCapCosignTag: with a cap smaller than a cosign signature
+// manifest, the scan resolves the sha256-<hex>.sig tag and stops at its
+// declared size: the manifest is never downloaded, and the record says
+// the cap was reached.
+func TestScanByteCapCosignTag(t *testing.T) {
+	reg := testenv.StartDistribution(t)
+	_, a := testenv.PushTagged(t, reg, "cap/app", "v1")
+	// A signature manifest of many layers (about 12 KiB).
+	layer := testenv.PutBlob(t, reg, "cap/app", "application/vnd.dev.cosign.simplesigning.v1+json", []byte(`{"critical":{}}`))
+	cfg := testenv.PutBlob(t, reg, "cap/app", ocispec.MediaTypeImageConfig, []byte("{}"))
+	m := ocispec.Manifest{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageManifest, Config: cfg}
+	for range 64 {
+		m.Layers = append(m.Layers, layer)
+	}
+	data, _ := json.Marshal(m)
+	tag := "sha256-" + a.Digest.Encoded() + ".sig"
+	testenv.PutManifest(t, reg, "cap/app", tag, ocispec.MediaTypeImageManifest, data)
+	p := newProxy(t, reg)
+	env := map[string]string{"HOME": t.TempDir()}
+	limit := a.Size + int64(len(data))/2
+	status, out, errOut := runScanCmd(t, env, "--plain-http", "-o", "json", "--max-bytes", fmt.Sprint(limit), p.host+"/cap/app")
+	for _, req := range p.take() {
+		if strings.HasPrefix(req, "GET ") && strings.HasSuffix(req, "/manifests/"+tag) {
+			t.Errorf("the %d-byte manifest was downloaded with a cap of %d: %s", len(data), limit, req)
+		}
+	}
+	recs := decodeRecords(t, out)
+	if status != exitFailure || len(recs) != 1 || !strings.Contains(strings.Join(recs[0].Errors, " "), "--max-bytes") {
+		t.Errorf("status %d, records %+v\n%s", status, recs, errOut)
 	}
 }
