@@ -298,6 +298,18 @@ func pemLeaf(text string) (*x509.Certificate, error) {
 	return x509.ParseCertificate(b.Bytes)
 }
 
+// hintIdentity describes a key by its hint; the hint becomes a trusted
+// identity (keyward: spki.sha256=) only when it is what a key pin is, the
+// standard base64 of 32 bytes: a bundle's hint is whatever its author
+// wrote, and a scan suggests only identities a trust policy accepts.
+func hintIdentity(hint string) *Identity {
+	id := &Identity{KeyHint: hint}
+	if b, err := base64.StdEncoding.Strict().DecodeString(hint); err == nil && len(b) == sha256.Size {
+		id.TrustedIdentities = []string{identity.Prefix + ": " + identity.KeySPKISHA256 + "=" + hint}
+	}
+	return id
+}
+
 // keyHint is the base64 SHA-256 of a DER SubjectPublicKeyInfo.
 func keyHint(spki []byte) string {
 	sum := sha256.Sum256(spki)
@@ -378,8 +390,7 @@ func keyOrCertIdentity(pemBytes []byte) (*Identity, error) {
 		if _, err := x509.ParsePKIXPublicKey(blk.Bytes); err != nil {
 			return nil, err
 		}
-		h := keyHint(blk.Bytes)
-		return &Identity{KeyHint: h, TrustedIdentities: []string{identity.Prefix + ": " + identity.KeySPKISHA256 + "=" + h}}, nil
+		return hintIdentity(keyHint(blk.Bytes)), nil
 	}
 	return nil, fmt.Errorf("PEM block %q", blk.Type)
 }
@@ -438,8 +449,11 @@ func readBundle(s *Signature, data []byte, subject string) {
 			s.Identities = append(s.Identities, certIdentity(leaf))
 		}
 	case vm.PublicKey != nil && vm.PublicKey.Hint != "":
-		s.Identities = append(s.Identities, &Identity{KeyHint: vm.PublicKey.Hint,
-			TrustedIdentities: []string{identity.Prefix + ": " + identity.KeySPKISHA256 + "=" + vm.PublicKey.Hint}})
+		id := hintIdentity(vm.PublicKey.Hint)
+		if len(id.TrustedIdentities) == 0 {
+			s.Findings = append(s.Findings, "the bundle's key hint is not the base64 SHA-256 of a public key: no trusted identity is suggested for it")
+		}
+		s.Identities = append(s.Identities, id)
 	default:
 		s.Findings = append(s.Findings, "the bundle names no certificate and no key hint")
 	}
@@ -457,8 +471,10 @@ func readBundle(s *Signature, data []byte, subject string) {
 			if st.PredicateType != "" && st.PredicateType != predicateCosignSign {
 				s.Role = RoleAttestation
 			}
+			// A statement may name several subjects: the artifact's, when
+			// one is, is the digest it signs.
 			for _, sub := range st.Subject {
-				if h := sub.Digest["sha256"]; h != "" {
+				if h := sub.Digest["sha256"]; h != "" && (s.SignedDigest == "" || "sha256:"+h == subject) {
 					s.SignedDigest = "sha256:" + h
 				}
 			}

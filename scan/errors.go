@@ -56,3 +56,28 @@ func (e *StateError) Error() string {
 
 // Unwrap returns the problem.
 func (e *StateError) Unwrap() error { return e.Err }
+
+// ListBoundError says that a catalog or tag listing held names that are not
+// repository or tag names (dropped), or went past its bound (the rest not
+// scanned).
+type ListBoundError struct {
+	// What is the registry or repository listed; Noun "repository" or
+	// "tag", Nouns its plural.
+	What, Noun, Nouns string
+	// Max is the bound; Reached whether the listing went past it.
+	Max     int
+	Reached bool
+	// Invalid counts the names dropped.
+	Invalid int
+}
+
+func (e *ListBoundError) Error() string {
+	var parts []string
+	if e.Reached {
+		parts = append(parts, fmt.Sprintf("%s lists more than %d %s: only the first %d are scanned (scan it in parts: HOST/PREFIX, --repository, --tag-regex)", e.What, e.Max, e.Nouns, e.Max))
+	}
+	if e.Invalid > 0 {
+		parts = append(parts, fmt.Sprintf("%s lists %d %s names that are not valid (OCI distribution-spec grammar): not scanned", e.What, e.Invalid, e.Noun))
+	}
+	return strings.Join(parts, "; ")
+}

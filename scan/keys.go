@@ -11,8 +11,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-
-	"github.com/keyward/keyward/identity"
 )
 
 // CosignKey is a public key that cosign signatures may have been made
@@ -64,5 +62,7 @@ func (k *CosignKey) verify(payload []byte, sigB64 string) bool {
 
 // identity is the key as a verified signer.
 func (k *CosignKey) identity() *Identity {
-	return &Identity{KeyHint: k.hint, TrustedIdentities: []string{identity.Prefix + ": " + identity.KeySPKISHA256 + "=" + k.hint}, Verified: true}
+	id := hintIdentity(k.hint)
+	id.Verified = true
+	return id
 }

@@ -23,6 +23,18 @@ type knownSource struct {
 	Store
 	artifact   oci.Artifact
 	signatures []ocispec.Descriptor
+	// complete: signatures is the whole listing; else the Store lists.
+	complete bool
+	// f fetches the artifact's signatures within its byte cap.
+	f *fetcher
+}
+
+// Fetch fetches a signature of the artifact within the scan's byte cap.
+func (k *knownSource) Fetch(ctx context.Context, a oci.Artifact, manifest ocispec.Descriptor) (*oci.Signature, error) {
+	if a.Descriptor.Digest != k.artifact.Descriptor.Digest {
+		return k.Store.Fetch(ctx, a, manifest)
+	}
+	return k.f.signature(ctx, a, manifest)
 }
 
 func (k *knownSource) Resolve(ctx context.Context, ref reference.Reference) (oci.Artifact, error) {
@@ -33,7 +45,7 @@ func (k *knownSource) Resolve(ctx context.Context, ref reference.Reference) (oci
 }
 
 func (k *knownSource) Signatures(ctx context.Context, a oci.Artifact, fn func(ocispec.Descriptor) error) error {
-	if a.Descriptor.Digest != k.artifact.Descriptor.Digest {
+	if a.Descriptor.Digest != k.artifact.Descriptor.Digest || !k.complete {
 		return k.Store.Signatures(ctx, a, fn)
 	}
 	for _, d := range k.signatures {
@@ -47,11 +59,12 @@ func (k *knownSource) Signatures(ctx context.Context, a oci.Artifact, fn func(oc
 	return nil
 }
 
-// batchFor returns the scan's verification bound to an artifact whose
-// referrers list is complete; otherwise the scan's own Batch, which reads
-// through the Store.
-func (s *Scanner) batchFor(a oci.Artifact, referrers []ocispec.Descriptor, complete bool) *verify.Batch {
-	if !complete || a.Reference.IsLayout() {
+// batchFor returns the scan's verification bound to an artifact: its
+// signatures are fetched within the artifact's byte cap, and when its
+// referrers list is complete they are those of the list; otherwise the
+// Store lists them.
+func (s *Scanner) batchFor(f *fetcher, a oci.Artifact, referrers []ocispec.Descriptor, complete bool) *verify.Batch {
+	if a.Reference.IsLayout() {
 		// A layout's signatures are found by notation's own rule
 		// (oci.Layouts.Signatures), which the Store keeps.
 		return s.o.Batch
@@ -63,6 +76,6 @@ func (s *Scanner) batchFor(a oci.Artifact, referrers []ocispec.Descriptor, compl
 		}
 	}
 	b := *s.o.Batch
-	b.Source = &knownSource{Store: s.o.Store, artifact: a, signatures: sigs}
+	b.Source = &knownSource{Store: s.o.Store, artifact: a, signatures: sigs, complete: complete, f: f}
 	return &b
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"sort"
 	"strings"
+	"unicode"
 )
 
 // Reporter receives the records of a scan as they finish, then Close.
@@ -307,10 +308,13 @@ func plural(n int) string {
 }
 
 // clean replaces control characters (a registry's text reaching a
-// terminal) by '?'.
+// terminal) by '?', and so Unicode format characters and line separators:
+// bidirectional overrides and isolates (U+202A-U+202E, U+2066-U+2069)
+// make a terminal or a browser show a signer's name as another (the
+// "Trojan Source" trick), zero-width characters hide in it.
 func clean(s string) string {
 	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp) {
 			return '?'
 		}
 		return r

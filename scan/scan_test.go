@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -250,5 +251,30 @@ func TestCSVSafe(t *testing.T) {
 		if got := csvSafe(in); got != want {
 			t.Errorf("csvSafe(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// TestReadBundleSubjects: an in-toto statement may name several subjects
+// (cosign attest-blob, SLSA provenance of a multi-image build); the one
+// that is the artifact is the signed digest, and no finding says the
+// bundle signs something else.
+func TestReadBundleSubjects(t *testing.T) {
+	a, b := "sha256:"+strings.Repeat("a", 64), "sha256:"+strings.Repeat("b", 64)
+	statement, _ := json.Marshal(map[string]any{"predicateType": "https://slsa.dev/provenance/v1", "subject": []any{
+		map[string]any{"digest": map[string]string{"sha256": strings.Repeat("a", 64)}},
+		map[string]any{"digest": map[string]string{"sha256": strings.Repeat("b", 64)}}}})
+	bundle, _ := json.Marshal(map[string]any{"verificationMaterial": map[string]any{"publicKey": map[string]string{"hint": "x"}},
+		"dsseEnvelope": map[string]any{"payload": statement, "payloadType": "application/vnd.in-toto+json"}})
+	for _, subject := range []string{a, b} {
+		s := &Signature{}
+		readBundle(s, bundle, subject)
+		if s.SignedDigest != subject || slices.ContainsFunc(s.Findings, func(f string) bool { return strings.Contains(f, "not the artifact") }) {
+			t.Errorf("subject %s: signed digest %s, findings %v", subject, s.SignedDigest, s.Findings)
+		}
+	}
+	s := &Signature{}
+	readBundle(s, bundle, "sha256:"+strings.Repeat("c", 64))
+	if !slices.ContainsFunc(s.Findings, func(f string) bool { return strings.Contains(f, "not the artifact") }) {
+		t.Errorf("a bundle naming other subjects only: findings %v", s.Findings)
 	}
 }

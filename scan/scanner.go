@@ -51,6 +51,12 @@ const (
 	DefaultRegistryConcurrency = 8
 	// DefaultMaxBytes is the default cap on bytes fetched per artifact.
 	DefaultMaxBytes = 64 << 20
+	// DefaultMaxRepositories is the default bound on the repositories
+	// taken from one registry's catalog.
+	DefaultMaxRepositories = 1 << 20
+	// DefaultMaxTags is the default bound on the tags taken from one
+	// repository.
+	DefaultMaxTags = 1 << 18
 	// MaxReferrers bounds the referrers read per artifact.
 	MaxReferrers = 256
 	// MaxLayers bounds the layers read from one cosign attachment manifest
@@ -105,7 +111,8 @@ type Options struct {
 	// RegistryConcurrency per registry.
 	Concurrency, RegistryConcurrency int
 	// Platforms keeps only these platform manifests of image indexes
-	// (os/architecture[/variant]); empty keeps every one.
+	// (os/architecture[/variant]; without variant: every variant); empty
+	// keeps every one.
 	Platforms []string
 	// Repositories keeps repositories matching one of these path.Match
 	// globs; empty keeps every one.
@@ -122,6 +129,11 @@ type Options struct {
 	MaxBytes int64
 	// State records finished artifacts and replays them (nil: none).
 	State *State
+	// MaxRepositories bounds the repositories taken from one registry's
+	// catalog, MaxTags the tags taken from one repository (defaults
+	// DefaultMaxRepositories, DefaultMaxTags): a registry whose listing
+	// never ends is scanned that far, and the scan says so.
+	MaxRepositories, MaxTags int
 	// CosignKeys are tried on key-based cosign signatures that name no
 	// key: a signature one verifies gets the key as a verified identity.
 	CosignKeys []*CosignKey
@@ -152,6 +164,12 @@ func New(o Options) *Scanner {
 	}
 	if o.MaxBytes <= 0 {
 		o.MaxBytes = DefaultMaxBytes
+	}
+	if o.MaxRepositories <= 0 {
+		o.MaxRepositories = DefaultMaxRepositories
+	}
+	if o.MaxTags <= 0 {
+		o.MaxTags = DefaultMaxTags
 	}
 	if o.Now.IsZero() {
 		o.Now = time.Now()
@@ -202,16 +220,24 @@ func (s *Scanner) Run(ctx context.Context, targets []Target, emit func(*Record))
 	}); err != nil {
 		errs = append(errs, err)
 	}
+	// Repositories in flight are bounded: each holds its tag list while
+	// its artifacts are read, and a catalog may list a million.
+	inFlight := make(chan struct{}, 2*s.o.Concurrency)
 	for _, t := range targets {
 		repos, err := s.repositories(ctx, t)
 		if err != nil {
 			errs = append(errs, err)
-			continue
 		}
 		for _, repo := range repos {
+			select {
+			case inFlight <- struct{}{}:
+			case <-ctx.Done():
+				continue
+			}
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
+				defer func() { <-inFlight }()
 				if err := s.scanRepository(ctx, t, repo); err != nil {
 					errsMu.Lock()
 					errs = append(errs, err)
@@ -245,7 +271,8 @@ func (s *Scanner) repositories(ctx context.Context, t Target) ([]string, error) 
 		}
 		return nil, &CatalogRefusedError{Host: t.Registry, Err: err}
 	}
-	if err != nil {
+	var bound *ListBoundError
+	if err != nil && !errors.As(err, &bound) {
 		return nil, fmt.Errorf("scan %s: %w", t.Registry, err)
 	}
 	var repos []string
@@ -260,9 +287,9 @@ func (s *Scanner) repositories(ctx context.Context, t Target) ([]string, error) 
 	if len(repos) == 0 && t.Repository != "" && !slices.Contains(all, t.Repository) && s.keepRepository(t.Repository) {
 		// Named but not listed (a catalog may list only what the account
 		// may list): scanned as named, never reported as nothing.
-		return []string{t.Repository}, nil
+		return []string{t.Repository}, err
 	}
-	return repos, nil
+	return repos, err
 }
 
 // catalog lists a registry's repositories, once per run.
@@ -271,10 +298,27 @@ func (s *Scanner) catalog(ctx context.Context, host string) ([]string, error) {
 		return c.repos, c.err
 	}
 	var repos []string
+	bound := &ListBoundError{What: "registry " + host, Noun: "repository", Nouns: "repositories", Max: s.o.MaxRepositories}
 	err := s.o.Catalog.Repositories(ctx, host, func(page []string) error {
-		repos = append(repos, page...)
+		for _, r := range page {
+			if !validRepository(host, r) {
+				bound.Invalid++
+				continue
+			}
+			if len(repos) >= s.o.MaxRepositories {
+				bound.Reached = true
+				return errStopListing
+			}
+			repos = append(repos, r)
+		}
 		return nil
 	})
+	if errors.Is(err, errStopListing) {
+		err = nil
+	}
+	if err == nil && (bound.Reached || bound.Invalid > 0) {
+		err = bound
+	}
 	slices.Sort(repos)
 	repos = slices.Compact(repos)
 	s.catalogs[host] = catalogResult{repos, err}
@@ -336,8 +380,19 @@ func (s *Scanner) scanRepository(ctx context.Context, t Target, repo string) err
 	if err != nil {
 		return err
 	}
+	bound := &ListBoundError{What: "repository " + base.Scope, Noun: "tag", Nouns: "tags", Max: s.o.MaxTags}
+	listed := 0
 	err = s.o.Store.Tags(ctx, base, func(page []string) error {
 		for _, tag := range page {
+			if !validTag.MatchString(tag) {
+				bound.Invalid++
+				continue
+			}
+			if listed >= s.o.MaxTags {
+				bound.Reached = true
+				return errStopListing
+			}
+			listed++
 			if subject, suffix, ok := attachmentTag(tag); ok {
 				if rs.attach[subject] == nil {
 					rs.attach[subject] = map[string]string{}
@@ -353,14 +408,21 @@ func (s *Scanner) scanRepository(ctx context.Context, t Target, repo string) err
 		return nil
 	})
 	release()
+	if errors.Is(err, errStopListing) {
+		err = nil
+	}
 	if err != nil {
 		return fmt.Errorf("scan repository %s: %w", base.Scope, err)
+	}
+	var listErr error
+	if bound.Reached || bound.Invalid > 0 {
+		listErr = bound
 	}
 	if skip {
 		for _, tag := range tags {
 			s.skipped(ctx, rs, tag)
 		}
-		return nil
+		return listErr
 	}
 	// Resolve the tags (but those a finished record of the state file
 	// names), group them by digest.
@@ -422,7 +484,27 @@ func (s *Scanner) scanRepository(ctx context.Context, t Target, repo string) err
 	rs.wg.Wait()
 	rs.orphans(ctx)
 	rs.wg.Wait()
-	return nil
+	return listErr
+}
+
+// errStopListing ends a listing at its bound.
+var errStopListing = errors.New("listing bound reached")
+
+// validTag is the tag grammar (OCI distribution-spec, "Pulling manifests":
+// at most 128 characters); a registry's list may hold anything.
+var validTag = regexp.MustCompile(`^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$`)
+
+// maxRepositoryName bounds a repository name from a catalog (distribution
+// refuses names longer than 255 characters).
+const maxRepositoryName = 255
+
+// validRepository reports whether a catalog's name is a repository name.
+func validRepository(host, name string) bool {
+	if len(name) > maxRepositoryName {
+		return false
+	}
+	_, err := reference.Parse(host + "/" + name + ":x")
+	return err == nil
 }
 
 // skipped records a tag of a repository whose statement is skip.
@@ -470,19 +552,92 @@ func (s *Scanner) finish(r *Record) {
 	s.records <- r
 }
 
-// fetcher reads for one artifact within its byte cap.
+// fetcher reads for one artifact within its byte cap, the verification's
+// reads of signatures included.
 type fetcher struct {
 	s     *Scanner
 	ref   reference.Reference
+	mu    sync.Mutex
 	bytes int64
+	// capErr is the first read the cap refused.
+	capErr error
+	// envelopes are the envelope sizes of the signatures fetched.
+	envelopes map[digest.Digest]int64
 }
 
 func (f *fetcher) take(n int64, what string) error {
-	if f.bytes+n > f.s.o.MaxBytes {
-		return &ByteCapError{Cap: f.s.o.MaxBytes, What: what}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if n < 0 || f.bytes+n > f.s.o.MaxBytes {
+		err := &ByteCapError{Cap: f.s.o.MaxBytes, What: what}
+		if f.capErr == nil {
+			f.capErr = err
+		}
+		return err
 	}
 	f.bytes += n
 	return nil
+}
+
+// room reports whether the cap can still take n bytes.
+func (f *fetcher) room(n int64) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.bytes+n <= f.s.o.MaxBytes
+}
+
+// signature fetches a Notary Project signature (manifest and envelope)
+// within the cap. The envelope's size is known only from the manifest: when
+// the cap cannot take a manifest and an envelope of the largest size
+// allowed, the manifest is read first and the envelope's declared size
+// taken before it is fetched. A signature fetched before for the artifact
+// is taken again at its known size, or not at all when it is small enough
+// for the Store to keep (oci keeps envelopes up to 1 MiB).
+func (f *fetcher) signature(ctx context.Context, a oci.Artifact, d ocispec.Descriptor) (*oci.Signature, error) {
+	f.mu.Lock()
+	size, seen := f.envelopes[d.Digest]
+	roomy := f.bytes+d.Size+oci.MaxManifestSize+oci.MaxEnvelopeSize <= f.s.o.MaxBytes
+	f.mu.Unlock()
+	what := "signature " + d.Digest.String()
+	switch {
+	case seen && size <= 1<<20:
+	case seen:
+		if err := f.take(d.Size+size, what); err != nil {
+			return nil, err
+		}
+	case roomy:
+		if err := f.take(d.Size, what); err != nil {
+			return nil, err
+		}
+	default:
+		m, err := f.manifest(ctx, d)
+		if err != nil {
+			return nil, err
+		}
+		var envelope int64
+		for _, l := range m.Layers {
+			envelope += l.Size
+		}
+		if err := f.take(d.Size+envelope, "envelope of "+what); err != nil {
+			return nil, err
+		}
+	}
+	got, err := f.s.o.Store.Fetch(ctx, a, d)
+	if err != nil {
+		return nil, err
+	}
+	if !seen {
+		f.mu.Lock()
+		if roomy {
+			f.bytes += int64(len(got.Envelope)) // room was left for it
+		}
+		if f.envelopes == nil {
+			f.envelopes = map[digest.Digest]int64{}
+		}
+		f.envelopes[d.Digest] = int64(len(got.Envelope))
+		f.mu.Unlock()
+	}
+	return got, nil
 }
 
 func (f *fetcher) manifest(ctx context.Context, desc ocispec.Descriptor) (*manifest, error) {
@@ -577,7 +732,7 @@ func (rs *repoScan) scanArtifact(ctx context.Context, desc ocispec.Descriptor, t
 	if isIndex(m.MediaType) {
 		for _, c := range m.Manifests {
 			p := c.platform()
-			if len(s.o.Platforms) > 0 && !slices.Contains(s.o.Platforms, p) {
+			if !keepPlatform(s.o.Platforms, p) {
 				continue
 			}
 			cd, err := c.oci()
@@ -593,12 +748,33 @@ func (rs *repoScan) scanArtifact(ctx context.Context, desc ocispec.Descriptor, t
 	referrers, complete := rs.referrers(ctx, f, r, a)
 	rs.cosignTags(ctx, f, r, desc.Digest.String())
 	if s.o.Batch != nil {
-		res := s.batchFor(a, referrers, complete).Verify(ctx, ref)
+		res := s.batchFor(f, a, referrers, complete).Verify(ctx, ref)
 		r.Verification = verification(res, r)
+	}
+	if f.capErr != nil {
+		// Not read completely: what the cap kept out is unknown.
+		r.Errors = append(r.Errors, f.capErr.Error())
 	}
 	r.Status = status(r)
 	r.Bytes = f.bytes
 	s.finish(r)
+}
+
+// keepPlatform reports whether platform (os/architecture[/variant]) is
+// one of want: an entry without variant keeps every variant of its
+// os/architecture (docker pull --platform linux/arm64 takes the
+// linux/arm64/v8 manifest Docker's official images list), one with a
+// variant only that variant. An empty want keeps every platform.
+func keepPlatform(want []string, platform string) bool {
+	if len(want) == 0 {
+		return true
+	}
+	for _, w := range want {
+		if w == platform || (strings.Count(w, "/") == 1 && strings.HasPrefix(platform, w+"/")) {
+			return true
+		}
+	}
+	return false
 }
 
 func isIndex(mt string) bool {
@@ -682,17 +858,12 @@ func (s *Scanner) readReferrer(ctx context.Context, f *fetcher, a oci.Artifact, 
 		PredicateType: d.Annotations[annBundlePredicate], Identities: []*Identity{}}
 	switch format {
 	case FormatNotation:
-		if err := f.take(d.Size, "signature manifest "+d.Digest.String()); err != nil {
-			sig.Findings = append(sig.Findings, err.Error())
-			return sig
-		}
-		got, err := s.o.Store.Fetch(ctx, a, d)
+		got, err := f.signature(ctx, a, d)
 		if err != nil {
 			sig.Findings = append(sig.Findings, err.Error())
 			return sig
 		}
 		defer got.Release()
-		f.bytes += int64(len(got.Envelope))
 		sig.MediaType = got.MediaType
 		id, err := notationIdentity(got.MediaType, got.Envelope)
 		if err != nil {
@@ -851,10 +1022,11 @@ type taggedFetcher interface {
 	FetchTagged(ctx context.Context, ref reference.Reference, tag string) (ocispec.Descriptor, []byte, error)
 }
 
-// tagged reads the manifest a tag names: one GET where the Store can,
-// else resolution then fetch.
+// tagged reads the manifest a tag names: one GET where the Store can and
+// the cap has room for the largest manifest (its size is known only once
+// read), else resolution, the declared size taken, then fetch.
 func (rs *repoScan) tagged(ctx context.Context, f *fetcher, ref reference.Reference, tag string) (oci.Artifact, *manifest, error) {
-	if tf, ok := rs.s.o.Store.(taggedFetcher); ok {
+	if tf, ok := rs.s.o.Store.(taggedFetcher); ok && f.room(oci.MaxManifestSize) {
 		desc, raw, err := tf.FetchTagged(ctx, ref, tag)
 		if err != nil {
 			return oci.Artifact{}, nil, err
@@ -1024,9 +1196,13 @@ func verification(res *verify.ReferenceResult, r *Record) *Verification {
 			v.Verdict = VerdictNotVerifiable
 		}
 	}
+	authenticated := ""
 	for _, s := range res.Signatures {
 		if s.Passed {
 			v.Signature = s.Signature
+			if authentic(s) && authenticated == "" {
+				authenticated = s.Signature
+			}
 		} else if v.FailedCheck == "" && s.FailedCheck != "" {
 			v.FailedCheck = string(s.FailedCheck)
 		}
@@ -1037,8 +1213,11 @@ func verification(res *verify.ReferenceResult, r *Record) *Verification {
 	if v.FailedCheck == "" && !res.Verified && res.Error != nil {
 		v.FailedCheck = string(res.Error.Kind)
 	}
+	// A signature that passed only because its level logs a failed
+	// integrity or authenticity check (audit) names an unauthenticated
+	// signer: it and its identity stay verified: false.
 	for _, s := range r.Signatures {
-		if v.Signature != "" && s.Format == FormatNotation && s.Manifest == v.Signature {
+		if authenticated != "" && s.Format == FormatNotation && s.Manifest == authenticated {
 			s.Verified = true
 			for _, id := range s.Identities {
 				id.Verified = true
@@ -1046,4 +1225,16 @@ func verification(res *verify.ReferenceResult, r *Record) *Verification {
 		}
 	}
 	return v
+}
+
+// authentic reports whether a signature that passed had its integrity and
+// authenticity checks pass (not fail with action log, as under level
+// audit): only then is its signer authenticated.
+func authentic(s *verify.Result) bool {
+	for _, c := range []verify.CheckName{verify.CheckIntegrity, verify.CheckAuthenticity} {
+		if cr := s.Check(c); cr == nil || cr.Outcome != verify.OutcomePassed {
+			return false
+		}
+	}
+	return true
 }

@@ -124,7 +124,7 @@ Exit status: 0 when nothing failed the trust policy and everything was read,
 	fl.DurationVar(&v.requestTimeout, "request-timeout", oci.DefaultRequestTimeout, "time one registry request may take, its whole answer included")
 	fl.IntVar(&v.concurrency, "concurrency", scan.DefaultConcurrency, "artifacts read at once, all registries together")
 	fl.IntVar(&f.registryConcurrency, "registry-concurrency", scan.DefaultRegistryConcurrency, "artifacts read at once from one registry")
-	fl.StringSliceVar(&f.platforms, "platforms", nil, "platform manifests of image indexes to scan, os/arch[/variant], comma-separated (default: all)")
+	fl.StringSliceVar(&f.platforms, "platforms", nil, "platform manifests of image indexes to scan, os/arch[/variant] (without variant: every variant), comma-separated (default: all)")
 	fl.StringArrayVar(&f.repositories, "repository", nil, "scan repositories matching this glob (path.Match; repeatable)")
 	fl.StringVar(&f.tagRegex, "tag-regex", "", "scan tags matching this regular expression (RE2, unanchored)")
 	fl.DurationVar(&f.minAge, "min-age", 0, "scan artifacts created at least this long ago")

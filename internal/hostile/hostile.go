@@ -173,6 +173,10 @@ func (r *Registry) serve(w http.ResponseWriter, req *http.Request) {
 	switch {
 	case p == "/v2/" || p == "/v2":
 		w.WriteHeader(http.StatusOK)
+	case p == "/v2/app/tags/list":
+		// keyward scan lists the tags; the rest of keyward names v1.
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"name":"app","tags":["v1"]}`)
 	case strings.HasPrefix(p, "/v2/app/manifests/"):
 		r.manifests(w, req, strings.TrimPrefix(p, "/v2/app/manifests/"))
 	case strings.HasPrefix(p, "/v2/app/referrers/"):
