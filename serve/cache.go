@@ -68,13 +68,14 @@ type cacheEntry struct {
 // Estimated memory of a verdict kept, without the strings it shares with
 // the other verdicts (the string table counts those, tableStringOverhead
 // plus its bytes each): entryOverhead for its list element (48 bytes), its
-// entry (80), its slot in the map (48 at most load, twice that while the
-// map grows) and the rounding of its record to an allocation size class,
-// plus its record. A verified verdict with one signature (3.4 KiB of JSON,
-// 3 KiB of heap as objects) is a record of about 190 bytes: with its
-// strings shared, as those of a signer's verdicts are, it takes about
-// 350 bytes of heap (TestLoad measures it, and a verdict whose strings are
-// all its own).
+// entry (80), its slot in the map (up to 96 while the map grows), plus its
+// record and the rounding of the record to an allocation size class (an
+// eighth at most). A verified verdict with one signature (3.4 KiB of JSON,
+// 3 KiB of heap as objects) is a record of about 290 bytes; with its
+// strings shared, as those of one signer's verdicts are, it takes about
+// 510 bytes of heap and is estimated at 585. One whose every string is its
+// own (nothing shared) takes about 7.8 KiB, estimated at 10 KiB. TestLoad
+// measures both against the estimate.
 const entryOverhead = 256
 
 // verdictSize estimates the memory a verdict of record bytes holds in the
