@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -60,7 +61,7 @@ type sharedStore interface {
 // store's keys do), its record, and when it expires (Unix nanoseconds).
 type cacheEntry struct {
 	key     [sha256.Size]byte
-	record  []byte // uvarint n, the n string table indexes of its slots, the body
+	record  string // uvarint n, the n string table indexes of its slots, the body
 	expires int64
 	size    int64
 }
@@ -71,11 +72,11 @@ type cacheEntry struct {
 // entry (80), its slot in the map (up to 96 while the map grows), plus its
 // record and the rounding of the record to an allocation size class (an
 // eighth at most). A verified verdict with one signature (3.4 KiB of JSON,
-// 3 KiB of heap as objects) is a record of about 290 bytes; with its
-// strings shared, as those of one signer's verdicts are, it takes about
-// 510 bytes of heap and is estimated at 585. One whose every string is its
-// own (nothing shared) takes about 7.8 KiB, estimated at 10 KiB. TestLoad
-// measures both against the estimate.
+// 3 KiB of heap as objects) is a record of about 140 bytes; with its
+// strings, checks and chain shared, as those of one signer's verdicts are,
+// it takes about 320 bytes of heap and is estimated at about 410. TestLoad
+// measures that, and a verdict whose every string is its own, against the
+// estimate.
 const entryOverhead = 256
 
 // verdictSize estimates the memory a verdict of record bytes holds in the
@@ -155,22 +156,22 @@ func (c *Cache) get(key string) (*verify.ReferenceResult, bool) {
 
 // slots returns the body of a record and the strings of its slots; c.mu
 // is held.
-func (c *Cache) slots(record []byte) ([]byte, []string, error) {
-	n, k := binary.Uvarint(record)
+func (c *Cache) slots(record string) (string, []string, error) {
+	n, k := uvarint(record)
 	if k <= 0 || n > uint64(len(record)) {
-		return nil, nil, errRecord
+		return "", nil, errRecord
 	}
 	record = record[k:]
 	slots := make([]string, n)
 	for i := range slots {
-		idx, k := binary.Uvarint(record)
+		idx, k := uvarint(record)
 		if k <= 0 {
-			return nil, nil, errRecord
+			return "", nil, errRecord
 		}
 		record = record[k:]
 		s, ok := c.strings.get(uint32(idx))
 		if !ok || idx > math.MaxUint32 {
-			return nil, nil, errRecord
+			return "", nil, errRecord
 		}
 		slots[i] = s
 	}
@@ -178,14 +179,14 @@ func (c *Cache) slots(record []byte) ([]byte, []string, error) {
 }
 
 // release counts the strings of a record one use less; c.mu is held.
-func (c *Cache) release(record []byte) {
-	n, k := binary.Uvarint(record)
+func (c *Cache) release(record string) {
+	n, k := uvarint(record)
 	if k <= 0 {
 		return
 	}
 	record = record[k:]
 	for range n {
-		idx, k := binary.Uvarint(record)
+		idx, k := uvarint(record)
 		if k <= 0 || idx > math.MaxUint32 {
 			return
 		}
@@ -238,8 +239,11 @@ func (c *Cache) put(key string, r *verify.ReferenceResult, ttl time.Duration) {
 		prefix = binary.AppendUvarint(prefix, uint64(c.strings.acquire(s)))
 	}
 	// One allocation of the record's own length: it is kept for the TTL.
-	record := make([]byte, len(prefix)+len(body))
-	copy(record[copy(record, prefix):], body)
+	var b strings.Builder
+	b.Grow(len(prefix) + len(body))
+	b.Write(prefix)
+	b.Write(body)
+	record := b.String()
 	e := &cacheEntry{key: h, record: record, expires: c.now().Add(ttl).UnixNano(), size: verdictSize(len(record))}
 	c.entries[h] = c.lru.PushFront(e)
 	c.bytes += e.size

@@ -15,7 +15,7 @@ import (
 	"github.com/keyward/keyward/verify"
 )
 
-// The cache keeps a verdict as a few hundred bytes instead of the ~3 KiB
+// The cache keeps a verdict as about 140 bytes instead of the ~3 KiB
 // of heap its objects take (issue 12: 100,000 cached verdicts in under
 // 200 MiB of RSS). A kept verdict is an encoded record: every field of
 // the verdict, in a fixed order, as varints and flags, with its strings
@@ -33,14 +33,23 @@ import (
 //
 // Record layout: uvarint n, then the n table indexes of the record's
 // distinct strings (its slots), then the body. A string in the body is a
-// kind byte and its operand:
+// uvarint tag, slot<<3 | kind (len<<3 | kind for an inline string, kind
+// alone for the others), and, for strSHA256, 32 bytes:
 const (
-	strEmpty    = iota // ""
-	strArtifact        // the artifact's digest (Artifact.Digest)
-	strSHA256          // "sha256:" + hex of the 32 bytes that follow
-	strSlot            // the string of the slot
-	strTemplate        // the string of the slot, each NUL replaced by the artifact digest's hex
+	strEmpty          = iota // ""
+	strArtifact              // the artifact's digest (Artifact.Digest)
+	strSHA256                // "sha256:" + hex of the 32 bytes that follow
+	strSlot                  // the string of the slot
+	strTemplate              // the string of the slot, each NUL replaced by the artifact digest's hex
+	strInline                // the len bytes that follow (tag: len<<3 | kind), in a segment
+	strInlineTemplate        // the same, each NUL replaced by the artifact digest's hex
 )
+
+// A signature's checks and its certificate chain are each encoded apart,
+// as a segment whose strings are inline, and the segment is kept as one
+// string of the table, in a slot: the checks and the chain of one
+// signer's verdicts are then held once, and a record names each in a
+// byte or two.
 
 // Errors of a record that does not decode: the cache treats it as a miss.
 var errRecord = errors.New("keyward serve: a cached verdict record does not decode")
@@ -117,6 +126,7 @@ type verdictEncoder struct {
 	dgst    string // the artifact digest
 	slots   []string
 	slotOf  map[string]int
+	inline  bool // a segment: strings inline, no slots
 	scratch [32]byte
 }
 
@@ -206,10 +216,27 @@ func (e *verdictEncoder) plain(s string) {
 	// A string with a NUL of its own is kept as it is: in a template,
 	// NUL marks where the digest goes.
 	if e.hex != "" && strings.Contains(s, e.hex) && !strings.Contains(s, "\x00") {
-		e.slot(strTemplate, strings.ReplaceAll(s, e.hex, "\x00"))
+		e.string(strTemplate, strInlineTemplate, strings.ReplaceAll(s, e.hex, "\x00"))
 		return
 	}
-	e.slot(strSlot, s)
+	e.string(strSlot, strInline, s)
+}
+
+// string writes s in a slot, or inline in a segment.
+func (e *verdictEncoder) string(slotKind, inlineKind uint64, s string) {
+	if !e.inline {
+		e.slot(slotKind, s)
+		return
+	}
+	e.uvarint(uint64(len(s))<<3 | inlineKind)
+	e.buf = append(e.buf, s...)
+}
+
+// segment writes what fn encodes as a segment, kept in a slot.
+func (e *verdictEncoder) segment(fn func(*verdictEncoder)) {
+	sub := &verdictEncoder{hex: e.hex, dgst: e.dgst, inline: true}
+	fn(sub)
+	e.slot(strSlot, string(sub.buf))
 }
 
 func (e *verdictEncoder) strs(v []string) {
@@ -301,15 +328,17 @@ func (e *verdictEncoder) signature(s *verify.Result) {
 	e.str(string(s.Level))
 	e.flag(s.Passed)
 	e.str(string(s.FailedCheck))
-	e.length(len(s.Checks), s.Checks == nil)
-	for _, c := range s.Checks {
-		e.str(string(c.Check))
-		e.str(string(c.Action))
-		e.str(string(c.Outcome))
-		e.str(c.Message)
-		e.str(c.Detail)
-		e.flag(c.Inconclusive)
-	}
+	e.segment(func(e *verdictEncoder) {
+		e.length(len(s.Checks), s.Checks == nil)
+		for _, c := range s.Checks {
+			e.str(string(c.Check))
+			e.str(string(c.Action))
+			e.str(string(c.Outcome))
+			e.str(c.Message)
+			e.str(c.Detail)
+			e.flag(c.Inconclusive)
+		}
+	})
 	e.flag(s.Signer != nil)
 	if g := s.Signer; g != nil {
 		e.str(g.Subject)
@@ -332,16 +361,18 @@ func (e *verdictEncoder) signature(s *verify.Result) {
 		}
 		e.str(g.VerificationPlugin)
 		e.str(g.VerificationPluginMinVersion)
-		e.length(len(g.Chain), g.Chain == nil)
-		for _, c := range g.Chain {
-			e.str(c.Subject)
-			e.str(c.Issuer)
-			e.str(c.SerialNumber)
-			e.time(c.NotBefore)
-			e.time(c.NotAfter)
-			e.str(c.SHA256)
-			e.str(c.SHA1)
-		}
+		e.segment(func(e *verdictEncoder) {
+			e.length(len(g.Chain), g.Chain == nil)
+			for _, c := range g.Chain {
+				e.str(c.Subject)
+				e.str(c.Issuer)
+				e.str(c.SerialNumber)
+				e.time(c.NotBefore)
+				e.time(c.NotAfter)
+				e.str(c.SHA256)
+				e.str(c.SHA1)
+			}
+		})
 		e.descriptor(g.TargetArtifact)
 	}
 }
@@ -349,7 +380,7 @@ func (e *verdictEncoder) signature(s *verify.Result) {
 // verdictDecoder reads the body of a record. A malformed body (never one
 // encodeVerdict wrote) sets err; the values read after are zero.
 type verdictDecoder struct {
-	buf   []byte
+	buf   string // substrings of a record or segment are taken without a copy
 	slots []string
 	dgst  string // the artifact digest, once read
 	hex   string
@@ -357,7 +388,7 @@ type verdictDecoder struct {
 }
 
 // decodeVerdict decodes the body of a record whose slots hold slots.
-func decodeVerdict(body []byte, slots []string) (*verify.ReferenceResult, error) {
+func decodeVerdict(body string, slots []string) (*verify.ReferenceResult, error) {
 	d := &verdictDecoder{buf: body, slots: slots}
 	d.dgst = d.str()
 	d.hex, _ = sha256Hex(d.dgst)
@@ -371,7 +402,7 @@ func decodeVerdict(body []byte, slots []string) (*verify.ReferenceResult, error)
 	return r, nil
 }
 
-func (d *verdictDecoder) fail() { d.err = errRecord; d.buf = nil }
+func (d *verdictDecoder) fail() { d.err = errRecord; d.buf = "" }
 
 func (d *verdictDecoder) byte() byte {
 	if len(d.buf) == 0 {
@@ -384,7 +415,7 @@ func (d *verdictDecoder) byte() byte {
 }
 
 func (d *verdictDecoder) uvarint() uint64 {
-	v, n := binary.Uvarint(d.buf)
+	v, n := uvarint(d.buf)
 	if n <= 0 {
 		d.fail()
 		return 0
@@ -394,13 +425,39 @@ func (d *verdictDecoder) uvarint() uint64 {
 }
 
 func (d *verdictDecoder) varint() int64 {
-	v, n := binary.Varint(d.buf)
+	u, n := uvarint(d.buf)
 	if n <= 0 {
 		d.fail()
 		return 0
 	}
 	d.buf = d.buf[n:]
+	v := int64(u >> 1) // zigzag, as binary.AppendVarint writes it
+	if u&1 != 0 {
+		v = ^v
+	}
 	return v
+}
+
+// uvarint is binary.Uvarint on a string: the value and the bytes read,
+// 0 for too few bytes, less than 0 for an overflow.
+func uvarint(s string) (uint64, int) {
+	var x uint64
+	var shift uint
+	for i := 0; i < len(s); i++ {
+		if i == binary.MaxVarintLen64 {
+			return 0, -(i + 1)
+		}
+		b := s[i]
+		if b < 0x80 {
+			if i == binary.MaxVarintLen64-1 && b > 1 {
+				return 0, -(i + 1)
+			}
+			return x | uint64(b)<<shift, i + 1
+		}
+		x |= uint64(b&0x7f) << shift
+		shift += 7
+	}
+	return 0, 0
 }
 
 func (d *verdictDecoder) flag() bool { return d.byte() == 1 }
@@ -425,7 +482,7 @@ func (d *verdictDecoder) slot(i uint64) string {
 
 func (d *verdictDecoder) str() string {
 	tag := d.uvarint()
-	if tag>>3 != 0 && tag&7 != strSlot && tag&7 != strTemplate {
+	if tag>>3 != 0 && tag&7 != strSlot && tag&7 != strTemplate && tag&7 != strInline && tag&7 != strInlineTemplate {
 		d.fail()
 		return ""
 	}
@@ -442,7 +499,9 @@ func (d *verdictDecoder) str() string {
 			d.fail()
 			return ""
 		}
-		s := "sha256:" + hex.EncodeToString(d.buf[:32])
+		var raw [32]byte
+		copy(raw[:], d.buf[:32])
+		s := "sha256:" + hex.EncodeToString(raw[:])
 		d.buf = d.buf[32:]
 		return s
 	case strSlot:
@@ -453,9 +512,36 @@ func (d *verdictDecoder) str() string {
 			d.fail()
 		}
 		return strings.ReplaceAll(t, "\x00", d.hex)
+	case strInline, strInlineTemplate:
+		if tag>>3 > uint64(len(d.buf)) {
+			d.fail()
+			return ""
+		}
+		s := d.buf[:tag>>3]
+		d.buf = d.buf[tag>>3:]
+		if tag&7 == strInline {
+			return s
+		}
+		if d.hex == "" {
+			d.fail()
+		}
+		return strings.ReplaceAll(s, "\x00", d.hex)
 	default:
 		d.fail()
 		return ""
+	}
+}
+
+// segment decodes a segment with fn.
+func (d *verdictDecoder) segment(fn func(*verdictDecoder)) {
+	seg := d.str()
+	if d.err != nil {
+		return
+	}
+	sub := &verdictDecoder{buf: seg, dgst: d.dgst, hex: d.hex}
+	fn(sub)
+	if sub.err != nil || len(sub.buf) != 0 {
+		d.fail()
 	}
 }
 
@@ -511,10 +597,7 @@ func (d *verdictDecoder) descriptor() *ocispec.Descriptor {
 		if n > len(d.buf) {
 			d.fail()
 		} else {
-			out.Data = slices.Clone(d.buf[:n])
-			if out.Data == nil {
-				out.Data = []byte{}
-			}
+			out.Data = []byte(d.buf[:n])
 			d.buf = d.buf[n:]
 		}
 	}
@@ -560,18 +643,20 @@ func (d *verdictDecoder) signature() *verify.Result {
 	s.Level = policy.Level(d.str())
 	s.Passed = d.flag()
 	s.FailedCheck = verify.CheckName(d.str())
-	if n := d.length(); n >= 0 {
-		s.Checks = make([]verify.CheckResult, n)
-		for i := range s.Checks {
-			c := &s.Checks[i]
-			c.Check = verify.CheckName(d.str())
-			c.Action = policy.Action(d.str())
-			c.Outcome = verify.Outcome(d.str())
-			c.Message = d.str()
-			c.Detail = d.str()
-			c.Inconclusive = d.flag()
+	d.segment(func(d *verdictDecoder) {
+		if n := d.length(); n >= 0 {
+			s.Checks = make([]verify.CheckResult, n)
+			for i := range s.Checks {
+				c := &s.Checks[i]
+				c.Check = verify.CheckName(d.str())
+				c.Action = policy.Action(d.str())
+				c.Outcome = verify.Outcome(d.str())
+				c.Message = d.str()
+				c.Detail = d.str()
+				c.Inconclusive = d.flag()
+			}
 		}
-	}
+	})
 	if !d.flag() {
 		return s
 	}
@@ -593,19 +678,21 @@ func (d *verdictDecoder) signature() *verify.Result {
 	}
 	g.VerificationPlugin = d.str()
 	g.VerificationPluginMinVersion = d.str()
-	if n := d.length(); n >= 0 {
-		g.Chain = make([]verify.Certificate, n)
-		for i := range g.Chain {
-			c := &g.Chain[i]
-			c.Subject = d.str()
-			c.Issuer = d.str()
-			c.SerialNumber = d.str()
-			c.NotBefore = d.time()
-			c.NotAfter = d.time()
-			c.SHA256 = d.str()
-			c.SHA1 = d.str()
+	d.segment(func(d *verdictDecoder) {
+		if n := d.length(); n >= 0 {
+			g.Chain = make([]verify.Certificate, n)
+			for i := range g.Chain {
+				c := &g.Chain[i]
+				c.Subject = d.str()
+				c.Issuer = d.str()
+				c.SerialNumber = d.str()
+				c.NotBefore = d.time()
+				c.NotAfter = d.time()
+				c.SHA256 = d.str()
+				c.SHA1 = d.str()
+			}
 		}
-	}
+	})
 	g.TargetArtifact = d.descriptor()
 	s.Signer = g
 	return s

@@ -2,8 +2,10 @@ package serve
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"math"
 	"reflect"
 	"strings"
 	"testing"
@@ -20,7 +22,8 @@ import (
 func sampleVerdict(i int) *verify.ReferenceResult {
 	d := digest.FromString(fmt.Sprintf("artifact %d", i))
 	sig := digest.FromString(fmt.Sprintf("signature %d", i))
-	t0 := time.Unix(1_800_000_000+int64(i), 0).UTC()
+	t0 := time.Unix(1_800_000_000+int64(i), 0).UTC() // signing time
+	nb := time.Unix(1_700_000_000, 0).UTC()          // the chain's validity
 	subject, root := "CN=signer,O=keyward-test,L=Seattle,ST=WA,C=US", "CN=root,O=keyward-test,L=Seattle,ST=WA,C=US"
 	checks := []verify.CheckResult{
 		{Check: "integrity", Action: "enforce", Outcome: "passed", Message: "the ECDSA-SHA-256 signature verifies with the key of \"" + subject + "\""},
@@ -41,9 +44,9 @@ func sampleVerdict(i int) *verify.ReferenceResult {
 			Signer: &verify.Signer{Subject: subject, Issuer: root, SigningScheme: "notary.x509", EnvelopeType: "application/jose+json",
 				SignatureAlgorithm: "ECDSA-SHA-256", SigningAgent: "notation-go/1.3.2", SigningTime: t0,
 				Chain: []verify.Certificate{
-					{Subject: subject, Issuer: root, SerialNumber: "18ee9495ee494129", NotBefore: t0.Add(-time.Hour), NotAfter: t0.Add(time.Hour),
+					{Subject: subject, Issuer: root, SerialNumber: "18ee9495ee494129", NotBefore: nb, NotAfter: nb.Add(365 * 24 * time.Hour),
 						SHA256: "6cb0f152003d83ee27c6b7117feab15ba71b1980cf8e78a5bf76e201ac5a753f", SHA1: "319eef845aeacfcbab08c8f244ee17af037e7c94"},
-					{Subject: root, Issuer: root, SerialNumber: "18ee9495ee167cd0", NotBefore: t0.Add(-time.Hour), NotAfter: t0.Add(time.Hour),
+					{Subject: root, Issuer: root, SerialNumber: "18ee9495ee167cd0", NotBefore: nb, NotAfter: nb.Add(365 * 24 * time.Hour),
 						SHA256: "cf3e2d2d4ebbf6bb1542b7c27e4d0eb4d8497ff52d184ac5db6e2baac64cb502", SHA1: "37b38d35eb0b2babc5082738528edc81a045ed37"}},
 				TargetArtifact: &ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: d, Size: 397}}}}}
 }
@@ -102,7 +105,7 @@ func roundTrip(t *testing.T, r *verify.ReferenceResult) *verify.ReferenceResult 
 	for i, s := range slots {
 		got[i], _ = tbl.get(tbl.acquire(s))
 	}
-	out, err := decodeVerdict(body, got)
+	out, err := decodeVerdict(string(body), got)
 	if err != nil {
 		t.Fatalf("decode: %v", err)
 	}
@@ -173,8 +176,8 @@ func TestVerdictRecord(t *testing.T) {
 		t.Errorf("two artifacts of one signer have other strings:\n%q\n%q", slots, slots2)
 	}
 	t.Logf("sample verdict: a record body of %d bytes and %d strings", len(body), len(slots))
-	if len(body) > 400 || len(body2) != len(body) {
-		t.Errorf("record bodies of %d and %d bytes, want at most 400", len(body), len(body2))
+	if len(body) > 200 || len(body2) != len(body) {
+		t.Errorf("record bodies of %d and %d bytes, want at most 200", len(body), len(body2))
 	}
 }
 
@@ -183,19 +186,19 @@ func TestVerdictRecord(t *testing.T) {
 func TestVerdictRecordMalformed(t *testing.T) {
 	body, slots := encodeVerdict(sampleVerdict(1))
 	for i := range body {
-		if _, err := decodeVerdict(body[:i], slots); err == nil {
+		if _, err := decodeVerdict(string(body[:i]), slots); err == nil {
 			t.Errorf("a record cut at %d of %d bytes decodes", i, len(body))
 		}
 		damaged := []byte(string(body))
 		for _, b := range []byte{0xff, 0x80, 4, 0} {
 			damaged[i] = b
-			decodeVerdict(damaged, slots) // must not panic
+			decodeVerdict(string(damaged), slots) // must not panic
 		}
 	}
-	if _, err := decodeVerdict(body, slots[:len(slots)-1]); err == nil {
+	if _, err := decodeVerdict(string(body), slots[:len(slots)-1]); err == nil {
 		t.Error("a record decodes without its last string")
 	}
-	if _, err := decodeVerdict(append(body, 0), slots); err == nil {
+	if _, err := decodeVerdict(string(body)+"\x00", slots); err == nil {
 		t.Error("a record with a byte left over decodes")
 	}
 }
@@ -283,4 +286,21 @@ func BenchmarkCacheHit(b *testing.B) {
 			i++
 		}
 	})
+}
+
+// TestUvarint: the string decoder reads what binary.Uvarint reads,
+// overflows and short input included.
+func TestUvarint(t *testing.T) {
+	inputs := [][]byte{nil, {0x80}, {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01}, {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02},
+		{0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01}}
+	for _, v := range []uint64{0, 1, 127, 128, 300, 1 << 32, math.MaxUint64} {
+		inputs = append(inputs, binary.AppendUvarint(nil, v))
+	}
+	for _, b := range inputs {
+		v, n := binary.Uvarint(b)
+		gv, gn := uvarint(string(b))
+		if v != gv || n != gn {
+			t.Errorf("% x: uvarint %d, %d; binary.Uvarint %d, %d", b, gv, gn, v, n)
+		}
+	}
 }
