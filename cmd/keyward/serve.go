@@ -85,7 +85,7 @@ Caches (cache: in FILE), shared by all requests:
                    verified ones for cache.ttl (5m), failed ones for
                    cache.failureTTL (10s); at most cache.maxEntries (10000)
                    and half of cache.maxBytes (128 MiB, estimated: about
-                   0.6 KiB a verified verdict whose signer other verdicts
+                   0.4 KiB a verified verdict whose signer other verdicts
                    share). One verification per artifact however many ask
                    at once.
   tags             a tag's digest for cache.resolutionTTL (30s; 0s: every
