@@ -67,9 +67,9 @@ type cacheEntry struct {
 }
 
 // Estimated memory of a verdict kept, without the strings it shares with
-// the other verdicts (the string table counts those, tableStringOverhead
-// plus its bytes each): entryOverhead for its list element (48 bytes), its
-// entry (80), its slot in the map (up to 96 while the map grows), plus its
+// the other verdicts (the string table counts those, tableStringSize
+// each): entryOverhead for its list element (48 bytes), its entry (64),
+// its slot in the map (up to 96 while the map grows), plus its
 // record and the rounding of the record to an allocation size class (an
 // eighth at most). A verified verdict with one signature (3.4 KiB of JSON,
 // 3 KiB of heap as objects) is a record of about 140 bytes; with its
@@ -222,7 +222,7 @@ func (c *Cache) put(key string, r *verify.ReferenceResult, ttl time.Duration) {
 	// that cannot fit in the bound is not kept.
 	alone := verdictSize(len(body) + len(slots)*binary.MaxVarintLen32 + binary.MaxVarintLen64)
 	for _, s := range slots {
-		alone += int64(len(s)) + tableStringOverhead
+		alone += tableStringSize(s)
 	}
 	if alone > c.maxBytes {
 		return

@@ -55,9 +55,15 @@ const (
 var errRecord = errors.New("keyward serve: a cached verdict record does not decode")
 
 // Estimated heap of a string in the table beyond its bytes: its map slot
-// (key, index, control byte, at the map's load factor), its slots in strs
-// and refs, and the rounding of its bytes to an allocation size class.
+// (key, index, control byte, at the map's load factor, twice that while
+// the map grows), its slots in strs, refs and free. The rounding of its
+// bytes to an allocation size class (an eighth at most) is counted apart.
 const tableStringOverhead = 96
+
+// tableStringSize estimates the heap a string of the table takes.
+func tableStringSize(s string) int64 {
+	return int64(len(s))*9/8 + tableStringOverhead
+}
 
 // stringTable holds the strings of the cache's records once each, counted
 // by the records that use them; a string no record uses is dropped and its
@@ -91,7 +97,7 @@ func (t *stringTable) acquire(s string) uint32 {
 		t.refs = append(t.refs, 1)
 	}
 	t.index[s] = i
-	t.bytes += int64(len(s)) + tableStringOverhead
+	t.bytes += tableStringSize(s)
 	return i
 }
 
@@ -108,7 +114,7 @@ func (t *stringTable) release(i uint32) {
 	delete(t.index, s)
 	t.strs[i] = ""
 	t.free = append(t.free, i)
-	t.bytes -= int64(len(s)) + tableStringOverhead
+	t.bytes -= tableStringSize(s)
 }
 
 // get returns the string of index i.
