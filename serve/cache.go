@@ -3,8 +3,11 @@ package serve
 import (
 	"container/list"
 	"context"
-	"encoding/json"
+	"crypto/sha256"
+	"encoding/binary"
 	"fmt"
+	"math"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,7 +23,9 @@ import (
 // flight per key so that concurrent requests for one artifact cost one
 // verification. Keys are built by the server from the artifact's digest
 // (never a tag), its scope, and the digests of the trust policy and trust
-// store, so that a changed policy never reuses a verdict. With a shared
+// store, so that a changed policy never reuses a verdict. A verdict is kept
+// as a compact record (verdictcodec.go) whose strings are shared with the
+// other records, and decoded into new objects on every hit. With a shared
 // store (Redis), a miss asks it before verifying, inside the single
 // flight, and a new verdict (not an error) is written to it. A Cache is safe for
 // concurrent use.
@@ -33,9 +38,10 @@ type Cache struct {
 	metrics  *Metrics    // nil: none
 
 	mu      sync.Mutex
-	entries map[string]*list.Element
-	lru     *list.List // front: most recently used *cacheEntry
-	bytes   int64
+	entries map[[sha256.Size]byte]*list.Element
+	lru     *list.List   // front: most recently used *cacheEntry
+	strings *stringTable // the records' strings
+	bytes   int64        // estimated memory of the entries, without their strings
 
 	group         singleflight.Group
 	verifications atomic.Int64
@@ -50,29 +56,33 @@ type sharedStore interface {
 	set(ctx context.Context, key string, r *verify.ReferenceResult, ttl time.Duration)
 }
 
+// cacheEntry is a verdict kept: the SHA-256 of its cache key (keys are a
+// few hundred bytes; their hash tells them apart as surely as the Redis
+// store's keys do), its record, and when it expires (Unix nanoseconds).
 type cacheEntry struct {
-	key     string
-	result  *verify.ReferenceResult
-	expires time.Time
+	key     [sha256.Size]byte
+	record  string // uvarint n, the n string table indexes of its slots, the body
+	expires int64
 	size    int64
 }
 
-// Estimated memory of a verdict kept: entryOverhead for the entry, its
-// list element and its map slot, the key, and seven quarters of the
-// length of the result's JSON (its strings, plus the structures around
-// them). A verified verdict with one signature (3.4 KiB of JSON) takes
-// 5.6 KiB of heap when none of its strings is shared with another verdict,
-// 2.8 KiB when interned strings are (TestLoad measures both); the estimate
-// is the first, so that the byte bound holds whatever is kept.
-const entryOverhead = 512
+// Estimated memory of a verdict kept, without the strings it shares with
+// the other verdicts (the string table counts those, tableStringSize
+// each): entryOverhead for its list element (48 bytes), its entry (64),
+// its slot in the map (up to 96 while the map grows), plus its
+// record and the rounding of the record to an allocation size class (an
+// eighth at most). A verified verdict with one signature (3.4 KiB of JSON,
+// 3 KiB of heap as objects) is a record of about 140 bytes; with its
+// strings, checks and chain shared, as those of one signer's verdicts are,
+// it takes about 320 bytes of heap and is estimated at about 410. TestLoad
+// measures that, and a verdict whose every string is its own, against the
+// estimate.
+const entryOverhead = 256
 
-// verdictSize estimates the memory a verdict of key holds in the cache.
-func verdictSize(key string, r *verify.ReferenceResult) int64 {
-	data, err := json.Marshal(r)
-	if err != nil {
-		return entryOverhead + int64(len(key)) + 8192
-	}
-	return entryOverhead + int64(len(key)) + int64(len(data))*7/4
+// verdictSize estimates the memory a verdict of record bytes holds in the
+// cache, without its strings.
+func verdictSize(record int) int64 {
+	return entryOverhead + int64(record)*9/8
 }
 
 // NewCache returns an empty cache. Verifications run under base (the
@@ -85,7 +95,8 @@ func NewCache(base context.Context, cfg CacheConfig) *Cache {
 	if cfg.MaxBytes <= 0 {
 		cfg.MaxBytes = DefaultMaxBytes
 	}
-	return &Cache{cfg: cfg, maxBytes: cfg.MaxBytes / 2, now: time.Now, base: base, entries: map[string]*list.Element{}, lru: list.New()}
+	return &Cache{cfg: cfg, maxBytes: cfg.MaxBytes / 2, now: time.Now, base: base,
+		entries: map[[sha256.Size]byte]*list.Element{}, lru: list.New(), strings: newStringTable()}
 }
 
 // Verifications is how many verifications the cache has run (misses that
@@ -99,27 +110,89 @@ func (c *Cache) Len() int {
 	return c.lru.Len()
 }
 
-// Bytes is the estimated memory of the verdicts kept.
+// Bytes is the estimated memory of the verdicts kept, their strings
+// included.
 func (c *Cache) Bytes() int64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.bytes
+	return c.bytes + c.strings.bytes
 }
 
+// get returns a new copy of the verdict of key.
 func (c *Cache) get(key string) (*verify.ReferenceResult, bool) {
+	h := sha256.Sum256([]byte(key))
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	el, ok := c.entries[key]
+	el, ok := c.entries[h]
 	if !ok {
+		c.mu.Unlock()
 		return nil, false
 	}
 	e := el.Value.(*cacheEntry)
-	if !c.now().Before(e.expires) {
+	if c.now().UnixNano() >= e.expires {
 		c.remove(el)
+		c.mu.Unlock()
 		return nil, false
 	}
 	c.lru.MoveToFront(el)
-	return e.result, true
+	// The slots' strings are read under the lock (a string no record
+	// uses is dropped, its index reused); the body is decoded after.
+	body, slots, err := c.slots(e.record)
+	c.mu.Unlock()
+	var r *verify.ReferenceResult
+	if err == nil {
+		r, err = decodeVerdict(body, slots)
+	}
+	if err != nil {
+		// Never: a record is what encodeVerdict wrote. A miss.
+		c.mu.Lock()
+		if cur, ok := c.entries[h]; ok && cur == el {
+			c.remove(el)
+		}
+		c.mu.Unlock()
+		return nil, false
+	}
+	return r, true
+}
+
+// slots returns the body of a record and the strings of its slots; c.mu
+// is held.
+func (c *Cache) slots(record string) (string, []string, error) {
+	n, k := uvarint(record)
+	if k <= 0 || n > uint64(len(record)) {
+		return "", nil, errRecord
+	}
+	record = record[k:]
+	slots := make([]string, n)
+	for i := range slots {
+		idx, k := uvarint(record)
+		if k <= 0 {
+			return "", nil, errRecord
+		}
+		record = record[k:]
+		s, ok := c.strings.get(uint32(idx))
+		if !ok || idx > math.MaxUint32 {
+			return "", nil, errRecord
+		}
+		slots[i] = s
+	}
+	return record, slots, nil
+}
+
+// release counts the strings of a record one use less; c.mu is held.
+func (c *Cache) release(record string) {
+	n, k := uvarint(record)
+	if k <= 0 {
+		return
+	}
+	record = record[k:]
+	for range n {
+		idx, k := uvarint(record)
+		if k <= 0 || idx > math.MaxUint32 {
+			return
+		}
+		record = record[k:]
+		c.strings.release(uint32(idx))
+	}
 }
 
 // remove drops an entry; c.mu is held.
@@ -128,6 +201,7 @@ func (c *Cache) remove(el *list.Element) {
 	c.lru.Remove(el)
 	delete(c.entries, e.key)
 	c.bytes -= e.size
+	c.release(e.record)
 }
 
 // ttl is how long a verdict is kept.
@@ -138,23 +212,42 @@ func (c *Cache) ttl(r *verify.ReferenceResult) time.Duration {
 	return c.cfg.FailureTTL
 }
 
-// put keeps a verdict for ttl.
+// put keeps a verdict for ttl (an encoding of it: r is only read).
 func (c *Cache) put(key string, r *verify.ReferenceResult, ttl time.Duration) {
 	if ttl <= 0 {
 		return
 	}
-	size := verdictSize(key, r)
-	if size > c.maxBytes {
+	body, slots := encodeVerdict(r)
+	// What the verdict takes alone, its strings counted as its own: one
+	// that cannot fit in the bound is not kept.
+	alone := verdictSize(len(body) + len(slots)*binary.MaxVarintLen32 + binary.MaxVarintLen64)
+	for _, s := range slots {
+		alone += tableStringSize(s)
+	}
+	if alone > c.maxBytes {
 		return
 	}
+	h := sha256.Sum256([]byte(key))
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if el, ok := c.entries[key]; ok {
+	if el, ok := c.entries[h]; ok {
 		c.remove(el)
 	}
-	c.entries[key] = c.lru.PushFront(&cacheEntry{key: key, result: r, expires: c.now().Add(ttl), size: size})
-	c.bytes += size
-	for c.lru.Len() > c.cfg.MaxEntries || c.bytes > c.maxBytes {
+	prefix := make([]byte, 0, binary.MaxVarintLen64+len(slots)*binary.MaxVarintLen32)
+	prefix = binary.AppendUvarint(prefix, uint64(len(slots)))
+	for _, s := range slots {
+		prefix = binary.AppendUvarint(prefix, uint64(c.strings.acquire(s)))
+	}
+	// One allocation of the record's own length: it is kept for the TTL.
+	var b strings.Builder
+	b.Grow(len(prefix) + len(body))
+	b.Write(prefix)
+	b.Write(body)
+	record := b.String()
+	e := &cacheEntry{key: h, record: record, expires: c.now().Add(ttl).UnixNano(), size: verdictSize(len(record))}
+	c.entries[h] = c.lru.PushFront(e)
+	c.bytes += e.size
+	for c.lru.Len() > 0 && (c.lru.Len() > c.cfg.MaxEntries || c.bytes+c.strings.bytes > c.maxBytes) {
 		c.remove(c.lru.Back())
 	}
 }
@@ -163,8 +256,8 @@ func (c *Cache) put(key string, r *verify.ReferenceResult, ttl time.Duration) {
 // another caller, the shared store's, or fn's, run once under the cache's
 // base context bounded by timeout. When ctx ends first, the answer is a
 // failure built by failed: a verdict is never assumed. A panic in fn is a
-// failure too. The result returned is shared: callers copy it before
-// changing it.
+// failure too. The result returned may be shared (a verdict computed for
+// several callers at once): callers copy it before changing it.
 func (c *Cache) Do(ctx context.Context, key string, timeout time.Duration, fn func(context.Context) *verify.ReferenceResult, failed func(error) *verify.ReferenceResult) *verify.ReferenceResult {
 	if r, ok := c.get(key); ok {
 		c.metrics.cacheHit(layerLocal)
@@ -182,7 +275,7 @@ func (c *Cache) Do(ctx context.Context, key string, timeout time.Duration, fn fu
 				c.metrics.cacheHit(layerRedis)
 				// Kept no longer than the shared store keeps it, so that
 				// a verdict never outlives the TTL it was computed with.
-				c.put(key, compact(r), min(left, c.ttl(r)))
+				c.put(key, r, min(left, c.ttl(r)))
 				return r, nil
 			}
 			c.metrics.cacheMiss(layerRedis)
@@ -192,7 +285,7 @@ func (c *Cache) Do(ctx context.Context, key string, timeout time.Duration, fn fu
 		r := c.run(timeout, fn, failed)
 		c.metrics.verification(time.Since(start))
 		ttl := c.ttl(r)
-		c.put(key, compact(r), ttl)
+		c.put(key, r, ttl)
 		// An error (registry unreachable, timeout) is this replica's view:
 		// the others try for themselves. Verdicts are shared.
 		if c.shared != nil && ttl > 0 && verdictClass(r) != "error" {

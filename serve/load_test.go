@@ -8,6 +8,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"reflect"
 	"runtime"
 	"slices"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/opencontainers/go-digest"
 	"oras.land/oras-go/v2"
 	"oras.land/oras-go/v2/registry/remote"
 
@@ -255,8 +257,11 @@ func TestLoad(t *testing.T) {
 }
 
 // measureVerdictMemory compares the estimate the cache's byte bound uses
-// (verdictSize) with the heap that verdicts like ref's take when kept: a
-// bound that undercounts would let the cache outgrow cache.maxBytes.
+// (verdictSize and the string table's) with the heap that verdicts like
+// ref's take when kept: a bound that undercounts would let the cache
+// outgrow cache.maxBytes. Two shapes: verdicts of other artifacts signed
+// by the same signer (as a cluster's are: their strings shared), and
+// verdicts whose every string is their own (nothing shared).
 func measureVerdictMemory(t *testing.T, s *Server, ref string) {
 	t.Helper()
 	r := s.Verify(context.Background(), ref)
@@ -267,29 +272,79 @@ func measureVerdictMemory(t *testing.T, s *Server, ref string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	oldHex := r.Artifact.Digest.Encoded()
 	const n = 5000
 	key := cacheKey(s.table.Load().def, &credentialSet{}, "registry.example/some/repository", r.Artifact.Digest)
-	for _, interned := range []bool{false, true} {
-		c := NewCache(context.Background(), CacheConfig{TTL: time.Hour, MaxEntries: n, MaxBytes: 1 << 40})
-		before := heapAfterGC()
-		for i := range n {
-			var copy verify.ReferenceResult
-			if err := json.Unmarshal(data, &copy); err != nil {
+	for _, shared := range []bool{true, false} {
+		// The verdicts are built first: only what the cache keeps is
+		// measured.
+		verdicts := make([]*verify.ReferenceResult, n)
+		for i := range verdicts {
+			newHex := digest.FromString(fmt.Sprintf("artifact %d", i)).Encoded()
+			var v verify.ReferenceResult
+			if err := json.Unmarshal(bytes.ReplaceAll(data, []byte(oldHex), []byte(newHex)), &v); err != nil {
 				t.Fatal(err)
 			}
-			kept := &copy
-			if interned {
-				kept = compact(kept)
+			if !shared {
+				n := 0
+				mapStrings(reflect.ValueOf(&v).Elem(), func(s string) string { n++; return fmt.Sprintf("%s %d.%d", s, i, n) })
 			}
-			c.put(fmt.Sprintf("%s\x00%d", key, i), kept, time.Hour)
+			verdicts[i] = &v
+		}
+		c := NewCache(context.Background(), CacheConfig{TTL: time.Hour, MaxEntries: n, MaxBytes: 1 << 40})
+		before := heapAfterGC()
+		for i, v := range verdicts {
+			c.put(fmt.Sprintf("%s\x00%d", key, i), v, time.Hour)
 		}
 		after := heapAfterGC()
+		runtime.KeepAlive(verdicts)
 		actual := float64(int64(after)-int64(before)) / n
 		estimate := float64(c.Bytes()) / n
-		t.Logf("a verified verdict (%d bytes of JSON) takes %.0f bytes of heap in the cache (strings interned: %v); the estimate is %.0f", len(data), actual, interned, estimate)
+		t.Logf("a verified verdict (%d bytes of JSON) takes %.0f bytes of heap in the cache (strings shared with the others: %v); the estimate is %.0f", len(data), actual, shared, estimate)
 		if estimate < actual {
-			t.Errorf("the estimate (%.0f bytes a verdict) is below the heap a verdict takes (%.0f, interned %v)", estimate, actual, interned)
+			t.Errorf("the estimate (%.0f bytes a verdict) is below the heap a verdict takes (%.0f, strings shared %v)", estimate, actual, shared)
+		}
+		if got, ok := c.get(fmt.Sprintf("%s\x00%d", key, n-1)); !ok || !reflect.DeepEqual(got, verdicts[n-1]) {
+			t.Errorf("the cache gives back another verdict than it was given (strings shared %v)", shared)
 		}
 		runtime.KeepAlive(c)
+	}
+}
+
+// mapStrings replaces every string reachable from v by f of it.
+func mapStrings(v reflect.Value, f func(string) string) {
+	switch v.Kind() {
+	case reflect.String:
+		if v.String() != "" {
+			v.SetString(f(v.String()))
+		}
+	case reflect.Pointer:
+		if !v.IsNil() {
+			mapStrings(v.Elem(), f)
+		}
+	case reflect.Slice:
+		for i := range v.Len() {
+			mapStrings(v.Index(i), f)
+		}
+	case reflect.Map:
+		if v.Len() == 0 {
+			return
+		}
+		m := reflect.MakeMapWithSize(v.Type(), v.Len())
+		for it := v.MapRange(); it.Next(); {
+			k, e := reflect.New(v.Type().Key()).Elem(), reflect.New(v.Type().Elem()).Elem()
+			k.Set(it.Key())
+			e.Set(it.Value())
+			mapStrings(k, f)
+			mapStrings(e, f)
+			m.SetMapIndex(k, e)
+		}
+		v.Set(m)
+	case reflect.Struct:
+		for i := range v.NumField() {
+			if v.Type().Field(i).IsExported() {
+				mapStrings(v.Field(i), f)
+			}
+		}
 	}
 }

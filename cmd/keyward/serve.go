@@ -84,8 +84,10 @@ Caches (cache: in FILE), shared by all requests:
   verdicts         by artifact digest, trust policy and trust store:
                    verified ones for cache.ttl (5m), failed ones for
                    cache.failureTTL (10s); at most cache.maxEntries (10000)
-                   and half of cache.maxBytes (128 MiB, estimated). One
-                   verification per artifact however many ask at once.
+                   and half of cache.maxBytes (128 MiB, estimated: about
+                   0.4 KiB a verified verdict whose signer other verdicts
+                   share). One verification per artifact however many ask
+                   at once.
   tags             a tag's digest for cache.resolutionTTL (30s; 0s: every
                    request); failed resolutions are not kept.
   signatures       manifests and envelopes by digest, the other half of
