@@ -161,7 +161,11 @@ func TestExtractEdges(t *testing.T) {
 		`[1]`:                                "does not have the shape of a Pod (a pod spec at /spec): json: cannot unmarshal array into Go value of type admission.object",
 		`{"spec": [1]}`:                      "does not have the shape of a Pod",
 		`{"spec": {"containers": {"a": 1}}}`: "does not have the shape of a Pod",
-		many:                                 "more than the 1000",
+		// The fields read keep their JSON types.
+		`{"spec": {"containers": [{"name": "a", "image": 5}]}}`:         "does not have the shape of a Pod",
+		`{"spec": {"initContainers": [{"name": ["a"], "image": "x"}]}}`: "does not have the shape of a Pod",
+		`{"spec": {"imagePullSecrets": [{"name": 1}]}}`:                 "does not have the shape of a Pod",
+		many: "more than the 1000",
 	} {
 		if _, err := Extract(request("", "v1", "Pod", object)); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%.40s: %v, want %q", object, err, want)
