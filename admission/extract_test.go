@@ -196,6 +196,11 @@ func TestDecodeReview(t *testing.T) {
 		`{"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview"}`:                        "has no request",
 		strings.Replace(ok, `"uid": "u1", `, "", 1):                                               "has no uid",
 		`{"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {"uid": 5}}`: "not one AdmissionReview",
+		// The fields read keep their JSON types.
+		strings.Replace(ok, `"kind": {"group": "", "version": "v1", "kind": "Pod"}`, `"kind": "Pod"`, 1): "not one AdmissionReview",
+		strings.Replace(ok, `"operation": "CREATE"`, `"operation": 1`, 1):                                "not one AdmissionReview",
+		strings.Replace(ok, `"operation": "CREATE"`, `"operation": "CREATE", "dryRun": "no"`, 1):         "not one AdmissionReview",
+		strings.Replace(ok, `"operation": "CREATE"`, `"operation": "CREATE", "namespace": ["a"]`, 1):     "not one AdmissionReview",
 	} {
 		_, err := DecodeReview([]byte(body))
 		var re *ReviewError
