@@ -117,3 +117,47 @@ func cpuTime() time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// coldImages is how many images BenchmarkAdmissionCold signs: run it with
+// -test.benchtime at most that many times (100x).
+const coldImages = 100
+
+// BenchmarkAdmissionCold is POST /v1/admission/validate of a Pod whose one
+// image is new to the server (no verdict, no signature cached; the
+// connections, the registry's referrers capability and the chain of the
+// signer are known after the first), each image once: where a cold
+// admission's time goes besides the 4 registry requests.
+func BenchmarkAdmissionCold(b *testing.B) {
+	w := newWorldOn(b, testenv.StartOlareg(b))
+	refs := make([]string, coldImages)
+	for i := range refs {
+		refs[i], _ = testenv.PushArtifact(b, w.reg, fmt.Sprintf("bench/app%d", i%10))
+		w.n.MustRun(b, "sign", "--plugin", "keyward", "--id", w.keyID, "--plugin-config", "cert_chain="+w.chain, "--insecure-registry", "--force-referrers-tag=false", refs[i])
+	}
+	logFile, err := os.Create(filepath.Join(b.TempDir(), "serve.log"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer logFile.Close()
+	s, err := New(w.config(w.reg.Host), Options{Logger: slog.New(slog.NewJSONHandler(logFile, nil))})
+	if err != nil {
+		b.Fatal(err)
+	}
+	h := s.Handler()
+	b.ReportAllocs()
+	cpu := cpuTime()
+	i := 0
+	for b.Loop() {
+		if i == len(refs) {
+			b.Fatalf("only %d images: run with -test.benchtime %dx", len(refs), len(refs))
+		}
+		object := fmt.Sprintf(`{"apiVersion":"v1","kind":"Pod","metadata":{"name":"bench-1","namespace":"default"},"spec":{"containers":[{"name":"app","image":%q}]}}`, refs[i])
+		i++
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, ValidatePath, bytes.NewReader(apiserverReview("705ab4f5-6393-11e8-b7cc-42010a800002", object))))
+		if rec.Code != http.StatusOK || !bytes.Contains(rec.Body.Bytes(), []byte(`"allowed":true`)) {
+			b.Fatalf("status %d: %s", rec.Code, rec.Body)
+		}
+	}
+	b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N), "cpu-ns/op")
+}
