@@ -5,7 +5,6 @@ import (
 	"strconv"
 
 	admissionv1 "k8s.io/api/admission/v1"
-	corev1 "k8s.io/api/core/v1"
 	kjson "sigs.k8s.io/json"
 
 	"github.com/keyward/keyward/internal/jsonpos"
@@ -67,7 +66,7 @@ type (
 	// ReplicaSet, ReplicationController or Job: its pod template.
 	templateSpec struct {
 		Template *struct {
-			Spec *corev1.PodSpec `json:"spec"`
+			Spec *podImages `json:"spec"`
 		} `json:"template"`
 	}
 	// cronJobSpec is the spec of a CronJob: its job template.
@@ -76,13 +75,37 @@ type (
 			Spec *templateSpec `json:"spec"`
 		} `json:"jobTemplate"`
 	}
+	// podImages is what keyward reads of a pod spec (k8s.io/api core/v1
+	// PodSpec, under the same JSON names): the name and image of every
+	// container of the three lists, and the names of the image pull
+	// secrets. The decoder skips the other fields (resources, probes,
+	// volumes, ...) without building them: they say nothing about what
+	// runs, and decoding them into corev1.PodSpec was most of the time
+	// of a warm admission request. A list or field read that has another
+	// JSON type is still an error.
+	podImages struct {
+		InitContainers      []container            `json:"initContainers"`
+		Containers          []container            `json:"containers"`
+		EphemeralContainers []container            `json:"ephemeralContainers"`
+		ImagePullSecrets    []localObjectReference `json:"imagePullSecrets"`
+	}
+	// container is a container's name and image (core/v1 Container,
+	// EphemeralContainer).
+	container struct {
+		Name  string `json:"name"`
+		Image string `json:"image"`
+	}
+	// localObjectReference is core/v1 LocalObjectReference.
+	localObjectReference struct {
+		Name string `json:"name"`
+	}
 )
 
 // podSpecOf returns the pod spec in spec, the decoded spec of an object
 // (nil when a level on the way is absent or null).
-func podSpecOf(spec any) *corev1.PodSpec {
+func podSpecOf(spec any) *podImages {
 	switch s := spec.(type) {
-	case *corev1.PodSpec:
+	case *podImages:
 		return s
 	case *templateSpec:
 		if s != nil && s.Template != nil {
@@ -155,7 +178,7 @@ func extract(req *admissionv1.AdmissionRequest, data []byte) (*Workload, error) 
 	// The decoder fills the value the interface points to.
 	switch len(path) {
 	case 1:
-		o.Spec = &corev1.PodSpec{}
+		o.Spec = &podImages{}
 	case 3:
 		o.Spec = &templateSpec{}
 	default:

@@ -161,7 +161,11 @@ func TestExtractEdges(t *testing.T) {
 		`[1]`:                                "does not have the shape of a Pod (a pod spec at /spec): json: cannot unmarshal array into Go value of type admission.object",
 		`{"spec": [1]}`:                      "does not have the shape of a Pod",
 		`{"spec": {"containers": {"a": 1}}}`: "does not have the shape of a Pod",
-		many:                                 "more than the 1000",
+		// The fields read keep their JSON types.
+		`{"spec": {"containers": [{"name": "a", "image": 5}]}}`:         "does not have the shape of a Pod",
+		`{"spec": {"initContainers": [{"name": ["a"], "image": "x"}]}}`: "does not have the shape of a Pod",
+		`{"spec": {"imagePullSecrets": [{"name": 1}]}}`:                 "does not have the shape of a Pod",
+		many: "more than the 1000",
 	} {
 		if _, err := Extract(request("", "v1", "Pod", object)); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%.40s: %v, want %q", object, err, want)
@@ -192,6 +196,11 @@ func TestDecodeReview(t *testing.T) {
 		`{"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview"}`:                        "has no request",
 		strings.Replace(ok, `"uid": "u1", `, "", 1):                                               "has no uid",
 		`{"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {"uid": 5}}`: "not one AdmissionReview",
+		// The fields read keep their JSON types.
+		strings.Replace(ok, `"kind": {"group": "", "version": "v1", "kind": "Pod"}`, `"kind": "Pod"`, 1): "not one AdmissionReview",
+		strings.Replace(ok, `"operation": "CREATE"`, `"operation": 1`, 1):                                "not one AdmissionReview",
+		strings.Replace(ok, `"operation": "CREATE"`, `"operation": "CREATE", "dryRun": "no"`, 1):         "not one AdmissionReview",
+		strings.Replace(ok, `"operation": "CREATE"`, `"operation": "CREATE", "namespace": ["a"]`, 1):     "not one AdmissionReview",
 	} {
 		_, err := DecodeReview([]byte(body))
 		var re *ReviewError

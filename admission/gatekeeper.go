@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
 	"time"
@@ -181,11 +182,12 @@ func (h *Webhook) Provide(ctx context.Context, pr *ProviderRequest) *ProviderRes
 		if res.Artifact != nil {
 			digest = res.Artifact.Digest.String()
 		}
-		attrs := []any{"image", k.image, "digest", digest, "namespace", k.namespace, "statement", res.Statement, "verdict", verdictWord}
+		attrs := []slog.Attr{slog.String("image", k.image), slog.String("digest", digest), slog.String("namespace", k.namespace),
+			slog.String("statement", res.Statement), slog.String("verdict", verdictWord)}
 		if !v.IsSuccess {
-			attrs = append(attrs, "reason", Failure(res))
+			attrs = append(attrs, slog.String("reason", Failure(res)))
 		}
-		h.log().Info("gatekeeper decision", attrs...)
+		h.log().LogAttrs(ctx, slog.LevelInfo, "gatekeeper decision", attrs...)
 	}
 	return out
 }

@@ -136,17 +136,25 @@ func (h *Webhook) judge(ctx context.Context, req *admissionv1.AdmissionRequest, 
 	unchanged(req, w)
 	ds := decide(ctx, h.Verifier, h.Concurrency, w)
 	dryRun := req.DryRun != nil && *req.DryRun
+	log := h.log()
+	if !log.Enabled(ctx, slog.LevelInfo) {
+		return w, ds, nil
+	}
+	// Typed attributes, built once in an array of their own: the line is
+	// written on every decision, within the request's time.
+	attrs := make([]slog.Attr, 0, 15)
 	for _, d := range ds {
-		attrs := []any{"webhook", webhook, "image", d.img.Image, "digest", d.digest(), "namespace", w.Namespace, "kind", w.Kind,
-			"name", w.Name, "container", d.img.Container, "containerKind", string(d.img.Kind), "statement", statement(d),
-			"verdict", d.verdict(), "dryRun", dryRun, "uid", string(req.UID)}
+		attrs = append(attrs[:0], slog.String("webhook", webhook), slog.String("image", d.img.Image), slog.String("digest", d.digest()),
+			slog.String("namespace", w.Namespace), slog.String("kind", w.Kind), slog.String("name", w.Name),
+			slog.String("container", d.img.Container), slog.String("containerKind", string(d.img.Kind)), slog.String("statement", statement(d)),
+			slog.String("verdict", d.verdict()), slog.Bool("dryRun", dryRun), slog.String("uid", string(req.UID)))
 		if d.problem != "" {
-			attrs = append(attrs, "reason", d.problem)
+			attrs = append(attrs, slog.String("reason", d.problem))
 		}
 		if len(d.logged) > 0 {
-			attrs = append(attrs, "warnings", d.logged)
+			attrs = append(attrs, slog.Any("warnings", d.logged))
 		}
-		h.log().Info("admission decision", attrs...)
+		log.LogAttrs(ctx, slog.LevelInfo, "admission decision", attrs...)
 	}
 	return w, ds, nil
 }

@@ -94,8 +94,11 @@ func Parse(s string) (Reference, error) {
 	}
 	r := Reference{Raw: s, Registry: ref.Registry, Repository: ref.Repository, Scope: ref.Registry + "/" + ref.Repository}
 	name := s
-	if d, err := ref.Digest(); err == nil {
-		r.Digest = d
+	// registry.ParseReference validated what follows an '@' of the
+	// repository part as a digest (its Valid Forms A and B), and took
+	// anything else for a tag: no need to validate it again.
+	if _, path, _ := strings.Cut(s, "/"); strings.Contains(path, "@") {
+		r.Digest = digest.Digest(ref.Reference)
 		name = s[:strings.LastIndex(s, "@")]
 	}
 	// The grammar has been checked: a ':' after the last '/' of what

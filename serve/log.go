@@ -80,7 +80,12 @@ func (s *Server) instrument(mux *http.ServeMux) http.Handler {
 		if rec.code >= 500 {
 			level = slog.LevelWarn
 		}
-		s.log.Log(r.Context(), level, "request", "method", r.Method, "endpoint", endpoint, "path", r.URL.Path,
-			"code", rec.code, "durationMs", float64(d.Microseconds())/1000, "remote", r.RemoteAddr)
+		// Checked first: the attributes of a line not written (debug, for
+		// every request answered) would still be built.
+		if s.log.Enabled(r.Context(), level) {
+			s.log.LogAttrs(r.Context(), level, "request", slog.String("method", r.Method), slog.String("endpoint", endpoint),
+				slog.String("path", r.URL.Path), slog.Int("code", rec.code), slog.Float64("durationMs", float64(d.Microseconds())/1000),
+				slog.String("remote", r.RemoteAddr))
+		}
 	})
 }

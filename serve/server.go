@@ -391,9 +391,13 @@ func (s *Server) VerifyImage(ctx context.Context, r ImageRequest) (res *verify.R
 		}
 		d = a.Descriptor.Digest
 	}
-	pinned, err := reference.Parse(ref.Pinned(d))
-	if err != nil {
-		return failed(verify.ErrorResolve, err)
+	// A reference that is already scope@digest is its own pinned form:
+	// parsing it again would give the same Reference.
+	pinned := ref
+	if p := ref.Pinned(d); p != raw {
+		if pinned, err = reference.Parse(p); err != nil {
+			return failed(verify.ErrorResolve, err)
+		}
 	}
 	shared := s.cacheFor(ctx).Do(ctx, cacheKey(set, creds, ref.Scope, d), s.cfg.RequestTimeout,
 		func(ctx context.Context) *verify.ReferenceResult {

@@ -55,7 +55,7 @@ func newWorld(t *testing.T) *world {
 }
 
 // newWorldOn is newWorld with the registry given.
-func newWorldOn(t *testing.T, reg *testenv.Registry) *world {
+func newWorldOn(t testing.TB, reg *testenv.Registry) *world {
 	t.Helper()
 	n := testenv.NewNotation(t)
 	n.InstallPlugin(t, testenv.PluginBinary(t))

@@ -118,6 +118,13 @@ func (b *Batch) Verify(ctx context.Context, ref reference.Reference) *ReferenceR
 	if b.Source == nil {
 		return fail(r, ErrorResolve, errors.New("verify: Batch.Source is nil"))
 	}
+	var early *earlyListing
+	if ref.Digest != "" && !ref.IsLayout() {
+		// The listing needs only the digest: it starts now, beside the
+		// request that checks the digest (see earlyListing).
+		early = listEarly(ctx, b.Source, ref)
+		defer early.stop()
+	}
 	a, err := b.Source.Resolve(ctx, ref)
 	if err != nil {
 		return fail(r, ErrorResolve, err)
@@ -125,6 +132,10 @@ func (b *Batch) Verify(ctx context.Context, ref reference.Reference) *ReferenceR
 	r.Tag = ref.Tag
 	desc := a.Descriptor
 	r.Artifact = &desc
+	src := FromOCI(b.Source, a)
+	if early != nil {
+		src = early.source(src)
+	}
 	res, err := b.Verifier.VerifyArtifact(ctx, ArtifactRequest{
 		Request: Request{
 			Statement:    st,
@@ -134,7 +145,7 @@ func (b *Batch) Verify(ctx context.Context, ref reference.Reference) *ReferenceR
 			UserMetadata: b.UserMetadata,
 		},
 		MaxSignatures: maxSignatures,
-	}, FromOCI(b.Source, a))
+	}, src)
 	if res != nil {
 		r.Signatures = append(r.Signatures, res.Signatures...)
 		r.Verified = res.Passed
