@@ -10,11 +10,15 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/keyward/keyward/internal/testenv"
 	"github.com/keyward/keyward/scan"
@@ -372,5 +376,71 @@ func TestScanTokenAuth(t *testing.T) {
 	status, out, errOut = runScanCmd(t, map[string]string{"HOME": t.TempDir()}, "--plain-http", "-o", "json", reg.Host)
 	if status != exitFailure || out != "" || !strings.Contains(errOut, "does not list its repositories") {
 		t.Errorf("anonymous: status %d, stdout %q, stderr %q", status, out, errOut)
+	}
+}
+
+// TestScanResumeOrphans runs a scan with --state to its end, then again
+// with the same file: the second run lists the catalog and the tags and
+// asks the registry nothing else. The fixture has what a resumed run used
+// to ask about again: an orphaned notation signature (a tag-schema index
+// whose subject is deleted), an orphaned cosign .sig tag, and a cosign
+// .sig tag whose subject is there but filtered out by --tag-regex (its
+// existence checked by a HEAD request); and cosign-signed artifacts.
+func TestScanResumeOrphans(t *testing.T) {
+	w := newScanWorld(t)
+	if w.cosign == "" {
+		testenv.Missing(t, "cosign is not built: run make tools")
+	}
+	reg := testenv.StartDistribution(t)
+	if reg.Referrers {
+		t.Fatal("distribution serves the referrers API: the notation orphan needs the tag schema")
+	}
+	mannersFixture(t, w, reg, []string{"res/a"}, 2)
+	ref, gone := testenv.PushTagged(t, reg, "orphan/notation", "v1")
+	w.notationSign(t, reg, ref, w.plugin()...)
+	testenv.DeleteManifest(t, reg, "orphan/notation", gone.Digest.String())
+	ref, goneCosign := testenv.PushTagged(t, reg, "orphan/cosign", "v1")
+	w.cosignSign(t, ref)
+	testenv.DeleteManifest(t, reg, "orphan/cosign", goneCosign.Digest.String())
+	ref, _ = testenv.PushTagged(t, reg, "cosign/keyed", "v1")
+	w.cosignSign(t, ref)
+	ref, filtered := testenv.PushTagged(t, reg, "filtered/app", "dev")
+	w.cosignSign(t, ref)
+
+	p := newProxy(t, reg)
+	policyFile := w.scanPolicy(t, "unused.example")
+	env := map[string]string{"HOME": t.TempDir()}
+	state := filepath.Join(t.TempDir(), "scan.state")
+	args := []string{"--plain-http", "--policy", policyFile, "--trust-store", w.store, "-o", "json",
+		"--tag-regex", "^v", "--state", state, p.host}
+
+	_, out, errOut := runScanCmd(t, env, args...)
+	want := recordSet(decodeRecords(t, out))
+	orphans := 0
+	for k, v := range want {
+		if strings.HasPrefix(k, scan.KindOrphan+" ") && strings.HasPrefix(v, scan.StatusOrphaned+"/") {
+			orphans++
+		}
+	}
+	if len(want) != 5 || orphans != 2 {
+		t.Fatalf("%d records, %d orphaned, want 5 and 2: %v\n%s", len(want), orphans, want, errOut)
+	}
+	first := p.take()
+	for _, d := range []ocispec.Descriptor{gone, goneCosign, filtered} {
+		if !slices.ContainsFunc(first, func(r string) bool { return strings.HasPrefix(r, "HEAD ") && strings.Contains(r, d.Digest.String()) }) {
+			t.Errorf("the first run did not check that subject %s is there: the fixture does not test what it should", d.Digest)
+		}
+	}
+
+	_, out, errOut = runScanCmd(t, env, args...)
+	sameSet(t, "resumed scan", recordSet(decodeRecords(t, out)), want)
+	listing := regexp.MustCompile(`^GET /v2/(_catalog|[a-z0-9/]+/tags/list)(\?|$)`)
+	for _, r := range p.take() {
+		if !listing.MatchString(r) {
+			t.Errorf("the resumed scan asked %s; everything was finished", r)
+		}
+	}
+	if t.Failed() {
+		t.Logf("stderr of the resumed scan:\n%s", errOut)
 	}
 }
