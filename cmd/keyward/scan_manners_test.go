@@ -444,3 +444,48 @@ func TestScanResumeOrphans(t *testing.T) {
 		t.Logf("stderr of the resumed scan:\n%s", errOut)
 	}
 }
+
+// TestScanRateLimitedForever scans through a proxy that answers 429 with
+// Retry-After: 1 to every request from the first manifest request on: with
+// --max-rate-limit-wait 2s the scan gives the registry up after about two
+// seconds of pauses, reports each of its artifacts in error (never
+// unsigned) and exits 1.
+func TestScanRateLimitedForever(t *testing.T) {
+	w := newScanWorld(t)
+	reg := testenv.StartDistribution(t)
+	mannersFixture(t, w, reg, []string{"rl/a", "rl/b"}, 4)
+	p := newProxy(t, reg)
+	p.mu.Lock()
+	p.limitFor = time.Hour
+	p.mu.Unlock()
+	policyFile := w.scanPolicy(t, "unused.example")
+	env := map[string]string{"HOME": t.TempDir()}
+	start := time.Now()
+	status, out, errOut := runScanCmd(t, env, "--plain-http", "--policy", policyFile, "--trust-store", w.store, "-o", "json",
+		"--concurrency", "4", "--max-rate-limit-wait", "2s", p.host)
+	elapsed := time.Since(start)
+	if status != exitFailure {
+		t.Errorf("status %d, want %d; stderr:\n%s", status, exitFailure, errOut)
+	}
+	recs := decodeRecords(t, out)
+	if len(recs) != 8 {
+		t.Errorf("%d records, want 8 (one per tag)", len(recs))
+	}
+	for _, r := range recs {
+		if r.Status != scan.StatusError || !strings.Contains(strings.Join(r.Errors, " "), "--max-rate-limit-wait") {
+			t.Errorf("%s: status %s, errors %q: want error naming --max-rate-limit-wait", r.Reference, r.Status, r.Errors)
+		}
+	}
+	p.mu.Lock()
+	limited := p.limited
+	p.mu.Unlock()
+	t.Logf("%d requests answered 429; the scan took %s", limited, elapsed)
+	// About 2 s of pauses, then nothing more is sent; far below what 8
+	// retries of each request (each paused up to 8 s) would take.
+	if elapsed > 15*time.Second || limited > 16 {
+		t.Errorf("the scan took %s and was answered 429 %d times: the budget did not stop it", elapsed, limited)
+	}
+	if !strings.Contains(errOut, "8 artifacts failed the trust policy or could not be read") {
+		t.Errorf("stderr does not count the 8 artifacts in error:\n%s", errOut)
+	}
+}
