@@ -828,7 +828,11 @@ func (s *Scanner) keepAge(created *time.Time) bool {
 // and whether the list is complete.
 func (rs *repoScan) referrers(ctx context.Context, f *fetcher, r *Record, a oci.Artifact) ([]ocispec.Descriptor, bool) {
 	var list []ocispec.Descriptor
-	err := rs.s.o.Store.Referrers(ctx, a, func(page []ocispec.Descriptor) error {
+	// The listing's pages count against the artifact's cap as they are
+	// read: a registry may serve 64 pages of 4 MiB.
+	what := "the referrers listing of " + a.Descriptor.Digest.String()
+	listCtx := oci.WithReadCounter(ctx, func(n int64) error { return f.take(n, what) })
+	err := rs.s.o.Store.Referrers(listCtx, a, func(page []ocispec.Descriptor) error {
 		for _, d := range page {
 			if len(list) >= MaxReferrers {
 				return fmt.Errorf("more than %d referrers: the rest are not read", MaxReferrers)
