@@ -70,6 +70,33 @@ func ensureBudget(ctx context.Context) context.Context {
 	return WithRequestBudget(ctx, DefaultMaxRequests)
 }
 
+type readCounterKey struct{}
+
+// WithReadCounter returns a context under which every response body read
+// (a referrers listing's pages, the tag-schema index of its fallback) is
+// counted: take is called with the size of each chunk as it is read, and
+// its error ends the read with that error. keyward scan counts listings
+// against its cap on bytes per artifact with it.
+func WithReadCounter(ctx context.Context, take func(n int64) error) context.Context {
+	return context.WithValue(ctx, readCounterKey{}, take)
+}
+
+// countedBody calls take with every chunk read.
+type countedBody struct {
+	io.ReadCloser
+	take func(int64) error
+}
+
+func (b *countedBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if n > 0 {
+		if terr := b.take(int64(n)); terr != nil {
+			return 0, terr
+		}
+	}
+	return n, err
+}
+
 type listingKey struct{}
 
 // listing follows the pages of one listing (referrers, catalog or tags).
@@ -122,6 +149,9 @@ func (g *guardTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 	}
 	resp.Body = &deadlineBody{ReadCloser: resp.Body, cancel: cancel, ctx: ctx, parent: req.Context(), timeout: g.timeout}
+	if take, ok := ctx.Value(readCounterKey{}).(func(int64) error); ok {
+		resp.Body = &countedBody{ReadCloser: resp.Body, take: take}
+	}
 	return resp, nil
 }
 

@@ -3,6 +3,7 @@ package scan
 import (
 	"fmt"
 	"strings"
+	"time"
 )
 
 // CatalogRefusedError says that a registry does not list its repositories
@@ -80,4 +81,18 @@ func (e *ListBoundError) Error() string {
 		parts = append(parts, fmt.Sprintf("%s lists %d %s names that are not valid (OCI distribution-spec grammar): not scanned", e.What, e.Invalid, e.Noun))
 	}
 	return strings.Join(parts, "; ")
+}
+
+// RateLimitBudgetError is the error of every request to a registry after
+// the scan has paused longer than its budget for that registry's 429
+// answers: what remains of the registry is in error, never unsigned.
+type RateLimitBudgetError struct {
+	// Host is the registry.
+	Host string
+	// Budget is the most time paused for the registry's rate limit.
+	Budget time.Duration
+}
+
+func (e *RateLimitBudgetError) Error() string {
+	return fmt.Sprintf("registry %s kept answering 429 Too Many Requests: the scan paused for its rate limit longer than %s and asks it nothing more (raise --max-rate-limit-wait, or scan it later)", e.Host, e.Budget)
 }

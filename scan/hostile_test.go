@@ -188,3 +188,33 @@ func hostileBatch(t *testing.T, src oci.Source) *verify.Batch {
 	}
 	return &verify.Batch{Policy: doc, Verifier: v, Source: src}
 }
+
+// TestScanByteCapReferrerPages scans a registry whose referrers listing
+// is endless pages of 3 MiB, with a cap of 1 MiB per artifact: the listing
+// counts against the cap, so the scan stops within the first page rather
+// than reading 64 pages (192 MiB), and the record is in error, naming the
+// cap.
+func TestScanByteCapReferrerPages(t *testing.T) {
+	reg := hostile.Start(t, hostile.BigPages, 0)
+	remote := oci.NewRemote(oci.RemoteOptions{PlainHTTP: func(string) bool { return true }})
+	s := New(Options{Store: remote, Catalog: remote, MaxBytes: 1 << 20})
+	var records []*Record
+	if err := s.Run(context.Background(), []Target{{Registry: reg.Host, Repository: "app"}}, func(r *Record) { records = append(records, r) }); err != nil {
+		t.Fatal(err)
+	}
+	if len(records) != 1 {
+		t.Fatalf("%d records", len(records))
+	}
+	r := records[0]
+	// What was in flight when the cap was reached: at most the first
+	// page (the server counts what the socket took).
+	if sent := reg.ListingBytes.Load(); sent > 2*hostile.BigPageSize {
+		t.Errorf("the registry sent %d bytes of referrers pages for an artifact capped at %d", sent, 1<<20)
+	}
+	if r.Status != StatusError || !strings.Contains(strings.Join(r.Errors, " "), "--max-bytes") {
+		t.Errorf("status %s, errors %q: want an error naming --max-bytes", r.Status, r.Errors)
+	}
+	if r.Bytes > 1<<20 {
+		t.Errorf("the record counts %d bytes, over the cap", r.Bytes)
+	}
+}

@@ -143,7 +143,8 @@ function fromHash(){
  var h=location.hash.replace(/^#/,"");
  h.split("&").forEach(function(kv){
   var i=kv.indexOf("=");if(i<0)return;
-  var k=kv.slice(0,i),val=decodeURIComponent(kv.slice(i+1).replace(/\+/g," "));
+  var k=kv.slice(0,i),val=kv.slice(i+1).replace(/\+/g," ");
+  try{val=decodeURIComponent(val);}catch(e){} // a malformed escape (a hand-edited link) is taken as written
   if(k==="q")q.value=val;if(k==="verdict")v.value=val;if(k==="status")s.value=val;
  });
 }

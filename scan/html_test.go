@@ -145,6 +145,9 @@ func TestHTMLReportInChromium(t *testing.T) {
 		{"#q=app1", map[string]int{"failed": 2}},
 		{"#status=signed&verdict=verified", map[string]int{"verified": 2}},
 		{"#q=no+such+thing", map[string]int{}},
+		// A malformed escape is taken as written; the rest still filters.
+		{"#bad=%E0%A4%A&verdict=failed", map[string]int{"failed": 2}},
+		{"#q=%zz", map[string]int{}},
 	} {
 		dom := string(chromium(t, "--dump-dom", "file://"+path+tc.fragment))
 		got := map[string]int{}

@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -276,5 +277,44 @@ func TestReadBundleSubjects(t *testing.T) {
 	readBundle(s, bundle, "sha256:"+strings.Repeat("c", 64))
 	if !slices.ContainsFunc(s.Findings, func(f string) bool { return strings.Contains(f, "not the artifact") }) {
 		t.Errorf("a bundle naming other subjects only: findings %v", s.Findings)
+	}
+}
+
+// TestPauseTransportBudget: a server that answers 429 forever is paused
+// for until the pauses add up to MaxWait; every request after that fails
+// at once with a RateLimitBudgetError, without reaching the server.
+func TestPauseTransportBudget(t *testing.T) {
+	var hits atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		w.Header().Set("Retry-After", "0")
+		w.WriteHeader(http.StatusTooManyRequests)
+	}))
+	defer srv.Close()
+	p := NewPauseTransport(http.DefaultTransport)
+	p.MaxWait = 350 * time.Millisecond
+	start := time.Now()
+	var err error
+	for i := 0; i < 100 && err == nil; i++ {
+		req, _ := http.NewRequest(http.MethodGet, srv.URL, nil)
+		var resp *http.Response
+		if resp, err = p.RoundTrip(req); err == nil {
+			resp.Body.Close()
+		}
+	}
+	var budget *RateLimitBudgetError
+	if !errors.As(err, &budget) || budget.Budget != p.MaxWait {
+		t.Fatalf("after %d requests: error %v, want a RateLimitBudgetError", hits.Load(), err)
+	}
+	// Retry-After: 0 still pauses minPause: 4 pauses pass 350 ms.
+	if n := hits.Load(); n != 4 {
+		t.Errorf("%d requests reached the server, want 4", n)
+	}
+	if d := time.Since(start); d < 250*time.Millisecond || d > 5*time.Second {
+		t.Errorf("gave up after %s, want about 300 ms (three pauses)", d)
+	}
+	req, _ := http.NewRequest(http.MethodGet, srv.URL, nil)
+	if _, err := p.RoundTrip(req); !errors.As(err, &budget) || hits.Load() != 4 {
+		t.Errorf("a request after the budget: %v, %d requests reached the server", err, hits.Load())
 	}
 }

@@ -200,7 +200,9 @@ func (s *Scanner) Run(ctx context.Context, targets []Target, emit func(*Record))
 	go func() {
 		var stateErr error
 		for r := range s.records {
-			emit(r)
+			if r.Kind != kindOrphanCheck { // the state file's own
+				emit(r)
+			}
 			if s.o.State != nil && stateErr == nil {
 				stateErr = s.o.State.append(r)
 			}
@@ -826,7 +828,11 @@ func (s *Scanner) keepAge(created *time.Time) bool {
 // and whether the list is complete.
 func (rs *repoScan) referrers(ctx context.Context, f *fetcher, r *Record, a oci.Artifact) ([]ocispec.Descriptor, bool) {
 	var list []ocispec.Descriptor
-	err := rs.s.o.Store.Referrers(ctx, a, func(page []ocispec.Descriptor) error {
+	// The listing's pages count against the artifact's cap as they are
+	// read: a registry may serve 64 pages of 4 MiB.
+	what := "the referrers listing of " + a.Descriptor.Digest.String()
+	listCtx := oci.WithReadCounter(ctx, func(n int64) error { return f.take(n, what) })
+	err := rs.s.o.Store.Referrers(listCtx, a, func(page []ocispec.Descriptor) error {
 		for _, d := range page {
 			if len(list) >= MaxReferrers {
 				return fmt.Errorf("more than %d referrers: the rest are not read", MaxReferrers)
@@ -1052,9 +1058,12 @@ func (rs *repoScan) tagged(ctx context.Context, f *fetcher, ref reference.Refere
 }
 
 // orphans reports the attachments whose subject is not in the repository.
+// A subject settled (there, or gone and its orphans all recorded) is noted
+// in the state file: a resumed run asks nothing about it again.
 func (rs *repoScan) orphans(ctx context.Context) {
 	for subject, tags := range rs.attach {
-		if rs.used[subject] || rs.seen[subject] || rs.s.o.State.hasDigest(rs.repoKey(), subject) {
+		if rs.used[subject] || rs.seen[subject] || rs.s.o.State.hasDigest(rs.repoKey(), subject) ||
+			rs.s.o.State.orphanChecked(rs.t.Registry, rs.t.Layout, rs.repo, subject) {
 			continue
 		}
 		d, err := digest.Parse(subject)
@@ -1071,17 +1080,46 @@ func (rs *repoScan) orphans(ctx context.Context) {
 		}
 		exists, err := rs.s.o.Store.Exists(ctx, ref, ocispec.Descriptor{Digest: d})
 		release()
-		if err != nil || exists {
-			continue // there, but not scanned (filtered): not an orphan
+		if err != nil {
+			continue
 		}
+		if exists {
+			rs.settled(subject) // there, but not scanned (filtered): not an orphan
+			continue
+		}
+		var (
+			tagsWG sync.WaitGroup
+			failed atomic.Bool
+		)
 		for suffix, tag := range tags {
-			rs.wg.Add(1)
+			tagsWG.Add(1)
 			go func() {
-				defer rs.wg.Done()
-				rs.orphan(ctx, ref, d, suffix, tag)
+				defer tagsWG.Done()
+				if !rs.orphan(ctx, ref, d, suffix, tag) {
+					failed.Store(true)
+				}
 			}()
 		}
+		rs.wg.Add(1)
+		go func() {
+			defer rs.wg.Done()
+			tagsWG.Wait()
+			if !failed.Load() {
+				rs.settled(subject)
+			}
+		}()
 	}
+}
+
+// settled notes in the state file that the orphan check of subject is
+// done. It goes through the records' channel, after the orphan records of
+// the subject: a run killed before they are written checks again.
+func (rs *repoScan) settled(subject string) {
+	if rs.s.o.State == nil {
+		return
+	}
+	rs.s.records <- &Record{Version: RecordVersion, Kind: kindOrphanCheck, Registry: rs.t.Registry, Layout: rs.t.Layout,
+		Repository: rs.repo, Subject: subject, Tags: []string{}, Signatures: []*Signature{}}
 }
 
 func (rs *repoScan) repoKey() string {
@@ -1091,21 +1129,22 @@ func (rs *repoScan) repoKey() string {
 	return rs.t.Registry + "/" + rs.repo
 }
 
-// orphan emits the records of one attachment tag whose subject is gone.
-func (rs *repoScan) orphan(ctx context.Context, subjectRef reference.Reference, subject digest.Digest, suffix, tag string) {
+// orphan emits the records of one attachment tag whose subject is gone;
+// it reports whether every one was read without error.
+func (rs *repoScan) orphan(ctx context.Context, subjectRef reference.Reference, subject digest.Digest, suffix, tag string) bool {
 	s := rs.s
 	release, err := s.limiter.acquire(ctx, rs.host)
 	if err != nil {
-		return
+		return false
 	}
 	defer release()
 	tagRef, err := rs.ref(":" + tag)
 	if err != nil {
-		return
+		return false
 	}
 	a, err := s.o.Store.Resolve(ctx, tagRef)
 	if err != nil {
-		return
+		return false
 	}
 	f := &fetcher{s: s, ref: tagRef}
 	newRecord := func(manifest ocispec.Descriptor) *Record {
@@ -1119,7 +1158,7 @@ func (rs *repoScan) orphan(ctx context.Context, subjectRef reference.Reference, 
 		r := newRecord(a.Descriptor)
 		r.Tags = []string{tag}
 		if s.o.State.finished(r.key()) {
-			return
+			return true
 		}
 		s.discovered.Add(1)
 		sigs, err := rs.readCosignTag(ctx, f, tag, suffix, subject.String())
@@ -1129,12 +1168,12 @@ func (rs *repoScan) orphan(ctx context.Context, subjectRef reference.Reference, 
 		r.Signatures = append(r.Signatures, sigs...)
 		r.Bytes = f.bytes
 		s.finish(r)
-		return
+		return len(r.Errors) == 0
 	}
 	// A referrers tag-schema index: every manifest it lists.
 	m, err := f.manifest(ctx, a.Descriptor)
 	if err != nil {
-		return
+		return false
 	}
 	parent := oci.Artifact{Reference: subjectRef, Descriptor: ocispec.Descriptor{Digest: subject}}
 	for _, e := range m.Manifests {
@@ -1155,6 +1194,7 @@ func (rs *repoScan) orphan(ctx context.Context, subjectRef reference.Reference, 
 		r.Bytes = rf.bytes
 		s.finish(r)
 	}
+	return true
 }
 
 // status sums up a record's signatures.

@@ -20,6 +20,12 @@ const maxStateLine = 16 << 20
 // The last line of a killed run may be cut short: it is dropped (the file
 // is truncated to its last complete line).
 //
+// Besides records, the file holds one line of kind "orphan-check" per
+// attachment subject a run looked for and settled (found, or gone and every
+// orphan record of its attachment tags finished): a resumed run neither asks
+// about the subject again nor reads its attachment tags. These lines are
+// the file's own, never replayed as records.
+//
 // A nil *State is valid and records nothing.
 type State struct {
 	path string
@@ -30,6 +36,7 @@ type State struct {
 	index   map[string]*Record // finished image indexes, for their children
 	tags    map[string]string  // scope + ":" + tag -> digest, of finished records
 	digests map[string]bool    // repository + "@" + digest, finished
+	checked map[string]bool    // repository + "@" + subject, orphan checks settled
 	loaded  int64              // bytes of complete records read at open, replayed once
 }
 
@@ -39,7 +46,7 @@ func OpenState(path string) (*State, error) {
 	if err != nil {
 		return nil, &StateError{Path: path, Err: err}
 	}
-	s := &State{path: path, f: f, done: map[string]bool{}, index: map[string]*Record{}, tags: map[string]string{}, digests: map[string]bool{}}
+	s := &State{path: path, f: f, done: map[string]bool{}, index: map[string]*Record{}, tags: map[string]string{}, digests: map[string]bool{}, checked: map[string]bool{}}
 	if err := s.load(); err != nil {
 		f.Close()
 		return nil, err
@@ -106,6 +113,10 @@ func readLine(r *bufio.Reader, limit int) ([]byte, error) {
 }
 
 func (s *State) remember(r *Record) {
+	if r.Kind == kindOrphanCheck {
+		s.checked[orphanCheckKey(r.Registry, r.Layout, r.Repository, r.Subject)] = true
+		return
+	}
 	s.done[r.key()] = true
 	if r.Kind != KindArtifact || r.Digest == "" {
 		return
@@ -142,7 +153,7 @@ func (s *State) replay(fn func(*Record)) error {
 		data, err := readLine(r, maxStateLine)
 		if len(data) > 0 {
 			var rec Record
-			if json.Unmarshal(data, &rec) == nil {
+			if json.Unmarshal(data, &rec) == nil && rec.Kind != kindOrphanCheck {
 				fn(&rec)
 			}
 		}
@@ -201,6 +212,29 @@ func (s *State) hasDigest(repo, digest string) bool {
 	return s.digests[repo+"@"+digest]
 }
 
+// kindOrphanCheck is the kind of a state file line saying an orphan check
+// was settled; it is never a record of the scan's output.
+const kindOrphanCheck = "orphan-check"
+
+func orphanCheckKey(registry, layout, repository, subject string) string {
+	repo := registry + "/" + repository
+	if layout != "" {
+		repo = layout
+	}
+	return repo + "@" + subject
+}
+
+// orphanChecked reports whether a run settled the orphan check of subject
+// in the repository.
+func (s *State) orphanChecked(registry, layout, repository, subject string) bool {
+	if s == nil {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.checked[orphanCheckKey(registry, layout, repository, subject)]
+}
+
 // append writes a finished record as one line, in one write.
 func (s *State) append(r *Record) error {
 	if s == nil {
@@ -212,7 +246,11 @@ func (s *State) append(r *Record) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.done[r.key()] {
+	if r.Kind == kindOrphanCheck {
+		if s.checked[orphanCheckKey(r.Registry, r.Layout, r.Repository, r.Subject)] {
+			return nil
+		}
+	} else if s.done[r.key()] {
 		return nil // replayed
 	}
 	if r.Status == StatusError {

@@ -34,6 +34,7 @@ type scanFlags struct {
 	tagRegex            string
 	minAge, maxAge      time.Duration
 	maxBytes            int64
+	maxRateLimitWait    time.Duration
 	state               string
 	reports             []string
 	progress            string
@@ -89,6 +90,11 @@ killed and run again with the same file (and the same arguments and flags)
 reports what was finished without fetching it again; records in error are
 read again.
 
+A 429 Too Many Requests pauses every request to that registry for its
+Retry-After (at most 60 s). Once the pauses for one registry add up to more
+than --max-rate-limit-wait, it is asked nothing more: its remaining artifacts
+are reported in error (never unsigned) and the scan exits 1.
+
 Exit status: 0 when nothing failed the trust policy and everything was read,
 1 otherwise, 2 for a usage error.`,
 		Example: `  keyward scan registry.example.com
@@ -130,6 +136,7 @@ Exit status: 0 when nothing failed the trust policy and everything was read,
 	fl.DurationVar(&f.minAge, "min-age", 0, "scan artifacts created at least this long ago")
 	fl.DurationVar(&f.maxAge, "max-age", 0, "scan artifacts created at most this long ago")
 	fl.Int64Var(&f.maxBytes, "max-bytes", scan.DefaultMaxBytes, "most bytes fetched per artifact")
+	fl.DurationVar(&f.maxRateLimitWait, "max-rate-limit-wait", scan.DefaultMaxRateLimitWait, "most time paused for one registry's 429 answers; then its remaining artifacts are in error")
 	fl.StringVar(&f.state, "state", "", "state file (JSON Lines) that makes the scan resumable")
 	fl.StringVarP(&v.output, "output", "o", "text", "standard output format: text, json (JSON Lines), csv or html")
 	fl.StringArrayVar(&f.reports, "report", nil, "also write FORMAT=FILE (format text, json, csv or html; repeatable)")
@@ -165,6 +172,9 @@ func (f *scanFlags) check(args []string) ([]scan.Target, error) {
 	}
 	if f.maxBytes <= 0 {
 		return nil, usageErrorf("--max-bytes %d: it must be greater than 0", f.maxBytes)
+	}
+	if f.maxRateLimitWait <= 0 {
+		return nil, usageErrorf("--max-rate-limit-wait %s: it must be greater than 0", f.maxRateLimitWait)
 	}
 	if f.minAge < 0 || f.maxAge < 0 || (f.maxAge > 0 && f.minAge > f.maxAge) {
 		return nil, usageErrorf("--min-age %s, --max-age %s: ages are positive and --min-age is at most --max-age", f.minAge, f.maxAge)
@@ -266,7 +276,9 @@ func runScan(ctx context.Context, e *env, f *scanFlags, args []string) error {
 		// retries up to 8 times, waits up to 8 s (a Retry-After beyond is
 		// held by the pause transport for every worker).
 		ro.Retries, ro.RetryWait = 8, 500*time.Millisecond
-		ro.Transport = scan.NewPauseTransport(oci.NewTransport(ro))
+		pause := scan.NewPauseTransport(oci.NewTransport(ro))
+		pause.MaxWait = f.maxRateLimitWait
+		ro.Transport = pause
 		remote := oci.NewRemote(ro)
 		o.Store, o.Catalog = remote, remote
 	}

@@ -10,11 +10,15 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/keyward/keyward/internal/testenv"
 	"github.com/keyward/keyward/scan"
@@ -372,5 +376,116 @@ func TestScanTokenAuth(t *testing.T) {
 	status, out, errOut = runScanCmd(t, map[string]string{"HOME": t.TempDir()}, "--plain-http", "-o", "json", reg.Host)
 	if status != exitFailure || out != "" || !strings.Contains(errOut, "does not list its repositories") {
 		t.Errorf("anonymous: status %d, stdout %q, stderr %q", status, out, errOut)
+	}
+}
+
+// TestScanResumeOrphans runs a scan with --state to its end, then again
+// with the same file: the second run lists the catalog and the tags and
+// asks the registry nothing else. The fixture has what a resumed run used
+// to ask about again: an orphaned notation signature (a tag-schema index
+// whose subject is deleted), an orphaned cosign .sig tag, and a cosign
+// .sig tag whose subject is there but filtered out by --tag-regex (its
+// existence checked by a HEAD request); and cosign-signed artifacts.
+func TestScanResumeOrphans(t *testing.T) {
+	w := newScanWorld(t)
+	if w.cosign == "" {
+		testenv.Missing(t, "cosign is not built: run make tools")
+	}
+	reg := testenv.StartDistribution(t)
+	if reg.Referrers {
+		t.Fatal("distribution serves the referrers API: the notation orphan needs the tag schema")
+	}
+	mannersFixture(t, w, reg, []string{"res/a"}, 2)
+	ref, gone := testenv.PushTagged(t, reg, "orphan/notation", "v1")
+	w.notationSign(t, reg, ref, w.plugin()...)
+	testenv.DeleteManifest(t, reg, "orphan/notation", gone.Digest.String())
+	ref, goneCosign := testenv.PushTagged(t, reg, "orphan/cosign", "v1")
+	w.cosignSign(t, ref)
+	testenv.DeleteManifest(t, reg, "orphan/cosign", goneCosign.Digest.String())
+	ref, _ = testenv.PushTagged(t, reg, "cosign/keyed", "v1")
+	w.cosignSign(t, ref)
+	ref, filtered := testenv.PushTagged(t, reg, "filtered/app", "dev")
+	w.cosignSign(t, ref)
+
+	p := newProxy(t, reg)
+	policyFile := w.scanPolicy(t, "unused.example")
+	env := map[string]string{"HOME": t.TempDir()}
+	state := filepath.Join(t.TempDir(), "scan.state")
+	args := []string{"--plain-http", "--policy", policyFile, "--trust-store", w.store, "-o", "json",
+		"--tag-regex", "^v", "--state", state, p.host}
+
+	_, out, errOut := runScanCmd(t, env, args...)
+	want := recordSet(decodeRecords(t, out))
+	orphans := 0
+	for k, v := range want {
+		if strings.HasPrefix(k, scan.KindOrphan+" ") && strings.HasPrefix(v, scan.StatusOrphaned+"/") {
+			orphans++
+		}
+	}
+	if len(want) != 5 || orphans != 2 {
+		t.Fatalf("%d records, %d orphaned, want 5 and 2: %v\n%s", len(want), orphans, want, errOut)
+	}
+	first := p.take()
+	for _, d := range []ocispec.Descriptor{gone, goneCosign, filtered} {
+		if !slices.ContainsFunc(first, func(r string) bool { return strings.HasPrefix(r, "HEAD ") && strings.Contains(r, d.Digest.String()) }) {
+			t.Errorf("the first run did not check that subject %s is there: the fixture does not test what it should", d.Digest)
+		}
+	}
+
+	_, out, errOut = runScanCmd(t, env, args...)
+	sameSet(t, "resumed scan", recordSet(decodeRecords(t, out)), want)
+	listing := regexp.MustCompile(`^GET /v2/(_catalog|[a-z0-9/]+/tags/list)(\?|$)`)
+	for _, r := range p.take() {
+		if !listing.MatchString(r) {
+			t.Errorf("the resumed scan asked %s; everything was finished", r)
+		}
+	}
+	if t.Failed() {
+		t.Logf("stderr of the resumed scan:\n%s", errOut)
+	}
+}
+
+// TestScanRateLimitedForever scans through a proxy that answers 429 with
+// Retry-After: 1 to every request from the first manifest request on: with
+// --max-rate-limit-wait 2s the scan gives the registry up after about two
+// seconds of pauses, reports each of its artifacts in error (never
+// unsigned) and exits 1.
+func TestScanRateLimitedForever(t *testing.T) {
+	w := newScanWorld(t)
+	reg := testenv.StartDistribution(t)
+	mannersFixture(t, w, reg, []string{"rl/a", "rl/b"}, 4)
+	p := newProxy(t, reg)
+	p.mu.Lock()
+	p.limitFor = time.Hour
+	p.mu.Unlock()
+	policyFile := w.scanPolicy(t, "unused.example")
+	env := map[string]string{"HOME": t.TempDir()}
+	start := time.Now()
+	status, out, errOut := runScanCmd(t, env, "--plain-http", "--policy", policyFile, "--trust-store", w.store, "-o", "json",
+		"--concurrency", "4", "--max-rate-limit-wait", "2s", p.host)
+	elapsed := time.Since(start)
+	if status != exitFailure {
+		t.Errorf("status %d, want %d; stderr:\n%s", status, exitFailure, errOut)
+	}
+	recs := decodeRecords(t, out)
+	if len(recs) != 8 {
+		t.Errorf("%d records, want 8 (one per tag)", len(recs))
+	}
+	for _, r := range recs {
+		if r.Status != scan.StatusError || !strings.Contains(strings.Join(r.Errors, " "), "--max-rate-limit-wait") {
+			t.Errorf("%s: status %s, errors %q: want error naming --max-rate-limit-wait", r.Reference, r.Status, r.Errors)
+		}
+	}
+	p.mu.Lock()
+	limited := p.limited
+	p.mu.Unlock()
+	t.Logf("%d requests answered 429; the scan took %s", limited, elapsed)
+	// About 2 s of pauses, then nothing more is sent; far below what 8
+	// retries of each request (each paused up to 8 s) would take.
+	if elapsed > 15*time.Second || limited > 16 {
+		t.Errorf("the scan took %s and was answered 429 %d times: the budget did not stop it", elapsed, limited)
+	}
+	if !strings.Contains(errOut, "8 artifacts failed the trust policy or could not be read") {
+		t.Errorf("stderr does not count the 8 artifacts in error:\n%s", errOut)
 	}
 }

@@ -48,10 +48,18 @@ const (
 	LyingDigest Mode = "lying-digest"
 	// RedirectLoop redirects every envelope download to itself.
 	RedirectLoop Mode = "redirect-loop"
+	// BigPages answers every referrers page with BigPageSize bytes (an
+	// index listing nothing, padded with an annotation) and a Link to a
+	// new page.
+	BigPages Mode = "big-pages"
 	// ControlChars answers the referrers list with a 500 whose error
 	// message carries terminal escape sequences and a forged output line.
 	ControlChars Mode = "control-chars"
 )
+
+// BigPageSize is the size of a BigPages referrers page: under the 4 MiB a
+// client reads of one.
+const BigPageSize = 3 << 20
 
 // EnvelopeSize is the envelope size of HugeEnvelopes: the largest a
 // registry may serve (notation's bound).
@@ -67,6 +75,8 @@ type Registry struct {
 	Requests atomic.Int64
 	// EnvelopeBytes counts the envelope bytes sent.
 	EnvelopeBytes atomic.Int64
+	// ListingBytes counts the referrers page bytes sent.
+	ListingBytes atomic.Int64
 
 	mode       Mode
 	signatures int
@@ -241,13 +251,19 @@ func (r *Registry) referrers(w http.ResponseWriter, req *http.Request) {
 	case EndlessPages:
 		w.Header().Set("Link", fmt.Sprintf(`<%s?n=%d>; rel="next"`, req.URL.Path, r.Requests.Load()))
 		body = []byte(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}`)
+	case BigPages:
+		w.Header().Set("Link", fmt.Sprintf(`<%s?n=%d>; rel="next"`, req.URL.Path, r.Requests.Load()))
+		head := `{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[],"annotations":{"pad":"`
+		tail := `"}}`
+		body = []byte(head + strings.Repeat("x", BigPageSize-len(head)-len(tail)) + tail)
 	case ControlChars:
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusBadRequest)
 		fmt.Fprint(w, `{"errors":[{"code":"DENIED","message":"\u001b]0;pwned\u0007\u001b[2J\rVERIFIED  fake-line\nVERIFIED  forged"}]}`)
 		return
 	}
-	w.Write(body)
+	n, _ := w.Write(body)
+	r.ListingBytes.Add(int64(n))
 }
 
 func (r *Registry) blobs(w http.ResponseWriter, req *http.Request, d digest.Digest) {
