@@ -31,7 +31,8 @@ ldflags="-X github.com/notaryproject/notation/internal/version.BuildMetadata="
 
 say() { printf 'tools: %s\n' "$*"; }
 die() { printf 'tools: %s\n' "$*" >&2; exit 1; }
-is_ci() { case "${CI:-}" in true | TRUE | True | 1) return 0 ;; *) return 1 ;; esac; }
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 # --- Go tools --------------------------------------------------------------
 
@@ -92,32 +93,14 @@ if [ ${#missing[@]} -eq 0 ]; then
 fi
 
 say "installing Debian packages: ${missing[*]}"
-as_root=()
-why=""
-if [ "$(id -u)" != 0 ]; then
-	if command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
-		as_root=(sudo -n)
-	else
-		why="not root and no passwordless sudo"
+if apt_install "${missing[@]}"; then
+	if command -v softhsm2-util >/dev/null && [ -e "$softhsm_module" ] && command -v pkcs11-tool >/dev/null; then
+		say "installed ${missing[*]}"
+		exit 0
 	fi
-fi
-if [ -z "$why" ] && ! command -v apt-get >/dev/null; then
-	why="no apt-get on this system"
-fi
-if [ -z "$why" ]; then
-	export DEBIAN_FRONTEND=noninteractive
-	# Try without refreshing the package lists first; a fresh image has none.
-	if "${as_root[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null 2>&1 ||
-		{ "${as_root[@]}" apt-get update -q >/dev/null &&
-			"${as_root[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null; }; then
-		if command -v softhsm2-util >/dev/null && [ -e "$softhsm_module" ] && command -v pkcs11-tool >/dev/null; then
-			say "installed ${missing[*]}"
-			exit 0
-		fi
-		why="apt-get installed them, but softhsm2-util, pkcs11-tool or $softhsm_module is still missing"
-	else
-		why="apt-get failed (see above)"
-	fi
+	why="apt-get installed them, but softhsm2-util, pkcs11-tool or $softhsm_module is still missing"
+else
+	why=$apt_why
 fi
 
 msg="cannot install ${missing[*]}: $why; install SoftHSM2 and OpenSC yourself (Debian/Ubuntu: apt-get install softhsm2 opensc) so that softhsm2-util, pkcs11-tool and $softhsm_module exist"
