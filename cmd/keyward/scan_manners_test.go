@@ -374,3 +374,53 @@ func TestScanTokenAuth(t *testing.T) {
 		t.Errorf("anonymous: status %d, stdout %q, stderr %q", status, out, errOut)
 	}
 }
+
+// TestScanOneRequestPerTag: an artifact's manifest is read in the request
+// that resolves its tag (GET by tag), never resolved by HEAD and fetched
+// again by digest; each tag is asked once, and the records are those of
+// the signed and unsigned artifacts with their verdicts.
+func TestScanOneRequestPerTag(t *testing.T) {
+	w := newScanWorld(t)
+	reg := testenv.StartDistribution(t)
+	mannersFixture(t, w, reg, []string{"req/app"}, 3)
+	p := newProxy(t, reg)
+	policyFile := w.scanPolicy(t, p.host)
+	env := map[string]string{"HOME": t.TempDir()}
+	status, out, errOut := runScanCmd(t, env, "--plain-http", "--policy", policyFile, "--trust-store", w.store, "-o", "json", p.host)
+	recs := decodeRecords(t, out)
+	if status != exitFailure || len(recs) != 3 {
+		t.Fatalf("status %d (want %d: two unsigned), %d records\n%s", status, exitFailure, len(recs), errOut)
+	}
+	signed := 0
+	for _, r := range recs {
+		if r.Status == scan.StatusSigned && r.Verification != nil && r.Verification.Verified {
+			signed++
+		}
+	}
+	if signed != 1 {
+		t.Errorf("%d signed and verified records, want 1: %+v", signed, recs)
+	}
+	reqs := p.take()
+	tagGets := map[string]int{}
+	for _, req := range reqs {
+		if strings.HasPrefix(req, "HEAD ") {
+			t.Errorf("asked %s: a tag is resolved by the GET that reads its manifest", req)
+		}
+		for _, r := range recs {
+			if strings.HasSuffix(req, "/manifests/"+r.Digest) {
+				t.Errorf("asked %s: the manifest of %s was read with its tag already", req, r.Reference)
+			}
+		}
+		if tag, ok := strings.CutPrefix(req, "GET /v2/req/app/manifests/v"); ok {
+			tagGets[tag]++
+		}
+	}
+	if len(tagGets) != 3 {
+		t.Errorf("tags asked: %v, want v0, v1 and v2 once each\n%s", tagGets, strings.Join(reqs, "\n"))
+	}
+	for tag, n := range tagGets {
+		if n != 1 {
+			t.Errorf("tag v%s asked %d times, want once", tag, n)
+		}
+	}
+}
