@@ -137,6 +137,8 @@ type Scanner struct {
 	limiter *limiter
 	records chan *Record
 
+	chains chains // certificate chain validations of the run
+
 	discovered, done, restored, filtered atomic.Int64
 	catalogs                             map[string]catalogResult // used by Run's goroutine only
 }
@@ -733,7 +735,7 @@ func (s *Scanner) readReferrer(ctx context.Context, f *fetcher, a oci.Artifact, 
 		defer got.Release()
 		f.bytes += int64(len(got.Envelope))
 		sig.MediaType = got.MediaType
-		id, err := notationIdentity(got.MediaType, got.Envelope)
+		id, err := notationIdentity(got.MediaType, got.Envelope, &s.chains)
 		if err != nil {
 			sig.Findings = append(sig.Findings, err.Error())
 			return sig
