@@ -439,7 +439,15 @@ func (s *Scanner) scanRepository(ctx context.Context, t Target, repo string) err
 	for _, d := range order {
 		r := byDigest[d]
 		slices.Sort(r.tags)
-		rs.schedule(ctx, r.desc, r.raw, r.tags, "", "")
+		// The slot is taken before the artifact's goroutine starts: the
+		// artifacts of a repository wait here, not in a goroutine each,
+		// so the memory of a scan does not grow with its artifacts.
+		release, err := s.limiter.acquire(ctx, rs.host)
+		if err != nil {
+			rs.wg.Wait()
+			return err
+		}
+		rs.schedule(ctx, r.desc, r.raw, r.tags, "", "", release)
 		r.raw = nil // the artifact's scan holds it now
 	}
 	rs.wg.Wait()
@@ -476,16 +484,21 @@ func (rs *repoScan) markSeen(d digest.Digest) bool {
 }
 
 // schedule scans an artifact in a goroutine of its own, once per digest.
-// raw is the manifest when already fetched (nil: fetched by digest).
-func (rs *repoScan) schedule(ctx context.Context, desc ocispec.Descriptor, raw []byte, tags []string, index, platform string) {
+// raw is the manifest when already fetched (nil: fetched by digest); held
+// is the release of a limiter slot the caller took for the artifact (nil:
+// its goroutine takes one).
+func (rs *repoScan) schedule(ctx context.Context, desc ocispec.Descriptor, raw []byte, tags []string, index, platform string, held func()) {
 	if !rs.markSeen(desc.Digest) {
+		if held != nil {
+			held()
+		}
 		return
 	}
 	rs.s.discovered.Add(1)
 	rs.wg.Add(1)
 	go func() {
 		defer rs.wg.Done()
-		rs.scanArtifact(ctx, desc, raw, tags, index, platform)
+		rs.scanArtifact(ctx, desc, raw, tags, index, platform, held)
 	}()
 }
 
@@ -559,8 +572,11 @@ func (d descriptor) oci() (ocispec.Descriptor, error) {
 }
 
 // scanArtifact reads one artifact and emits its record.
-func (rs *repoScan) scanArtifact(ctx context.Context, desc ocispec.Descriptor, raw []byte, tags []string, index, platform string) {
+func (rs *repoScan) scanArtifact(ctx context.Context, desc ocispec.Descriptor, raw []byte, tags []string, index, platform string, held func()) {
 	s := rs.s
+	if held != nil {
+		defer held()
+	}
 	if tags == nil {
 		tags = []string{}
 	}
@@ -579,16 +595,18 @@ func (rs *repoScan) scanArtifact(ctx context.Context, desc ocispec.Descriptor, r
 		rs.mu.Unlock()
 		for _, c := range prev.Children {
 			if d, err := digest.Parse(c.Digest); err == nil {
-				rs.schedule(ctx, ocispec.Descriptor{MediaType: c.MediaType, Digest: d, Size: c.Size}, nil, nil, desc.Digest.String(), c.Platform)
+				rs.schedule(ctx, ocispec.Descriptor{MediaType: c.MediaType, Digest: d, Size: c.Size}, nil, nil, desc.Digest.String(), c.Platform, nil)
 			}
 		}
 		return
 	}
-	release, err := s.limiter.acquire(ctx, rs.host)
-	if err != nil {
-		return
+	if held == nil {
+		release, err := s.limiter.acquire(ctx, rs.host)
+		if err != nil {
+			return
+		}
+		defer release()
 	}
-	defer release()
 	f := &fetcher{s: s, ref: ref}
 
 	var m *manifest
@@ -627,7 +645,7 @@ func (rs *repoScan) scanArtifact(ctx context.Context, desc ocispec.Descriptor, r
 				continue
 			}
 			r.Children = append(r.Children, Child{Digest: c.Digest, MediaType: c.MediaType, Size: c.Size, Platform: p})
-			rs.schedule(ctx, ocispec.Descriptor{MediaType: cd.MediaType, Digest: cd.Digest, Size: cd.Size}, nil, nil, desc.Digest.String(), p)
+			rs.schedule(ctx, ocispec.Descriptor{MediaType: cd.MediaType, Digest: cd.Digest, Size: cd.Size}, nil, nil, desc.Digest.String(), p, nil)
 		}
 	}
 	a := oci.Artifact{Reference: ref, Descriptor: desc}
