@@ -9,7 +9,7 @@
 # concurrency); then keyward scan's peak RSS at a quarter, half and all of
 # the artifacts. Prints times, ratios and the goals met or missed.
 #   ARTIFACTS=n REPOSITORIES=n UNSIGNED=n (per repository) ROUNDS=n
-#   LATENCIES=0,5ms (delay added per request by a proxy: a remote registry) MEM_RUNS=n
+#   LATENCIES=0,2ms (delay added per request by a proxy: a remote registry) MEM_RUNS=n
 #   REGISTRY=distribution|olareg
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -20,4 +20,4 @@ go test -c -o "$tmp/scanbench.test" ./bench/scan/
 cd bench/scan
 "$tmp/scanbench.test" -test.run '^$' -test.bench '^BenchmarkScan$' -test.benchtime 1x -test.timeout 20m \
 	-artifacts "${ARTIFACTS:-1000}" -repositories "${REPOSITORIES:-20}" -unsigned "${UNSIGNED:-10}" \
-	-rounds "${ROUNDS:-3}" -registry "${REGISTRY:-distribution}" -latencies "${LATENCIES:-0,5ms}" -mem-runs "${MEM_RUNS:-1}"
+	-rounds "${ROUNDS:-3}" -registry "${REGISTRY:-distribution}" -latencies "${LATENCIES:-0,2ms}" -mem-runs "${MEM_RUNS:-1}"
