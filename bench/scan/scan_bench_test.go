@@ -43,6 +43,7 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -62,13 +63,14 @@ import (
 )
 
 var (
-	rounds       = flag.Int("rounds", 3, "alternating rounds of the three variants")
-	artifacts    = flag.Int("artifacts", 1000, "artifacts scanned (a multiple of -repositories)")
-	repositories = flag.Int("repositories", 20, "repositories the artifacts are spread over")
-	unsigned     = flag.Int("unsigned", 10, "unsigned artifacts among each repository's")
-	registryName = flag.String("registry", "distribution", "registry process: distribution (referrers tag schema) or olareg (referrers API)")
-	memRuns      = flag.Int("mem-runs", 2, "runs of keyward scan per size for the peak RSS (the largest is kept)")
-	latencies    = flag.String("latencies", "0", "comma-separated delays added to every request by a proxy in front of the registry (0: direct), each measured in turn: a remote registry's round trip")
+	rounds        = flag.Int("rounds", 3, "alternating rounds of the three variants")
+	artifacts     = flag.Int("artifacts", 1000, "artifacts scanned (a multiple of -repositories)")
+	repositories  = flag.Int("repositories", 20, "repositories the artifacts are spread over")
+	unsigned      = flag.Int("unsigned", 10, "unsigned artifacts among each repository's")
+	registryName  = flag.String("registry", "distribution", "registry process: distribution (referrers tag schema) or olareg (referrers API)")
+	memRuns       = flag.Int("mem-runs", 2, "runs of keyward scan per size for the peak RSS (the largest is kept)")
+	concurrencies = flag.String("registry-concurrency", "0", "comma-separated keyward scan --registry-concurrency values to measure, each with the floor at the same concurrency (0: keyward's default)")
+	latencies     = flag.String("latencies", "0", "comma-separated delays added to every request by a proxy in front of the registry (0: direct), each measured in turn: a remote registry's round trip")
 )
 
 const policyJSON = `{"version":"1.0","trustPolicies":[{"name":"bench","registryScopes":["*"],
@@ -203,9 +205,13 @@ type run struct {
 // scanTargets runs keyward scan on targets (host/repository prefixes) and
 // fails unless it reported want artifacts, w.signed of them signed and
 // verified (when want is every artifact), and nothing in error.
-func (w *world) scanTargets(b *testing.B, want int, targets ...string) run {
+func (w *world) scanTargets(b *testing.B, want, concurrency int, targets ...string) run {
 	b.Helper()
-	args := append([]string{"scan", "--policy", w.policy, "--trust-store", w.trustStore, "--output", "json", "--progress", "never", "--plain-http"}, targets...)
+	args := []string{"scan", "--policy", w.policy, "--trust-store", w.trustStore, "--output", "json", "--progress", "never", "--plain-http"}
+	if concurrency > 0 {
+		args = append(args, "--registry-concurrency", fmt.Sprint(concurrency))
+	}
+	args = append(args, targets...)
 	cmd := exec.Command(w.bin, args...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -293,17 +299,65 @@ func newRecorder(b *testing.B, registryHost string) *recorder {
 
 // delayed starts a reverse proxy to registryHost that holds every request
 // for d before forwarding it: the round trip of a registry not on this
-// machine. It returns the proxy's host.
+// machine. It is a process of its own (this test binary, see TestMain), so
+// that its CPU is not taken from the clients measured in this process. It
+// returns the proxy's host.
 func delayed(b *testing.B, registryHost string, d time.Duration) string {
 	b.Helper()
-	proxy := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: "http", Host: registryHost})
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), delayProxyEnv+"="+registryHost+"|"+d.String())
+	cmd.SysProcAttr = testenv.ChildProcAttr()
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		stdin.Close() // the proxy exits when its standard input closes
+		cmd.Wait()
+	})
+	host, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		b.Fatalf("delay proxy: %v", err)
+	}
+	return strings.TrimSpace(host)
+}
+
+// delayProxyEnv makes this test binary a delaying proxy (TestMain):
+// "registryHost|delay".
+const delayProxyEnv = "SCANBENCH_DELAY_PROXY"
+
+// TestMain runs the benchmarks, or the delaying proxy when delayProxyEnv
+// is set: it listens on 127.0.0.1, prints its host on standard output and
+// serves until its standard input closes.
+func TestMain(m *testing.M) {
+	spec := os.Getenv(delayProxyEnv)
+	if spec == "" {
+		os.Exit(m.Run())
+	}
+	target, delay, _ := strings.Cut(spec, "|")
+	d, err := time.ParseDuration(delay)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "delay proxy: %v\n", err)
+		os.Exit(2)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: "http", Host: target})
 	proxy.Transport = proxyTransport()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		time.Sleep(d)
 		proxy.ServeHTTP(w, r)
 	}))
-	b.Cleanup(srv.Close)
-	return strings.TrimPrefix(srv.URL, "http://")
+	fmt.Println(strings.TrimPrefix(srv.URL, "http://"))
+	io.Copy(io.Discard, os.Stdin)
+	srv.Close()
+	os.Exit(0)
 }
 
 // proxyTransport keeps enough idle connections to the registry for every
@@ -368,17 +422,17 @@ func BenchmarkScan(b *testing.B) {
 
 	// One untimed run through the recording proxy: keyward scan's requests.
 	rec := newRecorder(b, w.reg.Host)
-	w.scanTargets(b, *artifacts, rec.host()+"/scan")
+	w.scanTargets(b, *artifacts, 0, rec.host()+"/scan")
 	reqs := rec.reqs
-	concurrency := scan.DefaultRegistryConcurrency
 	n := *artifacts
 	fmt.Printf("keyward scan's requests: %.2f per artifact (%s)\n", float64(len(reqs))/float64(n), kinds(reqs))
 
 	for i := 0; i < b.N; i++ {
-		for _, l := range strings.Split(*latencies, ",") {
-			latency, err := time.ParseDuration(strings.TrimSpace(l))
-			if err != nil {
-				b.Fatalf("-latencies %q: %v", *latencies, err)
+		for _, section := range sections(b) {
+			latency, concurrency := section.latency, section.concurrency
+			flagValue := concurrency
+			if concurrency == 0 {
+				concurrency = scan.DefaultRegistryConcurrency
 			}
 			host := w.reg.Host
 			if latency > 0 {
@@ -387,7 +441,7 @@ func BenchmarkScan(b *testing.B) {
 			s := timing.Alternate(*rounds, []string{"keyward", "sequential", "floor"}, func(v string) time.Duration {
 				switch v {
 				case "keyward":
-					return w.scanTargets(b, n, host+"/scan").wall
+					return w.scanTargets(b, n, flagValue, host+"/scan").wall
 				case "sequential":
 					return replay(b, host, reqs, 1)
 				}
@@ -408,14 +462,17 @@ func BenchmarkScan(b *testing.B) {
 			seq, fl := ratio(s["sequential"].Median(), kw), ratio(kw, s["floor"].Median())
 			fmt.Printf("  keyward vs sequential walk: %5.1fx faster (goal >= 8x: %s)\n", seq, met(seq >= 8))
 			fmt.Printf("  keyward / floor:            %5.2fx (goal <= 1.2x: %s)\n", fl, met(fl <= 1.2))
-			suffix := ""
+			suffix := fmt.Sprintf("-c%d", concurrency)
 			if latency > 0 {
-				suffix = "-" + latency.String()
+				suffix += "-" + latency.String()
 			}
 			b.ReportMetric(seq, "x-sequential"+suffix)
 			b.ReportMetric(fl, "x-floor"+suffix)
 		}
 
+		if *memRuns == 0 {
+			continue
+		}
 		// Peak RSS at a quarter, half and all of the repositories.
 		fmt.Printf("  peak RSS of keyward scan (largest of %d runs):\n", *memRuns)
 		var rss []int64
@@ -427,7 +484,7 @@ func BenchmarkScan(b *testing.B) {
 			}
 			var peak int64
 			for range *memRuns {
-				peak = max(peak, w.scanTargets(b, k**artifacts / *repositories, targets...).maxRSS)
+				peak = max(peak, w.scanTargets(b, k**artifacts / *repositories, 0, targets...).maxRSS)
 			}
 			rss = append(rss, peak)
 			fmt.Printf("    %5d artifacts: %6.1f MiB\n", k**artifacts / *repositories, float64(peak)/(1<<20))
@@ -437,6 +494,33 @@ func BenchmarkScan(b *testing.B) {
 		b.ReportMetric(growth, "x-rss-growth")
 		b.ReportMetric(float64(rss[2])/(1<<20), "MiB-rss")
 	}
+}
+
+// section is one comparison: a delay per request and keyward scan's
+// --registry-concurrency (0: its default).
+type section struct {
+	latency     time.Duration
+	concurrency int
+}
+
+// sections are the comparisons -latencies and -registry-concurrency ask.
+func sections(b *testing.B) []section {
+	b.Helper()
+	var out []section
+	for _, l := range strings.Split(*latencies, ",") {
+		latency, err := time.ParseDuration(strings.TrimSpace(l))
+		if err != nil {
+			b.Fatalf("-latencies %q: %v", *latencies, err)
+		}
+		for _, c := range strings.Split(*concurrencies, ",") {
+			var n int
+			if _, err := fmt.Sscan(strings.TrimSpace(c), &n); err != nil || n < 0 {
+				b.Fatalf("-registry-concurrency %q: want numbers, 0 for the default", *concurrencies)
+			}
+			out = append(out, section{latency, n})
+		}
+	}
+	return out
 }
 
 // kinds counts requests by method and kind of path, as "GET manifest by

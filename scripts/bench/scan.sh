@@ -9,7 +9,8 @@
 # concurrency); then keyward scan's peak RSS at a quarter, half and all of
 # the artifacts. Prints times, ratios and the goals met or missed.
 #   ARTIFACTS=n REPOSITORIES=n UNSIGNED=n (per repository) ROUNDS=n
-#   LATENCIES=0,2ms (delay added per request by a proxy: a remote registry) MEM_RUNS=n
+#   LATENCIES=0,10ms (delay added per request by a proxy: a remote registry)
+#   REGISTRY_CONCURRENCY=n,... (0: keyward scan's default) MEM_RUNS=n (0: no memory runs)
 #   REGISTRY=distribution|olareg
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -20,4 +21,4 @@ go test -c -o "$tmp/scanbench.test" ./bench/scan/
 cd bench/scan
 "$tmp/scanbench.test" -test.run '^$' -test.bench '^BenchmarkScan$' -test.benchtime 1x -test.timeout 20m \
 	-artifacts "${ARTIFACTS:-1000}" -repositories "${REPOSITORIES:-20}" -unsigned "${UNSIGNED:-10}" \
-	-rounds "${ROUNDS:-3}" -registry "${REGISTRY:-distribution}" -latencies "${LATENCIES:-0,2ms}" -mem-runs "${MEM_RUNS:-1}"
+	-rounds "${ROUNDS:-3}" -registry "${REGISTRY:-distribution}" -latencies "${LATENCIES:-0,10ms}" -registry-concurrency "${REGISTRY_CONCURRENCY:-0}" -mem-runs "${MEM_RUNS:-1}"
