@@ -19,6 +19,7 @@ import (
 	_ "github.com/notaryproject/notation-core-go/signature/jws"  // registers the JWS envelope
 
 	"github.com/keyward/keyward/identity"
+	"github.com/keyward/keyward/internal/coreshim"
 	"github.com/keyward/keyward/policy"
 )
 
@@ -182,13 +183,19 @@ func readSimpleSigning(s *Signature, payload []byte, subject string) {
 }
 
 // notationIdentity reads the leaf certificate of a Notary Project envelope
-// (not verified).
-func notationIdentity(mediaType string, envelope []byte) (*Identity, error) {
+// (not verified): the envelope's content as notation-core-go's
+// Envelope.Content checks it, the chain validation remembered by chains.
+func notationIdentity(mediaType string, envelope []byte, chains *chains) (*Identity, error) {
 	env, err := signature.ParseEnvelope(mediaType, envelope)
 	if err != nil {
 		return nil, fmt.Errorf("the %s envelope does not parse: %w", mediaType, err)
 	}
-	content, err := env.Content()
+	var content *signature.EnvelopeContent
+	if raw := coreshim.Unwrap(env); raw != nil {
+		content, err = coreshim.Content(raw, chains.validate)
+	} else {
+		content, err = env.Content() // another notation-core-go: its own checks
+	}
 	if err != nil {
 		return nil, fmt.Errorf("the %s envelope's content does not parse: %w", mediaType, err)
 	}

@@ -87,7 +87,7 @@ func FuzzCosignFormats(f *testing.F) {
 			checkIdentity(t, id)
 		}
 		for _, mt := range []string{"application/jose+json", "application/cose"} {
-			if id, err := notationIdentity(mt, data); err == nil {
+			if id, err := notationIdentity(mt, data, &chains{}); err == nil {
 				checkIdentity(t, id)
 			}
 		}

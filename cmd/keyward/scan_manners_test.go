@@ -36,9 +36,12 @@ type proxy struct {
 	limitFor    time.Duration
 	limitedFrom time.Time // the first request
 	limited     int
-	delay       time.Duration
-	inFlight    int
-	maxInFlight int
+	// manifestsOnly limits manifest requests only (as Docker Hub limits
+	// pulls), so that listings never race the limit.
+	manifestsOnly bool
+	delay         time.Duration
+	inFlight      int
+	maxInFlight   int
 }
 
 func newProxy(t *testing.T, reg *testenv.Registry) *proxy {
@@ -56,7 +59,8 @@ func newProxy(t *testing.T, reg *testenv.Registry) *proxy {
 			// The limit starts when the workers fetch manifests.
 			p.limitedFrom = time.Now()
 		}
-		limit := !p.limitedFrom.IsZero() && time.Since(p.limitedFrom) < p.limitFor
+		limit := !p.limitedFrom.IsZero() && time.Since(p.limitedFrom) < p.limitFor &&
+			(!p.manifestsOnly || strings.Contains(r.URL.Path, "/manifests/"))
 		if limit {
 			p.limited++
 		}
@@ -446,7 +450,7 @@ func TestScanResumeOrphans(t *testing.T) {
 }
 
 // TestScanRateLimitedForever scans through a proxy that answers 429 with
-// Retry-After: 1 to every request from the first manifest request on: with
+// Retry-After: 1 to every manifest request from the first one on: with
 // --max-rate-limit-wait 2s the scan gives the registry up after about two
 // seconds of pauses, reports each of its artifacts in error (never
 // unsigned) and exits 1.
@@ -456,7 +460,10 @@ func TestScanRateLimitedForever(t *testing.T) {
 	mannersFixture(t, w, reg, []string{"rl/a", "rl/b"}, 4)
 	p := newProxy(t, reg)
 	p.mu.Lock()
-	p.limitFor = time.Hour
+	// Manifests only: a tag list answered 429 makes its repository one
+	// error record instead of one per tag, and which requests come first
+	// is up to the scheduler.
+	p.limitFor, p.manifestsOnly = time.Hour, true
 	p.mu.Unlock()
 	policyFile := w.scanPolicy(t, "unused.example")
 	env := map[string]string{"HOME": t.TempDir()}
@@ -469,7 +476,7 @@ func TestScanRateLimitedForever(t *testing.T) {
 	}
 	recs := decodeRecords(t, out)
 	if len(recs) != 8 {
-		t.Errorf("%d records, want 8 (one per tag)", len(recs))
+		t.Errorf("%d records, want 8 (one per tag); stderr:\n%s", len(recs), errOut)
 	}
 	for _, r := range recs {
 		if r.Status != scan.StatusError || !strings.Contains(strings.Join(r.Errors, " "), "--max-rate-limit-wait") {
@@ -487,5 +494,55 @@ func TestScanRateLimitedForever(t *testing.T) {
 	}
 	if !strings.Contains(errOut, "8 artifacts failed the trust policy or could not be read") {
 		t.Errorf("stderr does not count the 8 artifacts in error:\n%s", errOut)
+	}
+}
+
+// TestScanOneRequestPerTag: an artifact's manifest is read in the request
+// that resolves its tag (GET by tag), never resolved by HEAD and fetched
+// again by digest; each tag is asked once, and the records are those of
+// the signed and unsigned artifacts with their verdicts.
+func TestScanOneRequestPerTag(t *testing.T) {
+	w := newScanWorld(t)
+	reg := testenv.StartDistribution(t)
+	mannersFixture(t, w, reg, []string{"req/app"}, 3)
+	p := newProxy(t, reg)
+	policyFile := w.scanPolicy(t, p.host)
+	env := map[string]string{"HOME": t.TempDir()}
+	status, out, errOut := runScanCmd(t, env, "--plain-http", "--policy", policyFile, "--trust-store", w.store, "-o", "json", p.host)
+	recs := decodeRecords(t, out)
+	if status != exitFailure || len(recs) != 3 {
+		t.Fatalf("status %d (want %d: two unsigned), %d records\n%s", status, exitFailure, len(recs), errOut)
+	}
+	signed := 0
+	for _, r := range recs {
+		if r.Status == scan.StatusSigned && r.Verification != nil && r.Verification.Verified {
+			signed++
+		}
+	}
+	if signed != 1 {
+		t.Errorf("%d signed and verified records, want 1: %+v", signed, recs)
+	}
+	reqs := p.take()
+	tagGets := map[string]int{}
+	for _, req := range reqs {
+		if strings.HasPrefix(req, "HEAD ") {
+			t.Errorf("asked %s: a tag is resolved by the GET that reads its manifest", req)
+		}
+		for _, r := range recs {
+			if strings.HasSuffix(req, "/manifests/"+r.Digest) {
+				t.Errorf("asked %s: the manifest of %s was read with its tag already", req, r.Reference)
+			}
+		}
+		if tag, ok := strings.CutPrefix(req, "GET /v2/req/app/manifests/v"); ok {
+			tagGets[tag]++
+		}
+	}
+	if len(tagGets) != 3 {
+		t.Errorf("tags asked: %v, want v0, v1 and v2 once each\n%s", tagGets, strings.Join(reqs, "\n"))
+	}
+	for tag, n := range tagGets {
+		if n != 1 {
+			t.Errorf("tag v%s asked %d times, want once", tag, n)
+		}
 	}
 }

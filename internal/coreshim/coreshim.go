@@ -77,6 +77,23 @@ func Verify(raw signature.Envelope, validateChain func([]*x509.Certificate) erro
 	if err != nil {
 		return nil, err
 	}
+	return checkContent(content, validateChain)
+}
+
+// Content is base.Envelope.Content for the format envelope raw (see
+// [Unwrap]): the content, unverified, checked by validateEnvelopeContent as
+// in [Verify], with the chain validation validateChain.
+func Content(raw signature.Envelope, validateChain func([]*x509.Certificate) error) (*signature.EnvelopeContent, error) {
+	content, err := raw.Content()
+	if err != nil {
+		return nil, err
+	}
+	return checkContent(content, validateChain)
+}
+
+// checkContent is base's validateEnvelopeContent with the chain validation
+// validateChain.
+func checkContent(content *signature.EnvelopeContent, validateChain func([]*x509.Certificate) error) (*signature.EnvelopeContent, error) {
 	if len(content.Payload.Content) == 0 { // validatePayload
 		return nil, &signature.InvalidSignatureError{Msg: "content not present"}
 	}

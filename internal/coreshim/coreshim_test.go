@@ -125,6 +125,25 @@ func TestShape(t *testing.T) {
 			if _, err := coreshim.Verify(raw, func([]*x509.Certificate) error { return refused }); err != refused {
 				t.Errorf("Verify returned %v, want validateChain's error as is", err)
 			}
+
+			calls = nil
+			oursContent, oursErr := coreshim.Content(raw, func(c []*x509.Certificate) error {
+				calls = append(calls, c)
+				return coreshim.ValidateChain(c)
+			})
+			theirsContent, theirsErr := env.Content()
+			if oursErr != nil || theirsErr != nil {
+				t.Fatalf("the content of a valid envelope fails: coreshim %v, notation-core-go %v", oursErr, theirsErr)
+			}
+			if !reflect.DeepEqual(oursContent, theirsContent) {
+				t.Fatalf("Content differs\ncoreshim:         %+v\nnotation-core-go: %+v", oursContent, theirsContent)
+			}
+			if len(calls) != 1 || !reflect.DeepEqual(calls[0], chain) {
+				t.Errorf("Content called validateChain %d times, want once with the envelope's chain", len(calls))
+			}
+			if _, err := coreshim.Content(raw, func([]*x509.Certificate) error { return refused }); err != refused {
+				t.Errorf("Content returned %v, want validateChain's error as is", err)
+			}
 		})
 	}
 }
