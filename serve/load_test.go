@@ -23,6 +23,8 @@ import (
 
 	"github.com/keyward/keyward/internal/testenv"
 	"github.com/keyward/keyward/verify"
+
+	admissionv1 "k8s.io/api/admission/v1"
 )
 
 // Shape of the load test (issue 12): 1,000 requests from 64 concurrent
@@ -76,7 +78,8 @@ func heapAfterGC() uint64 {
 	return ms.HeapAlloc
 }
 
-// TestLoad sends 1,000 POST /v1/verify from 64 concurrent clients across
+// TestLoad sends 1,000 admissions (AdmissionReviews of a Pod to POST
+// /v1/admission/validate) from 64 concurrent clients across
 // 100 images in a registry process (50 signed, 50 unsigned; by digest and
 // by tag): every verdict is right, no request fails, and afterwards the
 // goroutines are back to their number before the load and the heap near
@@ -160,10 +163,37 @@ func TestLoad(t *testing.T) {
 		}
 		return v.Results[0], nil
 	}
+	// admit asks the validating webhook about a Pod running ref, as
+	// kube-apiserver would.
+	var uids atomic.Int64
+	admit := func(ref string) (*admissionv1.AdmissionResponse, error) {
+		pod := fmt.Sprintf(`{"apiVersion":"v1","kind":"Pod","metadata":{"name":"web","namespace":"team"},"spec":{"containers":[{"name":"app","image":%q}]}}`, ref)
+		body := review(fmt.Sprint(uids.Add(1)), "", "v1", "Pod", "", admissionv1.Create, pod, "", false)
+		resp, err := client.Post(base+ValidatePath+"?timeout=10s", "application/json", bytes.NewReader(body))
+		if err != nil {
+			return nil, err
+		}
+		defer resp.Body.Close()
+		data, err := io.ReadAll(resp.Body)
+		if err != nil {
+			return nil, err
+		}
+		if resp.StatusCode != http.StatusOK {
+			return nil, fmt.Errorf("status %d: %s", resp.StatusCode, data)
+		}
+		var v admissionv1.AdmissionReview
+		if err := json.Unmarshal(data, &v); err != nil || v.Response == nil {
+			return nil, fmt.Errorf("answer %s: %v", data, err)
+		}
+		return v.Response, nil
+	}
 	// Warm up what lives as long as the server (connections, the
 	// registry client, the metrics), then take the baseline.
 	for _, ref := range []string{originals[0], images[len(images)-1]} {
 		if _, err := ask(ref); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := admit(ref); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -184,19 +214,17 @@ func TestLoad(t *testing.T) {
 			defer wg.Done()
 			for ref := range jobs {
 				t0 := time.Now()
-				r, err := ask(ref)
+				r, err := admit(ref)
 				d := time.Since(t0)
 				mu.Lock()
 				latencies = append(latencies, d)
 				switch {
 				case err != nil:
 					errs = append(errs, fmt.Sprintf("%s: %v", ref, err))
-				case r.Verified != want[ref]:
-					errs = append(errs, fmt.Sprintf("%s: verified %v, want %v (%+v)", ref, r.Verified, want[ref], r.Error))
-				case want[ref] && r.Error != nil, !want[ref] && (r.Error == nil || r.Error.Kind != verify.ErrorNoSignature):
-					errs = append(errs, fmt.Sprintf("%s: error %+v", ref, r.Error))
-				case r.Artifact == nil:
-					errs = append(errs, fmt.Sprintf("%s: no artifact digest", ref))
+				case r.Allowed != want[ref]:
+					errs = append(errs, fmt.Sprintf("%s: allowed %v, want %v (%+v)", ref, r.Allowed, want[ref], r.Result))
+				case !want[ref] && (r.Result == nil || !strings.Contains(r.Result.Message, ref) || !strings.Contains(r.Result.Message, string(verify.ErrorNoSignature))):
+					errs = append(errs, fmt.Sprintf("%s: deny message %+v, want one naming the image and %s", ref, r.Result, verify.ErrorNoSignature))
 				}
 				if len(errs) > 0 {
 					failures.Add(1)
