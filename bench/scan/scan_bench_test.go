@@ -58,7 +58,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -67,6 +66,7 @@ import (
 	"oras.land/oras-go/v2/registry/remote"
 	"oras.land/oras-go/v2/registry/remote/auth"
 
+	"github.com/keyward/keyward/internal/replay"
 	"github.com/keyward/keyward/internal/testenv"
 	"github.com/keyward/keyward/internal/testpki"
 	"github.com/keyward/keyward/internal/timing"
@@ -134,7 +134,7 @@ func setup(b *testing.B) *world {
 	}
 	toSign := originals[:perRepo-*unsigned]
 	errs := make([]error, len(toSign))
-	parallel(len(toSign), workers, func(i int) {
+	timing.Parallel(len(toSign), workers, func(i int) {
 		if _, stderr, err := n.Run(b, append(args, toSign[i])...); err != nil {
 			errs[i] = fmt.Errorf("notation sign %s: %v\n%s", toSign[i], err, stderr)
 		}
@@ -172,7 +172,7 @@ func setup(b *testing.B) *world {
 	if w.reg.Referrers {
 		copyWorkers = 1
 	}
-	parallel(len(jobs), copyWorkers, func(i int) {
+	timing.Parallel(len(jobs), copyWorkers, func(i int) {
 		j := jobs[i]
 		_, dgst, _ := strings.Cut(j.ref, "@")
 		if _, err := oras.ExtendedCopy(context.Background(), src, dgst, repo(j.repo), j.tag, oras.DefaultExtendedCopyOptions); err != nil {
@@ -185,26 +185,6 @@ func setup(b *testing.B) *world {
 		}
 	}
 	return w
-}
-
-// parallel runs fn(0..n-1) on workers goroutines.
-func parallel(n, workers int, fn func(i int)) {
-	work := make(chan int)
-	var wg sync.WaitGroup
-	for range min(workers, n) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range work {
-				fn(i)
-			}
-		}()
-	}
-	for i := 0; i < n; i++ {
-		work <- i
-	}
-	close(work)
-	wg.Wait()
 }
 
 // run is one keyward scan process: its wall time and peak RSS.
@@ -274,38 +254,6 @@ func (w *world) scanTargets(b *testing.B, want, concurrency int, targets ...stri
 		rss = ru.Maxrss << 10 // kilobytes on Linux
 	}
 	return run{wall: wall, maxRSS: rss}
-}
-
-// request is one HTTP request as the replaying clients send it.
-type request struct {
-	method, uri, accept string
-	status              int
-}
-
-// recorder is a reverse proxy to a registry that records the requests
-// passing through.
-type recorder struct {
-	srv  *httptest.Server
-	mu   sync.Mutex
-	reqs []request
-}
-
-func newRecorder(b *testing.B, registryHost string) *recorder {
-	b.Helper()
-	target := &url.URL{Scheme: "http", Host: registryHost}
-	r := &recorder{}
-	proxy := httputil.NewSingleHostReverseProxy(target)
-	proxy.Transport = proxyTransport()
-	proxy.ModifyResponse = func(resp *http.Response) error {
-		req := resp.Request
-		r.mu.Lock()
-		r.reqs = append(r.reqs, request{method: req.Method, uri: req.URL.RequestURI(), accept: strings.Join(req.Header.Values("Accept"), ", "), status: resp.StatusCode})
-		r.mu.Unlock()
-		return nil
-	}
-	r.srv = httptest.NewServer(proxy)
-	b.Cleanup(r.srv.Close)
-	return r
 }
 
 // delayed starts a reverse proxy to registryHost that holds every request
@@ -379,50 +327,6 @@ func proxyTransport() *http.Transport {
 	return tr
 }
 
-func (r *recorder) host() string { return strings.TrimPrefix(r.srv.URL, "http://") }
-
-// replay sends reqs to host with n concurrent workers over one keep-alive
-// transport (n = 1: one at a time, in order), reading every body, and
-// fails on a status other than the recorded one.
-func replay(b *testing.B, host string, reqs []request, n int) time.Duration {
-	b.Helper()
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxIdleConnsPerHost, tr.MaxConnsPerHost = n, n
-	client := &http.Client{Transport: tr}
-	defer tr.CloseIdleConnections()
-	errs := make([]error, len(reqs))
-	start := time.Now()
-	parallel(len(reqs), n, func(i int) {
-		q := reqs[i]
-		req, err := http.NewRequest(q.method, "http://"+host+q.uri, nil)
-		if err != nil {
-			errs[i] = err
-			return
-		}
-		if q.accept != "" {
-			req.Header.Set("Accept", q.accept)
-		}
-		resp, err := client.Do(req)
-		if err != nil {
-			errs[i] = err
-			return
-		}
-		_, err = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if err == nil && resp.StatusCode != q.status {
-			err = fmt.Errorf("%s %s: %s, recorded %d", q.method, q.uri, resp.Status, q.status)
-		}
-		errs[i] = err
-	})
-	d := time.Since(start)
-	for _, err := range errs {
-		if err != nil {
-			b.Fatalf("replay: %v", err)
-		}
-	}
-	return d
-}
-
 // BenchmarkScan measures keyward scan beside the sequential walk and the
 // floor, then its peak RSS at a quarter, half and all of the artifacts.
 func BenchmarkScan(b *testing.B) {
@@ -432,9 +336,9 @@ func BenchmarkScan(b *testing.B) {
 		*registryName, *artifacts, w.signed, *repositories, time.Since(start).Round(time.Millisecond))
 
 	// One untimed run through the recording proxy: keyward scan's requests.
-	rec := newRecorder(b, w.reg.Host)
-	w.scanTargets(b, *artifacts, 0, rec.host()+"/scan")
-	reqs := rec.reqs
+	rec := replay.NewRecorder(b, w.reg.Host, proxyTransport())
+	w.scanTargets(b, *artifacts, 0, rec.Host()+"/scan")
+	reqs := rec.Take()
 	n := *artifacts
 	fmt.Printf("keyward scan's requests: %.2f per artifact (%s)\n", float64(len(reqs))/float64(n), kinds(reqs))
 
@@ -454,9 +358,17 @@ func BenchmarkScan(b *testing.B) {
 				case "keyward":
 					return w.scanTargets(b, n, flagValue, host+"/scan").wall
 				case "sequential":
-					return replay(b, host, reqs, 1)
+					d, err := replay.Replay(host, reqs, 1)
+					if err != nil {
+						b.Fatalf("replay: %v", err)
+					}
+					return d
 				}
-				return replay(b, host, reqs, concurrency)
+				d, err := replay.Replay(host, reqs, concurrency)
+				if err != nil {
+					b.Fatalf("replay: %v", err)
+				}
+				return d
 			})
 			fmt.Printf("%s, %d artifacts, %d repositories, %v added per request, median of %d alternating rounds\n", *registryName, n, *repositories, latency, *rounds)
 			fmt.Printf("  %-58s %10s %12s %10s\n", "variant", "wall", "artifacts/s", "requests")
@@ -467,12 +379,12 @@ func BenchmarkScan(b *testing.B) {
 			}
 			for _, r := range rows {
 				m := s[r.key].Median()
-				fmt.Printf("  %-58s %7.0f ms %12.0f %10d\n", r.label, millis(m), float64(n)/m.Seconds(), len(reqs))
+				fmt.Printf("  %-58s %7.0f ms %12.0f %10d\n", r.label, timing.Millis(m), float64(n)/m.Seconds(), len(reqs))
 			}
 			kw := s["keyward"].Median()
-			seq, fl := ratio(s["sequential"].Median(), kw), ratio(kw, s["floor"].Median())
-			fmt.Printf("  keyward vs sequential walk: %5.1fx faster (goal >= 8x: %s)\n", seq, met(seq >= 8))
-			fmt.Printf("  keyward / floor:            %5.2fx (goal <= 1.2x: %s)\n", fl, met(fl <= 1.2))
+			seq, fl := timing.Ratio(s["sequential"].Median(), kw), timing.Ratio(kw, s["floor"].Median())
+			fmt.Printf("  keyward vs sequential walk: %5.1fx faster (goal >= 8x: %s)\n", seq, timing.Met(seq >= 8))
+			fmt.Printf("  keyward / floor:            %5.2fx (goal <= 1.2x: %s)\n", fl, timing.Met(fl <= 1.2))
 			suffix := fmt.Sprintf("-c%d", concurrency)
 			if latency > 0 {
 				suffix += "-" + latency.String()
@@ -501,7 +413,7 @@ func BenchmarkScan(b *testing.B) {
 			fmt.Printf("    %5d artifacts: %6.1f MiB\n", k**artifacts / *repositories, float64(peak)/(1<<20))
 		}
 		growth := float64(rss[2]) / float64(rss[0])
-		fmt.Printf("  RSS at %d / at %d artifacts: %.2fx (goal flat, <= 1.2x: %s)\n", *artifacts, *artifacts/4, growth, met(growth <= 1.2))
+		fmt.Printf("  RSS at %d / at %d artifacts: %.2fx (goal flat, <= 1.2x: %s)\n", *artifacts, *artifacts/4, growth, timing.Met(growth <= 1.2))
 		b.ReportMetric(growth, "x-rss-growth")
 		b.ReportMetric(float64(rss[2])/(1<<20), "MiB-rss")
 	}
@@ -536,11 +448,11 @@ func sections(b *testing.B) []section {
 
 // kinds counts requests by method and kind of path, as "GET manifest by
 // tag 1000, ...".
-func kinds(reqs []request) string {
+func kinds(reqs []replay.Request) string {
 	counts := map[string]int{}
 	var order []string
 	for _, q := range reqs {
-		p, _, _ := strings.Cut(q.uri, "?")
+		p, _, _ := strings.Cut(q.URI, "?")
 		var k string
 		switch {
 		case strings.HasSuffix(p, "/_catalog"):
@@ -560,9 +472,9 @@ func kinds(reqs []request) string {
 		default:
 			k = "other"
 		}
-		k = q.method + " " + k
-		if q.status >= 400 {
-			k += fmt.Sprintf(" (%d)", q.status)
+		k = q.Method + " " + k
+		if q.Status >= 400 {
+			k += fmt.Sprintf(" (%d)", q.Status)
 		}
 		if counts[k] == 0 {
 			order = append(order, k)
@@ -574,21 +486,4 @@ func kinds(reqs []request) string {
 		parts = append(parts, fmt.Sprintf("%s %d", k, counts[k]))
 	}
 	return strings.Join(parts, ", ")
-}
-
-// millis is d in milliseconds.
-func millis(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-
-func ratio(a, b time.Duration) float64 {
-	if b <= 0 {
-		return 0
-	}
-	return float64(a) / float64(b)
-}
-
-func met(ok bool) string {
-	if ok {
-		return "met"
-	}
-	return "missed"
 }

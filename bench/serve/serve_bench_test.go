@@ -42,7 +42,6 @@ import (
 	"runtime/metrics"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -131,7 +130,7 @@ func (f *fixture) populate(b *testing.B, n int) {
 		workers = 1
 	}
 	errs := make([]error, n)
-	parallel(*repositories, workers, func(repo int) {
+	timing.Parallel(*repositories, workers, func(repo int) {
 		for i := repo; i < n; i += *repositories {
 			if _, stderr, err := f.n.Run(b, append(args, refs[i])...); err != nil {
 				errs[i] = fmt.Errorf("notation sign %s: %v\n%s", refs[i], err, stderr)
@@ -180,26 +179,6 @@ func getJSON(client *http.Client, u, accept string, v any) error {
 		return fmt.Errorf("GET %s: %s", u, resp.Status)
 	}
 	return json.NewDecoder(io.LimitReader(resp.Body, 4<<20)).Decode(v)
-}
-
-// parallel runs fn(0..n-1) on workers goroutines.
-func parallel(n, workers int, fn func(i int)) {
-	work := make(chan int)
-	var wg sync.WaitGroup
-	for range min(workers, n) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range work {
-				fn(i)
-			}
-		}()
-	}
-	for i := range n {
-		work <- i
-	}
-	close(work)
-	wg.Wait()
 }
 
 // answer is one request's outcome.
@@ -438,7 +417,7 @@ func measure(t target, client *http.Client, imgs []image, passes, c int) phase {
 	lat := make([]time.Duration, len(jobs))
 	ans := make([]answer, len(jobs))
 	start := time.Now()
-	parallel(len(jobs), c, func(i int) {
+	timing.Parallel(len(jobs), c, func(i int) {
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer cancel()
 		s := time.Now()
@@ -491,7 +470,7 @@ func (f *fixture) floor(c int) phase {
 	lat := make([]time.Duration, len(f.images))
 	errs := make([]error, len(f.images))
 	start := time.Now()
-	parallel(len(f.images), c, func(i int) {
+	timing.Parallel(len(f.images), c, func(i int) {
 		im := f.images[i]
 		s := time.Now()
 		type request struct {
@@ -644,17 +623,17 @@ func report(b *testing.B, targets []target, conc []int, res map[string]map[int]*
 				c, k.cold.allowed, k.cold.n, k.warm.allowed, k.warm.n, k.cold.firstErr)
 		}
 		sp99, cp99 := k.warm.server.Quantile(0.99), k.warm.client.Quantile(0.99)
-		fmt.Printf("  keyward warm p99 < 2 ms:           server-side %s (%s), client-side %s (%s)\n", ms(sp99), met(sp99 < 2*time.Millisecond), ms(cp99), met(cp99 < 2*time.Millisecond))
-		fl := ratio(k.cold.client.Median(), floors[c].client.Median())
-		fmt.Printf("  keyward cold p50 / floor p50:      %.2fx (goal <= 1.2x: %s)\n", fl, met(fl <= 1.2))
+		fmt.Printf("  keyward warm p99 < 2 ms:           server-side %s (%s), client-side %s (%s)\n", ms(sp99), timing.Met(sp99 < 2*time.Millisecond), ms(cp99), timing.Met(cp99 < 2*time.Millisecond))
+		fl := timing.Ratio(k.cold.client.Median(), floors[c].client.Median())
+		fmt.Printf("  keyward cold p50 / floor p50:      %.2fx (goal <= 1.2x: %s)\n", fl, timing.Met(fl <= 1.2))
 		b.ReportMetric(fl, fmt.Sprintf("x-floor-c%d", c))
 		if rt != "" {
 			r := res[rt][c]
 			tk := float64(k.cold.n) / k.cold.wall.Seconds()
 			tr := float64(r.cold.n) / r.cold.wall.Seconds()
 			x := tk / tr
-			fmt.Printf("  keyward / ratify cold throughput:  %.1fx (goal >= 5x: %s)\n", x, met(x >= 5))
-			fmt.Printf("  keyward / ratify warm p50 client:  %.2fx the time\n", ratio(k.warm.client.Median(), r.warm.client.Median()))
+			fmt.Printf("  keyward / ratify cold throughput:  %.1fx (goal >= 5x: %s)\n", x, timing.Met(x >= 5))
+			fmt.Printf("  keyward / ratify warm p50 client:  %.2fx the time\n", timing.Ratio(k.warm.client.Median(), r.warm.client.Median()))
 			if r.cold.allowed != r.cold.n {
 				fmt.Printf("  note: ratify allowed %d/%d signed images cold\n", r.cold.allowed, r.cold.n)
 			}
@@ -673,20 +652,6 @@ func msOr(s timing.Samples, q float64) string {
 		return "-"
 	}
 	return ms(s.Quantile(q))
-}
-
-func ratio(a, b time.Duration) float64 {
-	if b <= 0 {
-		return 0
-	}
-	return float64(a) / float64(b)
-}
-
-func met(ok bool) string {
-	if ok {
-		return "met"
-	}
-	return "missed"
 }
 
 // liveHeap is the heap marked live by the last GC.
@@ -771,7 +736,7 @@ func BenchmarkCacheMemory(b *testing.B) {
 		fmt.Printf("  heap in use for the cache:     %7.1f MiB (spans holding it)\n", float64(heap)/(1<<20))
 		fmt.Printf("  process RSS before filling:    %7.1f MiB\n", float64(rssBefore)/(1<<20))
 		fmt.Printf("  process RSS with the cache:    %7.1f MiB after GC (goal < 200 MiB: %s); %.1f MiB once freed pages are returned\n",
-			float64(rss)/(1<<20), met(rss < 200<<20), float64(rssFreed)/(1<<20))
+			float64(rss)/(1<<20), timing.Met(rss < 200<<20), float64(rssFreed)/(1<<20))
 		b.ReportMetric(float64(rss)/(1<<20), "MiB-RSS")
 		runtime.KeepAlive(c)
 	}

@@ -26,14 +26,9 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
 	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -48,6 +43,7 @@ import (
 	"oras.land/oras-go/v2/registry/remote"
 	"oras.land/oras-go/v2/registry/remote/auth"
 
+	"github.com/keyward/keyward/internal/replay"
 	"github.com/keyward/keyward/internal/testenv"
 	"github.com/keyward/keyward/internal/testpki"
 	"github.com/keyward/keyward/internal/timing"
@@ -118,7 +114,7 @@ func (f *fixture) populate(b *testing.B, reg *testenv.Registry) {
 		workers = 1
 	}
 	errs := make([]error, len(f.refs))
-	parallel(*repositories, workers, func(repo int) {
+	timing.Parallel(*repositories, workers, func(repo int) {
 		for i := repo; i < len(f.refs); i += *repositories {
 			if _, stderr, err := f.n.Run(b, append(args, f.refs[i])...); err != nil {
 				errs[i] = fmt.Errorf("notation sign %s: %v\n%s", f.refs[i], err, stderr)
@@ -130,26 +126,6 @@ func (f *fixture) populate(b *testing.B, reg *testenv.Registry) {
 			b.Fatal(err)
 		}
 	}
-}
-
-// parallel runs fn(0..n-1) on workers goroutines.
-func parallel(n, workers int, fn func(i int)) {
-	work := make(chan int)
-	var wg sync.WaitGroup
-	for range min(workers, n) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range work {
-				fn(i)
-			}
-		}()
-	}
-	for i := 0; i < n; i++ {
-		work <- i
-	}
-	close(work)
-	wg.Wait()
 }
 
 // keywardVerify verifies refs (reaching host over plain HTTP) with the
@@ -252,48 +228,6 @@ func (f *fixture) notationGo(b *testing.B, refs []string) time.Duration {
 	return time.Since(start)
 }
 
-// request is one HTTP request as the floor client replays it.
-type request struct {
-	method, uri, accept string
-	status              int
-}
-
-// recorder is a reverse proxy to a registry that records the requests
-// passing through.
-type recorder struct {
-	srv  *httptest.Server
-	mu   sync.Mutex
-	reqs []request
-}
-
-func newRecorder(b *testing.B, registryHost string) *recorder {
-	b.Helper()
-	target := &url.URL{Scheme: "http", Host: registryHost}
-	r := &recorder{}
-	proxy := httputil.NewSingleHostReverseProxy(target)
-	proxy.ModifyResponse = func(resp *http.Response) error {
-		req := resp.Request
-		r.mu.Lock()
-		r.reqs = append(r.reqs, request{method: req.Method, uri: req.URL.RequestURI(), accept: strings.Join(req.Header.Values("Accept"), ", "), status: resp.StatusCode})
-		r.mu.Unlock()
-		return nil
-	}
-	r.srv = httptest.NewServer(proxy)
-	b.Cleanup(r.srv.Close)
-	return r
-}
-
-func (r *recorder) host() string { return strings.TrimPrefix(r.srv.URL, "http://") }
-
-// take returns the requests recorded so far and forgets them.
-func (r *recorder) take() []request {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	out := r.reqs
-	r.reqs = nil
-	return out
-}
-
 // via rewrites references to go through the proxy.
 func via(refs []string, from, to string) []string {
 	out := make([]string, len(refs))
@@ -301,47 +235,6 @@ func via(refs []string, from, to string) []string {
 		out[i] = to + strings.TrimPrefix(ref, from)
 	}
 	return out
-}
-
-// floor replays requests against the registry with n concurrent workers
-// over one keep-alive transport, reading every body.
-func floor(b *testing.B, host string, reqs []request, n int) time.Duration {
-	b.Helper()
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxIdleConnsPerHost, tr.MaxConnsPerHost = n, n
-	client := &http.Client{Transport: tr}
-	defer tr.CloseIdleConnections()
-	errs := make([]error, len(reqs))
-	start := time.Now()
-	parallel(len(reqs), n, func(i int) {
-		q := reqs[i]
-		req, err := http.NewRequest(q.method, "http://"+host+q.uri, nil)
-		if err != nil {
-			errs[i] = err
-			return
-		}
-		if q.accept != "" {
-			req.Header.Set("Accept", q.accept)
-		}
-		resp, err := client.Do(req)
-		if err != nil {
-			errs[i] = err
-			return
-		}
-		_, err = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if err == nil && resp.StatusCode != q.status {
-			err = fmt.Errorf("%s %s: %s, recorded %d", q.method, q.uri, resp.Status, q.status)
-		}
-		errs[i] = err
-	})
-	d := time.Since(start)
-	for _, err := range errs {
-		if err != nil {
-			b.Fatalf("floor: %v", err)
-		}
-	}
-	return d
 }
 
 // BenchmarkVerifyMany measures the four variants on each registry.
@@ -364,14 +257,14 @@ func BenchmarkVerifyMany(b *testing.B) {
 
 			// One untimed pass of each tool through the recording proxy:
 			// the requests each makes, and keyward's for the floor.
-			rec := newRecorder(b, reg.Host)
-			proxied := via(f.refs, reg.Host, rec.host())
-			f.keywardVerify(b, rec.host(), proxied)
-			keywardReqs := rec.take()
+			rec := replay.NewRecorder(b, reg.Host, nil)
+			proxied := via(f.refs, reg.Host, rec.Host())
+			f.keywardVerify(b, rec.Host(), proxied)
+			keywardReqs := rec.Take()
 			f.notationGo(b, proxied)
-			goReqs := len(rec.take())
+			goReqs := len(rec.Take())
 			f.notationLoop(b, proxied)
-			cliReqs := len(rec.take())
+			cliReqs := len(rec.Take())
 
 			for i := 0; i < b.N; i++ {
 				variants := []string{"keyward", "notation", "notation-go", "floor"}
@@ -384,7 +277,11 @@ func BenchmarkVerifyMany(b *testing.B) {
 					case "notation-go":
 						return f.notationGo(b, f.refs)
 					}
-					return floor(b, reg.Host, keywardReqs, *concurrency)
+					d, err := replay.Replay(reg.Host, keywardReqs, *concurrency)
+					if err != nil {
+						b.Fatalf("floor: %v", err)
+					}
+					return d
 				})
 				report(b, name, reg, len(f.refs), s, map[string]int{"keyward": len(keywardReqs), "notation": cliReqs, "notation-go": goReqs, "floor": len(keywardReqs)})
 			}
@@ -407,32 +304,15 @@ func report(b *testing.B, name string, reg *testenv.Registry, n int, s map[strin
 	}
 	for _, r := range rows {
 		m := s[r.key].Median()
-		fmt.Printf("  %-44s %7.0f ms %9.3f ms %12.0f %10.1f\n", r.label, millis(m), millis(m)/float64(n), float64(n)/m.Seconds(), float64(reqs[r.key])/float64(n))
+		fmt.Printf("  %-44s %7.0f ms %9.3f ms %12.0f %10.1f\n", r.label, timing.Millis(m), timing.Millis(m)/float64(n), float64(n)/m.Seconds(), float64(reqs[r.key])/float64(n))
 	}
 	kw := s["keyward"].Median()
-	cli, ngo, fl := ratio(s["notation"].Median(), kw), ratio(s["notation-go"].Median(), kw), ratio(kw, s["floor"].Median())
-	fmt.Printf("  keyward vs notation CLI loop:    %6.1fx faster (goal >= 8x: %s)\n", cli, met(cli >= 8))
-	fmt.Printf("  keyward vs notation-go in process: %4.1fx faster (goal >= 2x: %s)\n", ngo, met(ngo >= 2))
+	cli, ngo, fl := timing.Ratio(s["notation"].Median(), kw), timing.Ratio(s["notation-go"].Median(), kw), timing.Ratio(kw, s["floor"].Median())
+	fmt.Printf("  keyward vs notation CLI loop:    %6.1fx faster (goal >= 8x: %s)\n", cli, timing.Met(cli >= 8))
+	fmt.Printf("  keyward vs notation-go in process: %4.1fx faster (goal >= 2x: %s)\n", ngo, timing.Met(ngo >= 2))
 	fmt.Printf("  keyward / floor:                 %6.1fx the time of its bare HTTP requests\n", fl)
 	fmt.Printf("  (requests = HTTP requests per artifact)\n")
 	b.ReportMetric(cli, "x-notation-cli")
 	b.ReportMetric(ngo, "x-notation-go")
 	b.ReportMetric(fl, "x-floor")
-}
-
-// millis is d in milliseconds.
-func millis(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-
-func ratio(a, b time.Duration) float64 {
-	if b <= 0 {
-		return 0
-	}
-	return float64(a) / float64(b)
-}
-
-func met(ok bool) string {
-	if ok {
-		return "met"
-	}
-	return "missed"
 }

@@ -6,6 +6,7 @@ package timing
 import (
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 )
 
@@ -41,3 +42,43 @@ func Alternate(n int, variants []string, run func(variant string) time.Duration)
 
 // Ms formats d in milliseconds with two decimals, as "1.23 ms".
 func Ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d.Microseconds())/1000) }
+
+// Parallel runs fn(0..n-1) on at most workers goroutines and returns when
+// every call has.
+func Parallel(n, workers int, fn func(i int)) {
+	work := make(chan int)
+	var wg sync.WaitGroup
+	for range min(workers, n) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range work {
+				fn(i)
+			}
+		}()
+	}
+	for i := range n {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+}
+
+// Ratio is a/b, or 0 when b is not positive.
+func Ratio(a, b time.Duration) float64 {
+	if b <= 0 {
+		return 0
+	}
+	return float64(a) / float64(b)
+}
+
+// Millis is d in milliseconds.
+func Millis(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// Met says whether a benchmark goal was met: "met" or "missed".
+func Met(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "missed"
+}
