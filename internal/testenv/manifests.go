@@ -76,6 +76,18 @@ func PutBlob(t testing.TB, reg *Registry, repo, mediaType string, data []byte) o
 // media type.
 func GetManifest(t testing.TB, reg *Registry, repo, reference string) ([]byte, string) {
 	t.Helper()
+	status, data, mediaType := fetchManifest(t, reg, repo, reference)
+	if status != http.StatusOK {
+		t.Fatalf("testenv: GET %s/%s manifest %s: %d\n%s", reg.Host, repo, reference, status, data)
+	}
+	return data, mediaType
+}
+
+// fetchManifest GETs a manifest by tag or digest, reading at most
+// maxResponse bytes of the answer; it fails t only when the registry
+// cannot be asked.
+func fetchManifest(t testing.TB, reg *Registry, repo, reference string) (status int, data []byte, mediaType string) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	u := reg.URL() + "/v2/" + repo + "/manifests/" + reference
@@ -89,7 +101,7 @@ func GetManifest(t testing.TB, reg *Registry, repo, reference string) ([]byte, s
 		t.Fatalf("testenv: GET %s: %v", u, err)
 	}
 	defer resp.Body.Close()
-	data := make([]byte, 0, 4096)
+	data = make([]byte, 0, 4096)
 	buf := make([]byte, 4096)
 	for len(data) < maxResponse {
 		n, err := resp.Body.Read(buf)
@@ -98,10 +110,7 @@ func GetManifest(t testing.TB, reg *Registry, repo, reference string) ([]byte, s
 			break
 		}
 	}
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("testenv: GET %s: %s\n%s", u, resp.Status, data)
-	}
-	return data, resp.Header.Get("Content-Type")
+	return resp.StatusCode, data, resp.Header.Get("Content-Type")
 }
 
 // DeleteManifest deletes a manifest by digest.
@@ -140,22 +149,13 @@ func GetReferrers(t testing.TB, reg *Registry, repo, digest string) []byte {
 // registry does not have it.
 func TryGetManifest(t testing.TB, reg *Registry, repo, reference string) (data []byte, ok bool) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	u := reg.URL() + "/v2/" + repo + "/manifests/" + reference
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		t.Fatalf("testenv: %v", err)
-	}
-	req.Header.Set("Accept", ocispec.MediaTypeImageManifest+", "+ocispec.MediaTypeImageIndex)
-	resp, err := reg.client(0).Do(req)
-	if err != nil {
-		t.Fatalf("testenv: GET %s: %v", u, err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode == http.StatusNotFound {
+	status, data, _ := fetchManifest(t, reg, repo, reference)
+	switch status {
+	case http.StatusOK:
+		return data, true
+	case http.StatusNotFound:
 		return nil, false
 	}
-	data, _ = GetManifest(t, reg, repo, reference)
-	return data, true
+	t.Fatalf("testenv: GET %s/%s manifest %s: %d\n%s", reg.Host, repo, reference, status, data)
+	return nil, false
 }
